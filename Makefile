@@ -1,0 +1,44 @@
+# The two entry points of the README. Both build .venv from nothing on a machine with Python 3.11 and pip.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= 2
+
+.PHONY: demo test test-fast lint slurm-up slurm-down bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+## make demo: set up and run the whole workflow on the embedded (generated) demo data
+demo: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+	@echo "Comparison table: results/comparison.md"
+
+## make test: set up and run every test; the SLURM tests run when a local cluster can start
+test: $(STAMP)
+	bash tests/slurm/cluster.sh start || echo "SLURM cluster could not start: SLURM tests will say so"
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest
+
+## make test-fast: unit tests only (no snakemake end-to-end, no SLURM)
+test-fast: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -m "not workflow and not slurm"
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check .
+
+slurm-up:
+	bash tests/slurm/cluster.sh start
+
+slurm-down:
+	bash tests/slurm/cluster.sh stop
+
+bench: $(STAMP)
+	$(BIN)/python bench/augment_throughput.py
+
+clean:
+	rm -rf results resources .snakemake

@@ -1,0 +1,64 @@
+"""The comparison table: this run's models beside the paper's Table 1 and Hadad et al."""
+
+import math
+
+import pandas as pd
+
+COLUMNS = ["source", "modality", "model", "protocol", "leaky", "weights", "n",
+           "accuracy", "accuracy_ci_low", "accuracy_ci_high", "auc", "auc_ci_low", "auc_ci_high", "note"]
+LEAK_NOTE = {
+    True: "leaky: augmented copies of one image are in both train and test (the paper's protocol)",
+    False: "leak-free: duplicate groups split before augmentation; test images never augmented",
+}
+
+
+def run_row(metrics: dict, source: str = "busflow (this run)") -> dict:
+    """One table row from an evaluation's metrics.json."""
+    m = metrics["metrics"]
+    return {
+        "source": source, "modality": "US", "model": metrics["model"], "protocol": metrics["protocol"],
+        "leaky": metrics["leaky"], "weights": metrics.get("weights", ""), "n": metrics["n"],
+        "accuracy": m["accuracy"]["value"], "accuracy_ci_low": m["accuracy"]["ci_low"],
+        "accuracy_ci_high": m["accuracy"]["ci_high"], "auc": m["auc"]["value"],
+        "auc_ci_low": m["auc"]["ci_low"], "auc_ci_high": m["auc"]["ci_high"],
+        "note": LEAK_NOTE[bool(metrics["leaky"])],
+    }
+
+
+def comparison_table(run_metrics: list[dict], references: pd.DataFrame) -> pd.DataFrame:
+    """This run's rows first, then every reference row; reference CIs are unknown (NaN)."""
+    refs = references.copy()
+    refs["leaky"] = refs["protocol"].str.contains("leaky")
+    refs["weights"] = ""
+    refs["n"] = pd.NA
+    rows = pd.DataFrame([run_row(m) for m in run_metrics])
+    return pd.concat([rows, refs], ignore_index=True).reindex(columns=COLUMNS)
+
+
+def _fmt(value, low=None, high=None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    text = f"{value:.3f}"
+    if low is not None and not (isinstance(low, float) and math.isnan(low)):
+        text += f" ({low:.3f}-{high:.3f})"
+    return text
+
+
+def to_markdown(table: pd.DataFrame, title: str = "busflow comparison") -> str:
+    """A Markdown table with 95% CIs in brackets, and a line on what 'leaky' means."""
+    lines = [
+        f"# {title}", "",
+        "Accuracy and ROC AUC on each source's test set; busflow rows give 95% bootstrap CIs. "
+        "Rows marked **leaky** split *after* augmentation, so copies of one image sit in train and "
+        "test and their figures are inflated; **leak-free** rows split duplicate groups first.", "",
+        "| Source | Modality | Model | Protocol | Weights | n | Accuracy (95% CI) | AUC (95% CI) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in table.itertuples():
+        protocol = f"{row.protocol} (**leaky**)" if row.leaky else f"{row.protocol} (**leak-free**)" if row.source.startswith("busflow") else row.protocol
+        n = "" if pd.isna(row.n) else str(int(row.n))
+        lines.append(
+            f"| {row.source} | {row.modality} | {row.model} | {protocol} | {row.weights or ''} | {n} | "
+            f"{_fmt(row.accuracy, row.accuracy_ci_low, row.accuracy_ci_high)} | {_fmt(row.auc, row.auc_ci_low, row.auc_ci_high)} |"
+        )
+    return "\n".join(lines) + "\n"

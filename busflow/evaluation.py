@@ -1,0 +1,52 @@
+"""Test-set metrics with 95% bootstrap confidence intervals, computed by scikit-learn."""
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score
+
+METRIC_NAMES = ["accuracy", "auc", "sensitivity", "specificity", "precision", "f1"]
+
+
+def point_metrics(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """Metrics of one sample; the positive class is 1 (malignant). AUC is NaN with one class only."""
+    predicted = (probabilities >= threshold).astype(int)
+    both_classes = len(np.unique(labels)) == 2
+    return {
+        "accuracy": accuracy_score(labels, predicted),
+        "auc": roc_auc_score(labels, probabilities) if both_classes else float("nan"),
+        "sensitivity": recall_score(labels, predicted, pos_label=1, zero_division=0),
+        "specificity": recall_score(labels, predicted, pos_label=0, zero_division=0),
+        "precision": precision_score(labels, predicted, zero_division=0),
+        "f1": f1_score(labels, predicted, zero_division=0),
+    }
+
+
+def bootstrap_intervals(labels, probabilities, n_resamples: int, seed: int, level: float = 0.95, threshold: float = 0.5) -> dict[str, tuple[float, float]]:
+    """Percentile intervals over resamples of the test images (with replacement)."""
+    rng = np.random.default_rng(seed)
+    draws = {name: [] for name in METRIC_NAMES}
+    for _ in range(n_resamples):
+        rows = rng.integers(0, len(labels), len(labels))
+        for name, value in point_metrics(labels[rows], probabilities[rows], threshold).items():
+            draws[name].append(value)
+    tail = (1 - level) / 2 * 100
+    return {name: tuple(float(v) for v in np.nanpercentile(values, [tail, 100 - tail])) for name, values in draws.items()}
+
+
+def evaluate_predictions(labels, probabilities, eval_cfg: dict, threshold: float = 0.5) -> dict:
+    """The metrics.json body: each metric with its CI, the confusion matrix [[TN, FP], [FN, TP]], n."""
+    labels = np.asarray(labels).astype(int)
+    probabilities = np.asarray(probabilities, dtype=float)
+    points = point_metrics(labels, probabilities, threshold)
+    intervals = bootstrap_intervals(labels, probabilities, eval_cfg["bootstrap"], eval_cfg["seed"], eval_cfg.get("ci_level", 0.95), threshold)
+    return {
+        "metrics": {
+            name: {"value": float(points[name]), "ci_low": intervals[name][0], "ci_high": intervals[name][1]}
+            for name in METRIC_NAMES
+        },
+        "ci_level": eval_cfg.get("ci_level", 0.95),
+        "bootstrap_resamples": eval_cfg["bootstrap"],
+        "threshold": threshold,
+        "confusion_matrix": confusion_matrix(labels, (probabilities >= threshold).astype(int), labels=[0, 1]).tolist(),
+        "n": int(len(labels)),
+        "n_positive": int(labels.sum()),
+    }

@@ -1,0 +1,54 @@
+"""The report's figures: training curves (the paper's Figs 2-4), ROC curves, confusion matrices."""
+
+import matplotlib
+
+matplotlib.use("Agg")  # batch jobs have no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import roc_curve  # noqa: E402
+
+
+def plot_training_curves(history: pd.DataFrame, model: str, path) -> None:
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, metric in zip(axes, ("accuracy", "loss")):
+        ax.plot(history["epoch"], history[metric], marker="o", label="train")
+        ax.plot(history["epoch"], history[f"val_{metric}"], marker="o", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    figure.suptitle(f"{model}: training curves")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def plot_roc_curves(predictions: dict[str, pd.DataFrame], aucs: dict[str, float], path) -> None:
+    figure, ax = plt.subplots(figsize=(5, 5))
+    for model, table in predictions.items():
+        fpr, tpr, _ = roc_curve(table["label"], table["probability"])
+        ax.plot(fpr, tpr, label=f"{model} (AUC {aucs[model]:.3f})")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
+    ax.set_xlabel("1 - specificity (false positive rate)")
+    ax.set_ylabel("sensitivity (true positive rate)")
+    ax.set_title("ROC on the test split")
+    ax.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def plot_confusion_matrices(matrices: dict[str, list], class_names: list[str], path) -> None:
+    figure, axes = plt.subplots(1, len(matrices), figsize=(3.6 * len(matrices), 3.4), squeeze=False)
+    for ax, (model, matrix) in zip(axes[0], matrices.items()):
+        values = np.asarray(matrix)
+        ax.imshow(values, cmap="Blues")
+        for (i, j), count in np.ndenumerate(values):
+            ax.text(j, i, str(count), ha="center", va="center", color="black")
+        ax.set_xticks([0, 1], [f"pred {c}" for c in class_names])
+        ax.set_yticks([0, 1], class_names)
+        ax.set_title(model)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

@@ -1,0 +1,133 @@
+"""The paper's three models as Keras 3 builders, backend-agnostic (no tf.* here).
+
+Every saved model takes raw grey uint8 pixels (S, S, 1): pixel scaling and VGG16's preprocessing
+live inside the model, so evaluation treats all three alike.
+"""
+
+import keras
+from keras import layers
+
+from busflow.weights import require_weights_file
+
+VGG16_MEAN_BGR = (103.939, 116.779, 123.68)
+HEAD_NAME = "head"
+BASE_NAME = "vgg16"
+BLOCK4_OUTPUT = "block4_pool"
+
+
+@keras.saving.register_keras_serializable(package="busflow")
+class VGGInput(layers.Layer):
+    """Grey (or RGB) uint8 pixels -> VGG16's 'caffe' input: BGR, ImageNet mean subtracted.
+
+    Grey images become three equal channels, so BGR order does not matter for them.
+    """
+
+    def call(self, inputs):
+        x = keras.ops.cast(inputs, self.compute_dtype)
+        if x.shape[-1] == 1:
+            x = keras.ops.repeat(x, 3, axis=-1)
+        else:
+            x = keras.ops.flip(x, axis=-1)
+        mean = keras.ops.convert_to_tensor(VGG16_MEAN_BGR, dtype=self.compute_dtype)
+        return x - mean
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 3)
+
+
+def pixel_input(image_size: int) -> keras.KerasTensor:
+    return keras.Input((image_size, image_size, 1), dtype="uint8", name="pixels")
+
+
+def build_baseline(image_size: int, dropout: float = 0.5) -> keras.Model:
+    """The paper's small CNN trained from scratch: three conv/pool blocks, dense, dropout."""
+    inputs = pixel_input(image_size)
+    x = layers.Rescaling(1.0 / 255)(inputs)
+    for filters in (32, 32, 64):
+        x = layers.Conv2D(filters, 3, activation="relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(64, activation="relu")(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(1, activation="sigmoid", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="baseline")
+
+
+def build_vgg16_base(image_size: int, weights_file=None) -> keras.Model:
+    """VGG16's 13 conv layers, frozen; weights read from a local file (never downloaded here)."""
+    weights = str(require_weights_file(weights_file)) if weights_file else None
+    base = keras.applications.VGG16(include_top=False, weights=weights, input_shape=(image_size, image_size, 3))
+    base.name = BASE_NAME
+    base.trainable = False
+    return base
+
+
+def build_feature_extractor(base: keras.Model, image_size: int) -> keras.Model:
+    """Pixels -> {'block4': block4_pool output, 'bottleneck': block5_pool output}."""
+    both = keras.Model(base.inputs, [base.get_layer(BLOCK4_OUTPUT).output, base.outputs[0]])
+    inputs = pixel_input(image_size)
+    block4, bottleneck = both(VGGInput()(inputs))
+    return keras.Model(inputs, {"block4": block4, "bottleneck": bottleneck}, name="vgg16_features")
+
+
+def build_head(feature_shape, dropout: float = 0.5) -> keras.Model:
+    """The classifier on bottleneck features: flatten, dense 256, dropout, sigmoid."""
+    inputs = keras.Input(tuple(feature_shape), name="bottleneck")
+    x = layers.Flatten()(inputs)
+    x = layers.Dense(256, activation="relu")(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(1, activation="sigmoid", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name=HEAD_NAME)
+
+
+def assemble_classifier(base: keras.Model, head: keras.Model, image_size: int, name: str) -> keras.Model:
+    """Pixels -> VGG input -> conv base -> head: the model that is saved and evaluated."""
+    inputs = pixel_input(image_size)
+    outputs = head(base(VGGInput()(inputs)))
+    return keras.Model(inputs, outputs, name=name)
+
+
+def block5_layer_names(base: keras.Model) -> list[str]:
+    return [layer.name for layer in base.layers if layer.name.startswith("block5")]
+
+
+def build_block5_trainer(base: keras.Model, head: keras.Model) -> keras.Model:
+    """block4 features -> block5 (trainable) -> head: what fine-tuning trains.
+
+    The frozen blocks 1-4 never change, so their output is computed once (busflow.features) and
+    each epoch runs only block5 and the head. The layers are shared with ``base`` and ``head``.
+    """
+    inputs = keras.Input(tuple(base.get_layer(BLOCK4_OUTPUT).output.shape[1:]), name="block4")
+    x = inputs
+    for name in block5_layer_names(base):
+        layer = base.get_layer(name)
+        layer.trainable = True
+        x = layer(x)
+    head.trainable = True
+    return keras.Model(inputs, head(x), name="finetune_block5")
+
+
+def copy_block5_and_head(trainer: keras.Model, base: keras.Model, head: keras.Model) -> None:
+    """Put a (possibly reloaded) trainer's weights back into the full model's layers."""
+    for name in block5_layer_names(base):
+        base.get_layer(name).set_weights(trainer.get_layer(name).get_weights())
+    head.set_weights(trainer.get_layer(HEAD_NAME).get_weights())
+
+
+def make_optimizer(name: str, learning_rate: float, momentum: float = 0.0) -> keras.optimizers.Optimizer:
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=learning_rate)
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate)
+    raise ValueError(f"unknown optimizer '{name}' (use sgd, rmsprop or adam)")
+
+
+def compile_binary(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> keras.Model:
+    model.compile(
+        optimizer=optimizer,
+        loss="binary_crossentropy",
+        metrics=["accuracy", keras.metrics.AUC(name="auc")],
+    )
+    return model

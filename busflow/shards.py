@@ -1,0 +1,136 @@
+"""Augmented shards: uint8 image stacks in .npz files that NumPy alone can read.
+
+Each shard holds ``images`` (N, S, S) uint8, ``labels`` (N,) int8 (index in data.classes),
+``image_ids`` (N,) str, ``copy_index`` (N,) int16 and ``meta`` (a JSON string: protocol,
+leaky, split, shard, seed, image size). All copies of one image sit in one shard, picked by a
+stable hash of its id; copy k of an image is the same whatever shard count or order is used.
+"""
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from busflow.augment import AugmentParams, augment_copies
+from busflow.hashing import stable_int, stable_unit
+from busflow.images import load_training_image
+
+PAPER_SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    split: str
+    shard: int
+    n_shards: int
+
+
+def shard_of(image_id: str, n_shards: int) -> int:
+    return stable_int("shard", image_id) % n_shards
+
+
+def copies_per_image(rows: pd.DataFrame, factor: int, balance: bool) -> dict[str, int]:
+    """How many samples each image contributes; with balance, every class reaches factor x the largest."""
+    if not balance:
+        return {image_id: factor for image_id in rows["image_id"]}
+    target = factor * int(rows["label"].value_counts().max())
+    counts = {}
+    for _, members in rows.groupby("label"):
+        ids = sorted(members["image_id"], key=lambda i: stable_unit("balance", i))
+        base, extra = divmod(target, len(ids))
+        counts.update({image_id: base + (rank < extra) for rank, image_id in enumerate(ids)})
+    return counts
+
+
+def paper_split_of_copy(image_id: str, copy: int, seed: int, test_fraction: float) -> str:
+    """The paper's protocol: each augmented copy is split on its own, so copies of one image leak."""
+    return "test" if stable_unit("paper-split", seed, image_id, copy) < test_fraction else "train"
+
+
+def plan_shard(split_table: pd.DataFrame, spec: ShardSpec, augment_cfg: dict, split_cfg: dict) -> list[tuple[str, list[int]]]:
+    """(image_id, copy indices) of the samples in one shard, in a fixed order."""
+    protocol = split_cfg.get("protocol", "leak_free")
+    if protocol == "paper":
+        pool = split_table
+        counts = copies_per_image(pool, augment_cfg["factor"], augment_cfg.get("balance", False))
+    else:
+        pool = split_table[split_table["split"] == spec.split]
+        augmented = spec.split == "train"
+        counts = copies_per_image(pool, augment_cfg["factor"], augment_cfg.get("balance", False)) if augmented else {i: 1 for i in pool["image_id"]}
+    plan = []
+    for image_id in sorted(pool["image_id"]):
+        if shard_of(image_id, spec.n_shards) != spec.shard:
+            continue
+        copies = list(range(counts[image_id]))
+        if protocol == "paper":
+            copies = [k for k in copies if paper_split_of_copy(image_id, k, split_cfg["seed"], split_cfg["paper_test_fraction"]) == spec.split]
+        if copies:
+            plan.append((image_id, copies))
+    return plan
+
+
+def build_shard(split_table: pd.DataFrame, manifest: pd.DataFrame, spec: ShardSpec, cfg: dict) -> dict[str, np.ndarray]:
+    """Decode, resize and augment the images of one shard. Train copies (and all paper copies) are augmented."""
+    size = cfg["data"]["image_size"]
+    classes = list(cfg["data"]["classes"])
+    params = AugmentParams.from_config(cfg["augment"].get("transforms", {}))
+    keep_original = cfg["augment"].get("keep_original", True)
+    paths = manifest.set_index("image_id")["path"]
+    labels = split_table.set_index("image_id")["label"]
+    augmented = spec.split == "train" or cfg["split"].get("protocol") == "paper"
+    images, label_ids, ids, copy_index = [], [], [], []
+    for image_id, copies in plan_shard(split_table, spec, cfg["augment"], cfg["split"]):
+        pixels = load_training_image(paths[image_id], size)
+        if augmented:
+            key = [cfg["augment"]["seed"], stable_int("image", image_id)]
+            stack = augment_copies(pixels, max(copies) + 1, key, params, keep_original=keep_original)[copies]
+        else:
+            stack = pixels[None]
+        images.append(stack)
+        label_ids += [classes.index(labels[image_id])] * len(copies)
+        ids += [image_id] * len(copies)
+        copy_index += copies
+    return {
+        "images": np.concatenate(images) if images else np.zeros((0, size, size), np.uint8),
+        "labels": np.asarray(label_ids, dtype=np.int8),
+        "image_ids": np.asarray(ids, dtype=str),
+        "copy_index": np.asarray(copy_index, dtype=np.int16),
+    }
+
+
+def shard_meta(spec: ShardSpec, cfg: dict) -> dict:
+    protocol = cfg["split"].get("protocol", "leak_free")
+    return {
+        "protocol": protocol,
+        "leaky": protocol == "paper",
+        "split": spec.split,
+        "shard": spec.shard,
+        "n_shards": spec.n_shards,
+        "seed": cfg["augment"]["seed"],
+        "image_size": cfg["data"]["image_size"],
+        "classes": list(cfg["data"]["classes"]),
+    }
+
+
+def write_shard(path, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """Write atomically, so a killed job never leaves a shard a later run would trust."""
+    tmp = f"{path}.tmp.npz"
+    np.savez(tmp, meta=np.asarray(json.dumps(meta)), **arrays)
+    os.replace(tmp, path)
+
+
+def read_shard_meta(path) -> dict:
+    with np.load(path, allow_pickle=False) as shard:
+        return json.loads(str(shard["meta"]))
+
+
+def load_shards(paths) -> dict[str, np.ndarray]:
+    """Concatenate shards in the order given (the rule's input order, which is fixed)."""
+    parts = {"images": [], "labels": [], "image_ids": [], "copy_index": []}
+    for path in paths:
+        with np.load(path, allow_pickle=False) as shard:
+            for key in parts:
+                parts[key].append(shard[key])
+    return {key: np.concatenate(values) for key, values in parts.items()}

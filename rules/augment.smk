@@ -1,0 +1,24 @@
+# One job per shard (scatter); training jobs gather all shards of a split.
+rule augment_shard:
+    input:
+        manifest="results/manifest.csv",
+        split="results/split.csv",
+        code=[package_file("augment.py"), package_file("shards.py")],
+    output:
+        "results/shards/{split}/{shard}.npz",
+    params:
+        n_shards=lambda wildcards: n_shards(wildcards.split),
+        config={k: config[k] for k in ("data", "split", "augment")},
+    wildcard_constraints:
+        split="train|val|test",
+        shard=r"\d+",
+    log:
+        "results/logs/augment_shard/{split}_{shard}.log",
+    benchmark:
+        "results/benchmarks/augment_shard/{split}_{shard}.tsv"
+    group:
+        "augment"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/augment_shard.py"

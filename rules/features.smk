@@ -1,0 +1,45 @@
+localrules:
+    fetch_vgg16_weights,
+
+
+# Runs on the submitting (login) node, which has internet; compute nodes only read the file.
+rule fetch_vgg16_weights:
+    output:
+        "resources/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    log:
+        "results/logs/fetch_vgg16_weights.log",
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/fetch_vgg16_weights.py"
+
+
+# VGG16's frozen output, computed once per sample: block5_pool feeds the transfer head,
+# block4_pool feeds fine-tuning (blocks 1-4 never change, so only block5 runs per epoch).
+rule extract_vgg16_features:
+    input:
+        shards=lambda wildcards: shard_files(wildcards.split),
+        weights=weights_input,
+        code=[package_file("models.py"), package_file("model_jobs.py")],
+    output:
+        "results/features/{split}.npz",
+    params:
+        weights_file=WEIGHTS_FILE,
+        image_size=config["data"]["image_size"],
+        batch_size=config["training"]["feature_batch_size"],
+        backend=config["training"]["backend"],
+    wildcard_constraints:
+        split="train|val",
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=60,
+    log:
+        "results/logs/extract_vgg16_features/{split}.log",
+    benchmark:
+        "results/benchmarks/extract_vgg16_features/{split}.tsv"
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/extract_vgg16_features.py"

@@ -1,0 +1,88 @@
+# Three GPU jobs. Each checkpoints every epoch under results/models/{model}.checkpoint/ (not an
+# output, so it survives a killed job) and resumes from it when re-run with the same inputs.
+
+
+rule train_baseline:
+    input:
+        train=shard_files("train"),
+        val=shard_files("val"),
+        code=[package_file("models.py"), package_file("training.py")],
+    output:
+        model="results/models/baseline.keras",
+        history="results/history/baseline.csv",
+    params:
+        settings=config["training"]["baseline"],
+        image_size=config["data"]["image_size"],
+        checkpoint="results/models/baseline.checkpoint",
+        backend=config["training"]["backend"],
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=120,
+    log:
+        "results/logs/train_baseline.log",
+    benchmark:
+        "results/benchmarks/train_baseline.tsv"
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/train_baseline.py"
+
+
+rule train_transfer:
+    input:
+        train="results/features/train.npz",
+        val="results/features/val.npz",
+        weights=weights_input,
+        code=[package_file("models.py"), package_file("training.py")],
+    output:
+        model="results/models/transfer.keras",
+        history="results/history/transfer.csv",
+    params:
+        settings=config["training"]["transfer"],
+        image_size=config["data"]["image_size"],
+        weights_file=WEIGHTS_FILE,
+        checkpoint="results/models/transfer.checkpoint",
+        backend=config["training"]["backend"],
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=60,
+    log:
+        "results/logs/train_transfer.log",
+    benchmark:
+        "results/benchmarks/train_transfer.tsv"
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/train_transfer.py"
+
+
+rule train_finetune:
+    input:
+        train="results/features/train.npz",
+        val="results/features/val.npz",
+        transfer="results/models/transfer.keras",
+        code=[package_file("models.py"), package_file("training.py")],
+    output:
+        model="results/models/finetune.keras",
+        history="results/history/finetune.csv",
+    params:
+        settings=config["training"]["finetune"],
+        checkpoint="results/models/finetune.checkpoint",
+        backend=config["training"]["backend"],
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=32000,
+        runtime=180,
+    log:
+        "results/logs/train_finetune.log",
+    benchmark:
+        "results/benchmarks/train_finetune.tsv"
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/train_finetune.py"

@@ -1,0 +1,7 @@
+"""Rule compare_models: this run's models beside the paper's and Hadad et al.'s figures."""
+
+from busflow.jobs import comparison_job
+from busflow.runtime import start_job
+
+start_job(snakemake)
+comparison_job(snakemake.input.metrics, snakemake.input.references, dict(snakemake.output.items()))

@@ -1,0 +1,16 @@
+"""Rule evaluate_model: predictions and metrics (with bootstrap CIs) on the test split."""
+
+from busflow.runtime import start_job
+
+start_job(snakemake, snakemake.params.backend)
+
+from busflow.model_jobs import evaluate_job  # noqa: E402  (Keras only after the backend is set)
+
+evaluate_job(
+    snakemake.input.model,
+    snakemake.input.test,
+    snakemake.wildcards.model,
+    snakemake.params.weights,
+    snakemake.params.evaluation,
+    dict(snakemake.output.items()),
+)

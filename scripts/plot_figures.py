@@ -1,0 +1,14 @@
+"""Rule plot_figures: training curves, ROC curves and confusion matrices as PNG."""
+
+from busflow.jobs import figures_job
+from busflow.runtime import start_job
+
+start_job(snakemake)
+figures_job(
+    snakemake.params.models,
+    snakemake.input.histories,
+    snakemake.input.predictions,
+    snakemake.input.metrics,
+    snakemake.params.classes,
+    dict(snakemake.output.items()),
+)
