@@ -18,6 +18,8 @@ def decode_image(path) -> tuple[np.ndarray, str]:
     as it was.
     """
     try:
+        if not os.path.exists(path):
+            raise BadImageError(path, "the file cannot be read (a broken link, or it was removed)")
         if os.path.getsize(path) == 0:
             raise BadImageError(path, "the file is empty (0 bytes)")
         with Image.open(path) as image:

@@ -48,7 +48,8 @@ def list_candidate_files(raw_dir, rules: LayoutRules) -> list[Path]:
     for label in rules.classes:
         folder = raw / label
         if folder.is_dir():
-            files += sorted(p for p in folder.iterdir() if p.is_file() and rules.is_candidate(p.name))
+            # A broken link is listed too: it must be reported, not silently skipped.
+            files += sorted(p for p in folder.iterdir() if (p.is_file() or p.is_symlink()) and rules.is_candidate(p.name))
     return files
 
 
@@ -80,7 +81,7 @@ def check_layout(raw_dir, rules: LayoutRules) -> None:
                     f"{entry}: sub-folders inside a class folder are not read. Move its images up "
                     f"into {folder} or out of the raw folder."
                 )
-        if not any(rules.is_candidate(p.name) for p in folder.iterdir() if p.is_file()):
+        if not any(rules.is_candidate(p.name) for p in folder.iterdir() if p.is_file() or p.is_symlink()):
             raise DatasetLayoutError(
                 f"{folder}: class folder holds no images (after excluding "
                 f"'{rules.exclude_pattern}'). Add images or remove the class from data.classes."

@@ -53,13 +53,35 @@ def build_baseline(image_size: int, dropout: float = 0.5) -> keras.Model:
     return keras.Model(inputs, outputs, name="baseline")
 
 
+RANDOM_BASE_SEED = 16
+
+
 def build_vgg16_base(image_size: int, weights_file=None) -> keras.Model:
-    """VGG16's 13 conv layers, frozen; weights read from a local file (never downloaded here)."""
+    """VGG16's 13 conv layers, frozen; weights read from a local file (never downloaded here).
+
+    Without a file the kernels are He-normal with fixed seeds: every job that builds the base
+    (feature extraction, transfer) gets the same one, and activations keep their scale through
+    the 13 ReLU layers, so random features stay informative.
+    """
     weights = str(require_weights_file(weights_file)) if weights_file else None
     base = keras.applications.VGG16(include_top=False, weights=weights, input_shape=(image_size, image_size, 3))
+    if weights is None:
+        reinitialise_he_normal(base, RANDOM_BASE_SEED)
     base.name = BASE_NAME
     base.trainable = False
     return base
+
+
+def reinitialise_he_normal(model: keras.Model, seed: int) -> None:
+    convs = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
+    for index, layer in enumerate(convs):
+        kernel = keras.initializers.HeNormal(seed=seed + index)(layer.kernel.shape)
+        if index == 0:
+            # Inputs are in pixel units (about +-128 after mean subtraction). ReLU nets without
+            # biases scale linearly, so this keeps the features near unit size, as a head expects.
+            kernel = kernel / 64.0
+        layer.kernel.assign(kernel)
+        layer.bias.assign(keras.ops.zeros(layer.bias.shape))
 
 
 def build_feature_extractor(base: keras.Model, image_size: int) -> keras.Model:

@@ -1,0 +1,56 @@
+"""Shared fixtures: small generated data, configs and a VGG16 weights file of the real layout."""
+
+import copy
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def demo_config() -> dict:
+    """config/config.yaml as a dict (what the demo runs with)."""
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+@pytest.fixture
+def cfg(demo_config) -> dict:
+    """A mutable copy of the demo config, with small sizes for unit tests."""
+    config = copy.deepcopy(demo_config)
+    config["data"]["image_size"] = 32
+    config["augment"]["factor"] = 3
+    return config
+
+
+@pytest.fixture(scope="session")
+def demo_raw(tmp_path_factory) -> Path:
+    """A raw folder of generated demo PNGs (12 per class, 64 px); do not modify it."""
+    from busflow.demo_data import generate_demo_dataset
+
+    raw = tmp_path_factory.mktemp("raw") / "data"
+    generate_demo_dataset(raw, n_per_class=12, size=64, seed=5)
+    return raw
+
+
+@pytest.fixture
+def raw_copy(demo_raw, tmp_path) -> Path:
+    """A private copy of the demo raw folder that a test may change."""
+    import shutil
+
+    target = tmp_path / "raw"
+    shutil.copytree(demo_raw, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def vgg16_weights_file(tmp_path_factory) -> Path:
+    """A VGG16 notop weights file in Keras' HDF5 layout with random values, written here."""
+    from busflow.weights import write_random_vgg16_notop_h5
+
+    return write_random_vgg16_notop_h5(tmp_path_factory.mktemp("weights") / "vgg16_notop.h5", seed=3)

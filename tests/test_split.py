@@ -1,0 +1,66 @@
+"""The split: grouped, stable when images are added, and the paper's protocol flagged leaky."""
+
+import pandas as pd
+import pytest
+
+from busflow.errors import ConfigError
+from busflow.split import assign_splits
+
+SPLIT_CFG = {"protocol": "leak_free", "val_fraction": 0.15, "test_fraction": 0.2, "seed": 42}
+
+
+def synthetic_manifest(n: int, group_size: int = 1, start: int = 0) -> pd.DataFrame:
+    rows = []
+    for i in range(start, start + n):
+        label = "malignant" if (i // group_size) % 3 == 0 else "benign"
+        group = f"{label}/img{(i // group_size) * group_size:05d}"
+        rows.append({"image_id": f"{label}/img{i:05d}", "label": label, "group": group, "conflict": False})
+    return pd.DataFrame(rows)
+
+
+def test_no_group_spans_two_splits():
+    split = assign_splits(synthetic_manifest(600, group_size=3), SPLIT_CFG)
+    assert split.groupby("group")["split"].nunique().max() == 1
+    assert split["group"].nunique() == 200
+
+
+def test_fractions_are_met_per_label_in_expectation():
+    split = assign_splits(synthetic_manifest(3000), SPLIT_CFG)
+    shares = split.groupby("label")["split"].value_counts(normalize=True)
+    for label in ("benign", "malignant"):
+        assert shares[(label, "test")] == pytest.approx(0.2, abs=0.04)
+        assert shares[(label, "val")] == pytest.approx(0.15, abs=0.04)
+
+
+def test_adding_images_leaves_existing_rows_unchanged():
+    before = assign_splits(synthetic_manifest(300), SPLIT_CFG)
+    grown = pd.concat([synthetic_manifest(300), synthetic_manifest(50, start=300)], ignore_index=True)
+    after = assign_splits(grown, SPLIT_CFG).set_index("image_id").loc[before["image_id"]].reset_index()
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_seed_decides_the_split():
+    manifest = synthetic_manifest(300)
+    assert assign_splits(manifest, SPLIT_CFG).equals(assign_splits(manifest, SPLIT_CFG))
+    other = assign_splits(manifest, {**SPLIT_CFG, "seed": 43})
+    assert (other["split"] != assign_splits(manifest, SPLIT_CFG)["split"]).any()
+
+
+def test_label_conflicts_are_left_out():
+    manifest = synthetic_manifest(300)
+    manifest.loc[:1, "conflict"] = True
+    split = assign_splits(manifest, SPLIT_CFG)
+    assert not split["image_id"].isin(manifest.loc[:1, "image_id"]).any()
+
+
+def test_paper_protocol_is_flagged_leaky():
+    split = assign_splits(synthetic_manifest(60), {**SPLIT_CFG, "protocol": "paper"})
+    assert split["leaky"].all()
+    assert set(split["split"]) == {"pool"}
+    leak_free = assign_splits(synthetic_manifest(60), SPLIT_CFG)
+    assert not leak_free["leaky"].any()
+
+
+def test_too_few_images_for_a_split_is_a_named_error():
+    with pytest.raises(ConfigError, match="split has no"):
+        assign_splits(synthetic_manifest(4), SPLIT_CFG)
