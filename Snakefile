@@ -1,11 +1,15 @@
 # busflow: breast-ultrasound images -> manifest -> split -> augmented shards -> three models ->
 # evaluation -> comparison with the paper (Table 1) and Hadad et al.  See README.md.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# Next to this Snakefile, so that --directory DIR runs keep their results apart; --configfile
+# files given on the command line are merged over it.
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 report: "report/workflow.rst"
@@ -23,6 +27,6 @@ include: "rules/compare.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

@@ -6,19 +6,19 @@ rule augment_shard:
         code=[package_file("augment.py"), package_file("shards.py")],
     output:
         "results/shards/{split}/{shard}.npz",
-    params:
-        n_shards=lambda wildcards: n_shards(wildcards.split),
-        config={k: config[k] for k in ("data", "split", "augment")},
-    wildcard_constraints:
-        split="train|val|test",
-        shard=r"\d+",
     log:
         "results/logs/augment_shard/{split}_{shard}.log",
     benchmark:
         "results/benchmarks/augment_shard/{split}_{shard}.tsv"
+    wildcard_constraints:
+        split="train|val|test",
+        shard=r"\d+",
     group:
         "augment"
     conda:
         "../envs/data.yaml"
+    params:
+        n_shards=lambda wildcards: n_shards(wildcards.split),
+        config={k: config[k] for k in ("data", "split", "augment")},
     script:
         "../scripts/augment_shard.py"

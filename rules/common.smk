@@ -9,7 +9,6 @@ sys.path.insert(0, workflow.basedir)
 from busflow.manifest import LayoutRules, list_candidate_files  # noqa: E402
 from busflow.weights import resolve_weights_file  # noqa: E402
 
-
 validate(config, schema="../config/schema.yaml")
 
 MODELS = ["baseline", "transfer", "finetune"]
@@ -23,10 +22,14 @@ def package_file(name):
 
 
 def raw_images(wildcards):
-    """What the manifest reads: the generated demo folder, or every candidate file of data.raw."""
-    if config["demo"]["generate"]:
-        return [config["data"]["raw"]]
-    return [str(p) for p in list_candidate_files(config["data"]["raw"], LayoutRules.from_config(config["data"]))]
+    """What the manifest reads: every candidate file of data.raw (and the generated demo folder).
+
+    The generated folder is an input so that a fresh clone plans its generation; its files are
+    listed too, so that adding or removing an image re-runs the manifest.
+    """
+    rules = LayoutRules.from_config(config["data"])
+    listed = [str(p) for p in list_candidate_files(config["data"]["raw"], rules)]
+    return [config["data"]["raw"], *listed] if config["demo"]["generate"] else listed
 
 
 def n_shards(split):
@@ -54,7 +57,11 @@ def weights_label():
     """How the comparison table names the weights a VGG16 row started from."""
     if WEIGHTS_FILE is None:
         return "none (random init)"
-    return f"imagenet ({WEIGHTS_FILE.name})" if config["vgg16_weights"] == "imagenet" else str(WEIGHTS_FILE)
+    return (
+        f"imagenet ({WEIGHTS_FILE.name})"
+        if config["vgg16_weights"] == "imagenet"
+        else str(WEIGHTS_FILE)
+    )
 
 
 def final_outputs():
@@ -67,7 +74,11 @@ def final_outputs():
     ]
 
 
-if WEIGHTS_FILE and config["vgg16_weights"] != "imagenet" and not WEIGHTS_FILE.is_file():
+if (
+    WEIGHTS_FILE
+    and config["vgg16_weights"] != "imagenet"
+    and not WEIGHTS_FILE.is_file()
+):
     from busflow.weights import missing_weights_message
 
     raise WorkflowError(missing_weights_message(WEIGHTS_FILE))

@@ -9,7 +9,11 @@ rule compare_models:
         references=os.path.join(workflow.basedir, "config", "reference_results.csv"),
         code=package_file("comparison.py"),
     output:
-        csv=report("results/comparison.csv", caption="../report/comparison.rst", category="Comparison"),
+        csv=report(
+            "results/comparison.csv",
+            caption="../report/comparison.rst",
+            category="Comparison",
+        ),
         md="results/comparison.md",
     log:
         "results/logs/compare_models.log",
@@ -31,18 +35,22 @@ rule plot_figures:
             caption="../report/training_curves.rst",
             category="Training curves",
         ),
-        roc=report("results/figures/roc.png", caption="../report/roc.rst", category="Evaluation"),
+        roc=report(
+            "results/figures/roc.png",
+            caption="../report/roc.rst",
+            category="Evaluation",
+        ),
         confusion=report(
             "results/figures/confusion_matrices.png",
             caption="../report/confusion.rst",
             category="Evaluation",
         ),
-    params:
-        models=MODELS,
-        classes=config["data"]["classes"],
     log:
         "results/logs/plot_figures.log",
     conda:
         "../envs/data.yaml"
+    params:
+        models=MODELS,
+        classes=config["data"]["classes"],
     script:
         "../scripts/plot_figures.py"

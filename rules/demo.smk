@@ -1,13 +1,13 @@
 rule generate_demo_data:
     output:
         directory(config["data"]["raw"]),
-    params:
-        n_per_class=config["demo"]["n_per_class"],
-        size=config["demo"]["size"],
-        seed=config["demo"]["seed"],
     log:
         "results/logs/generate_demo_data.log",
     conda:
         "../envs/data.yaml"
+    params:
+        n_per_class=config["demo"]["n_per_class"],
+        size=config["demo"]["size"],
+        seed=config["demo"]["seed"],
     script:
         "../scripts/generate_demo_data.py"

@@ -23,23 +23,23 @@ rule extract_vgg16_features:
         code=[package_file("models.py"), package_file("model_jobs.py")],
     output:
         "results/features/{split}.npz",
-    params:
-        weights_file=WEIGHTS_FILE,
-        image_size=config["data"]["image_size"],
-        batch_size=config["training"]["feature_batch_size"],
-        backend=config["training"]["backend"],
+    log:
+        "results/logs/extract_vgg16_features/{split}.log",
+    benchmark:
+        "results/benchmarks/extract_vgg16_features/{split}.tsv"
     wildcard_constraints:
         split="train|val",
+    conda:
+        "../envs/train.yaml"
     threads: 2
     resources:
         gpu=1,
         mem_mb=16000,
         runtime=60,
-    log:
-        "results/logs/extract_vgg16_features/{split}.log",
-    benchmark:
-        "results/benchmarks/extract_vgg16_features/{split}.tsv"
-    conda:
-        "../envs/train.yaml"
+    params:
+        weights_file=WEIGHTS_FILE,
+        image_size=config["data"]["image_size"],
+        batch_size=config["training"]["feature_batch_size"],
+        backend=config["training"]["backend"],
     script:
         "../scripts/extract_vgg16_features.py"

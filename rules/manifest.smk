@@ -7,14 +7,14 @@ rule build_manifest:
         rejected="results/qc/rejected.csv",
         duplicates="results/qc/duplicates.csv",
         conflicts="results/qc/conflicts.csv",
-    params:
-        raw=config["data"]["raw"],
-        data=config["data"],
     log:
         "results/logs/build_manifest.log",
     benchmark:
         "results/benchmarks/build_manifest.tsv"
     conda:
         "../envs/data.yaml"
+    params:
+        raw=config["data"]["raw"],
+        data=config["data"],
     script:
         "../scripts/build_manifest.py"

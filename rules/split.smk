@@ -4,11 +4,11 @@ rule split_images:
         code=package_file("split.py"),
     output:
         "results/split.csv",
-    params:
-        split=config["split"],
     log:
         "results/logs/split_images.log",
     conda:
         "../envs/data.yaml"
+    params:
+        split=config["split"],
     script:
         "../scripts/split_images.py"

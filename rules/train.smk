@@ -10,22 +10,22 @@ rule train_baseline:
     output:
         model="results/models/baseline.keras",
         history="results/history/baseline.csv",
-    params:
-        settings=config["training"]["baseline"],
-        image_size=config["data"]["image_size"],
-        checkpoint="results/models/baseline.checkpoint",
-        backend=config["training"]["backend"],
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=16000,
-        runtime=120,
     log:
         "results/logs/train_baseline.log",
     benchmark:
         "results/benchmarks/train_baseline.tsv"
     conda:
         "../envs/train.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=120,
+    params:
+        settings=config["training"]["baseline"],
+        image_size=config["data"]["image_size"],
+        checkpoint="results/models/baseline.checkpoint",
+        backend=config["training"]["backend"],
     script:
         "../scripts/train_baseline.py"
 
@@ -39,23 +39,23 @@ rule train_transfer:
     output:
         model="results/models/transfer.keras",
         history="results/history/transfer.csv",
-    params:
-        settings=config["training"]["transfer"],
-        image_size=config["data"]["image_size"],
-        weights_file=WEIGHTS_FILE,
-        checkpoint="results/models/transfer.checkpoint",
-        backend=config["training"]["backend"],
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=16000,
-        runtime=60,
     log:
         "results/logs/train_transfer.log",
     benchmark:
         "results/benchmarks/train_transfer.tsv"
     conda:
         "../envs/train.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=60,
+    params:
+        settings=config["training"]["transfer"],
+        image_size=config["data"]["image_size"],
+        weights_file=WEIGHTS_FILE,
+        checkpoint="results/models/transfer.checkpoint",
+        backend=config["training"]["backend"],
     script:
         "../scripts/train_transfer.py"
 
@@ -69,20 +69,20 @@ rule train_finetune:
     output:
         model="results/models/finetune.keras",
         history="results/history/finetune.csv",
-    params:
-        settings=config["training"]["finetune"],
-        checkpoint="results/models/finetune.checkpoint",
-        backend=config["training"]["backend"],
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=32000,
-        runtime=180,
     log:
         "results/logs/train_finetune.log",
     benchmark:
         "results/benchmarks/train_finetune.tsv"
     conda:
         "../envs/train.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=32000,
+        runtime=180,
+    params:
+        settings=config["training"]["finetune"],
+        checkpoint="results/models/finetune.checkpoint",
+        backend=config["training"]["backend"],
     script:
         "../scripts/train_finetune.py"

@@ -1,0 +1,83 @@
+"""Models and VGG16 weights: loaded for real from a file of Keras' layout; clear error when absent."""
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from busflow import models
+from busflow.errors import WeightsNotFoundError
+from busflow.weights import VGG16_NOTOP_FILE, VGG16_NOTOP_MD5, resolve_weights_file
+
+SIZE = 32
+
+
+def test_vgg16_base_loads_the_weights_file_through_the_real_loader(vgg16_weights_file):
+    base = models.build_vgg16_base(SIZE, vgg16_weights_file)
+    with h5py.File(vgg16_weights_file, "r") as h5:
+        expected = h5["block5_conv3"]["block5_conv3/kernel:0"][()]
+        first = h5["block1_conv1"]["block1_conv1/kernel:0"][()]
+    assert np.array_equal(base.get_layer("block5_conv3").kernel.numpy(), expected)
+    assert np.array_equal(base.get_layer("block1_conv1").kernel.numpy(), first)
+    assert not base.trainable_weights
+
+
+def test_missing_weights_file_names_file_md5_and_place(tmp_path):
+    missing = tmp_path / "nowhere" / VGG16_NOTOP_FILE
+    with pytest.raises(WeightsNotFoundError) as error:
+        models.build_vgg16_base(SIZE, missing)
+    message = str(error.value)
+    assert str(missing) in message and VGG16_NOTOP_MD5 in message and "resources/" in message
+
+
+def test_imagenet_setting_prefers_the_keras_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert str(resolve_weights_file("imagenet")) == f"resources/{VGG16_NOTOP_FILE}"
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / VGG16_NOTOP_FILE).write_bytes(b"x")
+    assert resolve_weights_file("imagenet") == tmp_path / "models" / VGG16_NOTOP_FILE
+    assert resolve_weights_file("none") is None
+
+
+def test_random_base_is_the_same_in_every_build():
+    a = models.build_vgg16_base(SIZE, None)
+    b = models.build_vgg16_base(SIZE, None)
+    assert all(np.array_equal(x.numpy(), y.numpy()) for x, y in zip(a.weights, b.weights))
+
+
+def test_vgg_input_repeats_grey_and_subtracts_the_imagenet_mean():
+    pixels = np.full((1, 2, 2, 1), 200, np.uint8)
+    out = keras.ops.convert_to_numpy(models.VGGInput()(pixels))
+    assert out.shape == (1, 2, 2, 3)
+    assert np.allclose(out[0, 0, 0], [200 - m for m in models.VGG16_MEAN_BGR], atol=1e-4)
+
+
+def test_saved_classifier_takes_raw_pixels_and_reloads_identically(vgg16_weights_file, tmp_path):
+    base = models.build_vgg16_base(SIZE, vgg16_weights_file)
+    head = models.build_head(base.output.shape[1:])
+    classifier = models.assemble_classifier(base, head, SIZE, "transfer")
+    pixels = np.random.default_rng(0).integers(0, 256, (4, SIZE, SIZE, 1), dtype=np.uint8)
+    classifier.save(tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    assert np.allclose(classifier.predict(pixels, verbose=0), reloaded.predict(pixels, verbose=0), atol=1e-6)
+
+
+def test_finetune_trains_only_block5_and_the_head(vgg16_weights_file):
+    base = models.build_vgg16_base(SIZE, vgg16_weights_file)
+    head = models.build_head(base.output.shape[1:])
+    trainer = models.build_block5_trainer(base, head)
+    trainable = {w.path.split("/")[0] for w in trainer.trainable_weights}
+    assert {"block5_conv1", "block5_conv2", "block5_conv3"} <= trainable
+    assert not any(name.startswith(("block1", "block2", "block3", "block4")) for name in trainable)
+    assert not any(w.path.startswith("block4") for w in base.trainable_weights)
+
+
+def test_block5_trainer_on_block4_features_equals_the_full_model(vgg16_weights_file):
+    base = models.build_vgg16_base(SIZE, vgg16_weights_file)
+    head = models.build_head(base.output.shape[1:], dropout=0.0)
+    classifier = models.assemble_classifier(base, head, SIZE, "full")
+    extractor = models.build_feature_extractor(base, SIZE)
+    trainer = models.build_block5_trainer(base, head)
+    pixels = np.random.default_rng(1).integers(0, 256, (3, SIZE, SIZE, 1), dtype=np.uint8)
+    block4 = extractor.predict(pixels, verbose=0)["block4"]
+    assert np.allclose(trainer.predict(block4, verbose=0), classifier.predict(pixels, verbose=0), atol=1e-5)

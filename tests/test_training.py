@@ -1,0 +1,104 @@
+"""Training: the same seed gives the same model; a killed run resumes to the same end."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from busflow import models, training
+
+
+def toy_data(n=120, size=24, seed=0):
+    """Bright-left vs bright-right images: learnable in a few epochs."""
+    rng = np.random.default_rng(seed)
+    y = (np.arange(n) % 2).astype(np.int8)
+    x = rng.integers(0, 120, (n, size, size), dtype=np.uint8)
+    x[y == 1, :, : size // 2] += 100
+    x[y == 0, :, size // 2 :] += 100
+    return x, y
+
+
+def build():
+    return models.compile_binary(models.build_baseline(24), models.make_optimizer("rmsprop", 1e-3))
+
+
+def train(tmp_path, name, epochs=4, fingerprint="fp"):
+    x, y = toy_data()
+    plan = training.TrainingPlan(epochs, 20, 5, tmp_path / name, fingerprint)
+    return training.train_resumable(build, (x, y), (x[:40], y[:40]), plan, add_channel=True, log=lambda m: None)
+
+
+def test_same_seed_gives_the_same_history_and_predictions(tmp_path):
+    model_a, history_a = train(tmp_path, "a")
+    model_b, history_b = train(tmp_path, "b")
+    assert history_a.equals(history_b)
+    x, _ = toy_data(20, seed=9)
+    assert np.array_equal(model_a.predict(x[..., None], verbose=0), model_b.predict(x[..., None], verbose=0))
+
+
+KILL_AFTER_EPOCH_2 = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, {tests!r})
+    from test_training import toy_data, build
+    from busflow import training
+    x, y = toy_data()
+    plan = training.TrainingPlan(4, 20, 5, {folder!r}, "fp")
+    def log(message):
+        print(message, flush=True)
+        if message.startswith("epoch 2/"):
+            os.kill(os.getpid(), signal.SIGKILL)
+    training.train_resumable(build, (x, y), (x[:40], y[:40]), plan, add_channel=True, log=log)
+    """
+)
+
+
+def test_killed_training_resumes_to_the_same_model(tmp_path):
+    _, uninterrupted = train(tmp_path, "whole")
+    folder = tmp_path / "killed"
+    script = KILL_AFTER_EPOCH_2.format(tests=os.path.dirname(__file__), folder=str(folder))
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    assert "epoch 2/4" in run.stdout and "epoch 3/4" not in run.stdout
+    messages = []
+    x, y = toy_data()
+    plan = training.TrainingPlan(4, 20, 5, folder, "fp")
+    _, resumed = training.train_resumable(build, (x, y), (x[:40], y[:40]), plan, add_channel=True, log=messages.append)
+    assert messages[0] == "resuming from checkpoint after epoch 2 of 4"
+    assert resumed.equals(uninterrupted)
+
+
+def test_checkpoint_from_other_inputs_is_not_resumed(tmp_path):
+    train(tmp_path, "c", epochs=2, fingerprint="old inputs")
+    messages = []
+    x, y = toy_data()
+    plan = training.TrainingPlan(3, 20, 5, tmp_path / "c", "new inputs")
+    _, history = training.train_resumable(build, (x, y), (x[:40], y[:40]), plan, add_channel=True, log=messages.append)
+    assert not any("resuming" in m for m in messages)
+    assert len(history) == 3
+
+
+def test_fingerprint_changes_with_settings_and_inputs(tmp_path):
+    data = tmp_path / "shard.npz"
+    data.write_bytes(b"1")
+    first = training.fingerprint({"epochs": 3}, [data])
+    assert first == training.fingerprint({"epochs": 3}, [data])
+    assert first != training.fingerprint({"epochs": 4}, [data])
+    data.write_bytes(b"22")
+    assert first != training.fingerprint({"epochs": 3}, [data])
+
+
+def test_epoch_lines_have_no_control_characters():
+    line = training.format_epoch({"epoch": 1, **{k: 0.5 for k in training.HISTORY_METRICS}}, 10, 1.0)
+    assert line.startswith("epoch 1/10 loss=0.5000")
+    assert all(ch.isprintable() for ch in line)
+
+
+def test_a_model_that_learns_separates_the_toy_classes(tmp_path):
+    model, history = train(tmp_path, "learn", epochs=6)
+    assert history["val_loss"].iloc[-1] < history["val_loss"].iloc[0]
+    assert history["val_auc"].iloc[-1] >= 0.9

@@ -1,0 +1,111 @@
+"""The workflow end to end on generated demo data, with real Snakemake, Keras and files."""
+
+import json
+import os
+import re
+import shutil
+
+import pandas as pd
+import pytest
+
+from workflow_helpers import REPO, planned_jobs, snakemake
+
+pytestmark = pytest.mark.workflow
+TRAINING_RULES = ("train_baseline", "train_transfer", "train_finetune")
+
+
+def test_dry_run_plans_three_training_jobs_each_asking_for_a_gpu(tmp_path):
+    result = snakemake(tmp_path, "-n")
+    jobs = planned_jobs(result.stdout)
+    assert all(jobs[rule] == 1 for rule in TRAINING_RULES)
+    assert jobs["augment_shard"] == 4  # 2 training shards + val + test
+    for rule in TRAINING_RULES:
+        block = result.stdout.split(f"rule {rule}:")[1].split("\n\n")[0]
+        assert re.search(r"resources: .*\bgpu=1\b", block), block
+
+
+def test_lint_and_snakefmt_are_clean():
+    lint = snakemake(REPO, "--lint")
+    assert "Congratulations, your workflow is in a good condition" in lint.stdout + lint.stderr
+    fmt = __import__("subprocess").run([os.path.join(os.path.dirname(__import__("sys").executable), "snakefmt"), "--check", str(REPO)],
+                                       capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stderr
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """The demo config, run once to the end (about 2 minutes on 2 cores)."""
+    workdir = tmp_path_factory.mktemp("demo")
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+def test_demo_writes_every_output(demo_run):
+    expected = ["results/manifest.csv", "results/split.csv", "results/qc/rejected.csv", "results/qc/conflicts.csv",
+                "results/comparison.csv", "results/comparison.md", "results/figures/roc.png",
+                "results/figures/confusion_matrices.png"]
+    for model in ("baseline", "transfer", "finetune"):
+        expected += [f"results/models/{model}.keras", f"results/history/{model}.csv",
+                     f"results/eval/{model}/metrics.json", f"results/eval/{model}/predictions.csv",
+                     f"results/figures/training_{model}.png"]
+    missing = [path for path in expected if not (demo_run / path).is_file()]
+    assert not missing
+    assert not list((demo_run / "results" / "models").glob("*.checkpoint"))
+
+
+def test_baseline_learns_the_demo_on_the_leak_free_test_split(demo_run):
+    metrics = json.loads((demo_run / "results/eval/baseline/metrics.json").read_text())
+    assert metrics["protocol"] == "leak_free" and metrics["leaky"] is False
+    assert metrics["metrics"]["auc"]["value"] >= 0.85
+    split = pd.read_csv(demo_run / "results/split.csv")
+    predictions = pd.read_csv(demo_run / "results/eval/baseline/predictions.csv")
+    assert set(predictions["image_id"]) == set(split.loc[split["split"] == "test", "image_id"])
+    assert (predictions["copy_index"] == 0).all()
+
+
+def test_comparison_has_this_runs_rows_and_the_published_ones(demo_run):
+    table = pd.read_csv(demo_run / "results/comparison.csv")
+    assert len(table) == 9
+    ours = table[table["source"] == "busflow (this run)"]
+    assert ours["model"].tolist() == ["baseline", "transfer", "finetune"]
+    assert ours["weights"].tolist()[1:] == ["none (random init)"] * 2
+
+
+def test_history_has_one_row_per_epoch_with_validation_metrics(demo_run):
+    history = pd.read_csv(demo_run / "results/history/baseline.csv")
+    assert history["epoch"].tolist() == list(range(1, len(history) + 1))
+    assert {"loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc"} <= set(history.columns)
+
+
+def test_nothing_to_do_after_a_complete_run(demo_run):
+    result = snakemake(demo_run, "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_editing_figure_code_reruns_only_the_figure_rule(demo_run):
+    figures = REPO / "busflow" / "figures.py"
+    original = figures.read_bytes()
+    stat = os.stat(figures)
+    try:
+        # A real edit: Snakemake ignores a bare mtime change when the content checksum is the same.
+        figures.write_bytes(original + b"\n# edited by a test\n")
+        jobs = planned_jobs(snakemake(demo_run, "-n").stdout)
+    finally:
+        figures.write_bytes(original)
+        os.utime(figures, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert set(jobs) == {"plot_figures", "all"}
+
+
+def test_a_corrupt_new_image_stops_the_run_by_name_and_keeps_the_models(demo_run):
+    raw = demo_run / "resources" / "demo_data"
+    bad = raw / "benign" / "scan from new probe.png"
+    models = {p: p.stat().st_mtime_ns for p in (demo_run / "results" / "models").glob("*.keras")}
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    try:
+        result = snakemake(demo_run, "--cores", "2", check=False)
+        log = (demo_run / "results/logs/build_manifest.log").read_text()
+    finally:
+        bad.unlink()
+    assert result.returncode != 0
+    assert str(bad) in log and "on_bad_image: skip" in log
+    assert {p: p.stat().st_mtime_ns for p in models} == models
