@@ -32,39 +32,47 @@ What each paper term maps to here
 
 How it is fast
 --------------
-All geometric parts are composed into ONE 3x3 affine matrix per sample and applied with
-a single ``PIL.Image.transform(..., AFFINE, resample=BILINEAR)`` call, which runs in C
-(about 3x Keras' ``scipy.ndimage.affine_transform`` path per core; see
-``bench/augment_throughput.py``). The 90-degree rotations are exact integer matrices,
-so a pure rotation or flip moves pixels without any interpolation blur.
+All geometric parts are composed into ONE affine matrix per sample and resampled by
+Pillow's C bilinear filter on float32 images (faster per pixel than its 8-bit one).
+Per copy, nothing else costs much:
 
-Rounding: PIL's bilinear filter truncates when it writes 8-bit pixels, so the image is
-resampled as float32 and rounded to the nearest grey level on the way back to ``uint8``
-(truncation would darken every augmented image by half a grey level on average).
+- the padded source is made once per call and shared by all copies; Pillow reads it and
+  writes each copy straight into a reused numpy buffer (``_f32_image``), so there is no
+  image allocation and no ``tobytes`` copy per copy;
+- rounding is free: the source holds ``v + 0.5`` and the float -> uint8 cast truncates,
+  which gives round-half-up (Pillow's own 8-bit bilinear truncates, which would darken
+  every augmented image by half a grey level on average);
+- ``augment_copies`` derives the seeds of all copies in one vectorised, bit-exact
+  re-implementation of NumPy's ``SeedSequence`` (``_seeded_uniforms``): building a
+  ``default_rng`` per copy costs about a third as much as resampling a 64 px copy,
+  batched about a third of that.
 
-Memory: each call makes a float32 copy of the (padded) image and a float32 result, both
-PIL images. At 224 px their speed depends on the C allocator reusing memory rather than
-mapping fresh pages; in a process that has mostly handled small arrays, setting the
-environment variable ``PILLOW_BLOCKS_MAX=8`` (Pillow's documented block cache) before
-Pillow is imported keeps the throughput of ``bench/augment_throughput.py``.
+Bit-exact by construction: the matrix coefficients are rounded to multiples of 2**-32
+(``_GRID``; sample points move by under 1e-7 px at 224 px), which makes every sample coordinate Pillow computes
+exact in double precision. Results then do not depend on how much padding a call used
+or on anything else a batch shares, so copy ``k`` of ``augment_copies`` equals
+``augment_image`` with that copy's generator, bit for bit.
+
+The 90-degree rotations are exact integer matrices, so a pure rotation or flip moves
+pixels without any interpolation blur.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.random import PCG64
+from numpy.random.bit_generator import ISeedSequence
 from PIL import Image
 
 __all__ = ["AugmentParams", "random_affine", "augment_image", "augment_copies", "apply_affine", "FILL_MODES"]
 
 FILL_MODES = ("nearest", "constant", "reflect")
-
-# np.pad mode that reproduces each SciPy/Keras fill mode outside the image.
-_PAD_MODE = {"nearest": "edge", "reflect": "symmetric"}
 
 # Exact 2x2 rotation blocks (output -> input, on (x=column, y=row) about the centre).
 # Integer entries avoid cos(pi/2) = 6e-17 and so keep pure rotations exact.
@@ -210,12 +218,18 @@ def _check_size(size) -> tuple[int, int]:
 
 
 def _draw_affine(rng: np.random.Generator, h: int, w: int, params: AugmentParams) -> tuple[float, ...]:
-    """Draw the transform of ``random_affine`` and return its top two rows ``(a, b, c, d, e, f)``.
+    """Draw the transform of ``random_affine`` and return its top two rows ``(a, b, c, d, e, f)``."""
+    return _affine_from_uniforms(rng.random(_N_DRAWS).tolist(), h, w, params)
+
+
+def _affine_from_uniforms(u: list[float], h: int, w: int, params: AugmentParams) -> tuple[float, ...]:
+    """The transform for the ``_N_DRAWS`` uniforms ``u``, as top two matrix rows.
 
     Plain Python floats rather than numpy 3x3 products: at 64 px the per-image
-    overhead, not the pixel work, decides the throughput.
+    overhead, not the pixel work, decides the throughput. Both ``augment_image`` and
+    ``augment_copies`` come through here, so they get the very same floats.
     """
-    u0, u1, u2, u3, u4, u5, u6 = rng.random(_N_DRAWS).tolist()
+    u0, u1, u2, u3, u4, u5, u6 = u
     rots = params.rotations
     (r00, r01), (r10, r11) = _ROT[rots[min(int(u0 * len(rots)), len(rots) - 1)]]
     tx = (2 * u1 - 1) * params.width_shift * w
@@ -262,70 +276,80 @@ def apply_affine(image: np.ndarray, matrix: np.ndarray, fill_mode: str = "neares
     """Resample 2-D uint8 ``image`` through ``matrix`` (3x3, output -> input, as ``random_affine``).
 
     Raises:
-        ValueError: if ``image`` is not 2-D uint8, ``matrix`` is not 3x3, or
+        ValueError: if ``image`` is not 2-D uint8, ``matrix`` is not a finite 3x3, or
             ``fill_mode`` is unknown.
     """
     _check_image(image)
     m = np.asarray(matrix, dtype=float)
-    if m.shape != (3, 3):
-        raise ValueError(f"matrix must be 3x3, got shape {m.shape}")
+    if m.shape != (3, 3) or not np.isfinite(m).all():
+        raise ValueError(f"matrix must be 3x3 and finite, got {m!r}")
     if fill_mode not in FILL_MODES:
         raise ValueError(f"fill_mode must be one of {', '.join(FILL_MODES)}, got {fill_mode!r}")
     return _resample(image, [tuple(m[:2].ravel().tolist())], fill_mode, fill_value)[0]
 
 
-# Lookup table L -> F adding 0.5: with it, truncating the bilinear result rounds it.
-_HALF_UP = [i + 0.5 for i in range(256)]
-
-# Float images of at least this many bytes are made by PIL only (see _resample).
-# 128 KiB is glibc's initial mmap threshold: bigger temporaries can cost page faults.
-_LARGE_FLOAT_BYTES = 128 * 1024
+# Coefficients are rounded to multiples of 1/_GRID (_on_grid). For random_affine's
+# matrices (|a|, |b|, |d|, |e| < 2) on images below 2**13 px a side, every product with a
+# pixel coordinate (a multiple of 0.5) and every sum Pillow forms is then a multiple of
+# 2**-33 below 2**16, so it fits in 50 bits: sample coordinates are exact in double
+# precision and do not depend on the padding offset or on the order of operations.
+# That is what makes batch and single-image results identical.
+_GRID = 2.0**32
 
 
 def _resample(image: np.ndarray, coeff_list: list[tuple[float, ...]], fill_mode: str, fill_value: int,
               out: np.ndarray | None = None) -> np.ndarray:
-    """Return ``(len(coeff_list), H, W)`` uint8: ``image`` through each affine, one PIL call each.
+    """Return ``(len(coeff_list), H, W)`` uint8: ``image`` through each affine.
 
-    Writes into ``out`` when given (a uint8 array of that shape).
-
-    ``coeff_list`` holds top two matrix rows ``(a, b, c, d, e, f)`` in index coordinates.
-    The source (padded once, to the largest margin any of them needs) is shared.
-    ``"nearest"``/``"reflect"`` pad so that every sample point lands inside the padded
-    image and PIL never fills; ``"constant"`` lets PIL fill with ``fill_value``.
-
-    Rounding is done one of two equivalent ways (identical results). Small images: float
-    source, numpy adds 0.5 and truncates (fastest). Large images: the source is made
-    ``v + 0.5`` by a lookup table and PIL truncates while converting back to 8 bits, so
-    no image-sized float array passes through numpy; that keeps large images fast even
-    where the C allocator would otherwise hand out fresh pages for each temporary.
+    Writes into ``out`` when given (a uint8 array of that shape). ``coeff_list`` holds
+    top two matrix rows ``(a, b, c, d, e, f)`` in index coordinates. The source (padded
+    once, to the largest margin any of them needs) is shared: ``"nearest"``/``"reflect"``
+    pad so that every sample point and its bilinear neighbours lie inside it, so Pillow
+    never fills; ``"constant"`` does not pad and Pillow leaves ``fill_value`` outside.
     """
     h, w = image.shape
-    large = h * w * 4 >= _LARGE_FLOAT_BYTES
-    bias = 0.5 if large else 0.0
-    if fill_mode == "constant":
-        left = top = 0
-        src, fillcolor = np.ascontiguousarray(image), fill_value + bias
-    else:
-        left, right, top, bottom = _max_margins(coeff_list, h, w)
-        src, fillcolor = _pad(image, left, right, top, bottom, fill_mode), None
-    # 'L' frombuffer shares the numpy memory; the float copy allows rounding at the end.
-    pil_src = Image.frombuffer("L", (src.shape[1], src.shape[0]), src, "raw", "L", 0, 1)
-    pil_src = pil_src.point(_HALF_UP, "F") if large else pil_src.convert("F")
+    coeff_list = [_on_grid(c) for c in coeff_list]
+    left, right, top, bottom = (0, 0, 0, 0) if fill_mode == "constant" else _max_margins(coeff_list, h, w)
+    src = _f32_image(_half_up_source(image, left, right, top, bottom, fill_mode))
     if out is None:
         out = np.empty((len(coeff_list), h, w), dtype=np.uint8)
-    for k, (a, b, c, d, e, f) in enumerate(coeff_list):
-        # PIL samples output pixel x at x + 0.5 and its input pixel i spans [i, i + 1):
-        # conjugate by a half-pixel shift; the padding moves input coordinates by the margin.
-        c = c + left + 0.5 - 0.5 * (a + b)
-        f = f + top + 0.5 - 0.5 * (d + e)
-        # fillcolor=None: nothing to pre-fill when the padding covers every sample point.
-        warped = pil_src.transform((w, h), Image.Transform.AFFINE, (a, b, c, d, e, f),
-                                   resample=Image.Resampling.BILINEAR, fillcolor=fillcolor)
-        if large:  # F -> L truncates (and clips): with the +0.5 source, that is rounding
-            out[k] = np.frombuffer(warped.convert("L").tobytes(), dtype=np.uint8).reshape(h, w)
-        else:  # bilinear weights are convex, so values lie in [0, 255]: +0.5 then truncate
-            out[k] = np.frombuffer(warped.tobytes(), dtype=np.float32).reshape(h, w) + 0.5
+    buf = np.empty((h, w), dtype=np.float32)  # reused: Pillow writes each copy here
+    dst = _f32_image(buf)
+    for k, coeffs in enumerate(coeff_list):
+        if fill_mode == "constant":  # fill=0 below: Pillow keeps this where it samples outside
+            buf.fill(fill_value + 0.5)
+        dst.transform((0, 0, w, h), src, Image.Transform.AFFINE, _pil_coeffs(coeffs, left, top),
+                      Image.Resampling.BILINEAR, 0)
+        # values lie in [0.5, 255.5] (bilinear weights are convex): truncation rounds
+        np.copyto(out[k], buf, casting="unsafe")
     return out
+
+
+def _on_grid(coeffs: tuple[float, ...]) -> tuple[float, ...]:
+    """``coeffs`` rounded to multiples of ``1 / _GRID`` (exact: _GRID is a power of two)."""
+    return tuple(round(v * _GRID) / _GRID for v in coeffs)
+
+
+def _pil_coeffs(coeffs: tuple[float, ...], left: int, top: int) -> tuple[float, ...]:
+    """Pillow's AFFINE data for index-coordinate ``coeffs`` on a source padded by ``left``/``top``.
+
+    Pillow samples output pixel x at x + 0.5 and its input pixel i spans [i, i + 1):
+    conjugate by a half-pixel shift; the padding moves input coordinates by the margin.
+    Exact on the grid, so the margin cannot change a result.
+    """
+    a, b, c, d, e, f = coeffs
+    return a, b, c + left + 0.5 - 0.5 * (a + b), d, e, f + top + 0.5 - 0.5 * (d + e)
+
+
+def _f32_image(array: np.ndarray):
+    """Pillow's core image of mode F over a C-contiguous float32 ``array``'s memory, no copy.
+
+    Pillow's public ``frombuffer`` copies mode F, and ``Image.transform`` always allocates
+    a new image; the core calls used instead (``map_buffer``, ``transform`` into an
+    existing image) are the ones ``Image.frombuffer`` and ``Image.transform`` use
+    themselves. Pillow is pinned in pyproject.toml; the tests cover these calls.
+    """
+    return Image.core.map_buffer(array, (array.shape[1], array.shape[0]), "raw", 0, ("F", 0, 1))
 
 
 def _max_margins(coeff_list: list[tuple[float, ...]], h: int, w: int) -> tuple[int, int, int, int]:
@@ -340,7 +364,8 @@ def _margins(coeffs: tuple[float, ...], h: int, w: int) -> tuple[int, int, int, 
 
     An affine map sends the output grid's extremes to its corners, so mapping the four
     corner pixel centres bounds all sample points; +1 covers the bilinear neighbour and
-    PIL's half-pixel edge test.
+    PIL's half-pixel edge test. (An overhang below 1e-9 px needs no padding: Pillow's
+    clamp at the edge then reads the same pixel the padding would hold.)
     """
     a, b, c, d, e, f = coeffs
     xs = (c, a * (w - 1) + c, b * (h - 1) + c, a * (w - 1) + b * (h - 1) + c)
@@ -352,19 +377,23 @@ def _margins(coeffs: tuple[float, ...], h: int, w: int) -> tuple[int, int, int, 
     return need(-min(xs)), need(max(xs) - (w - 1)), need(-min(ys)), need(max(ys) - (h - 1))
 
 
-def _pad(image: np.ndarray, left: int, right: int, top: int, bottom: int, fill_mode: str) -> np.ndarray:
-    """Return a C-contiguous copy of ``image`` padded the way SciPy's ``fill_mode`` extends it."""
-    if fill_mode == "reflect":
-        return np.pad(image, ((top, bottom), (left, right)), mode=_PAD_MODE[fill_mode])
-    # "nearest" by slice assignment: several times faster than np.pad at these sizes.
+def _half_up_source(image: np.ndarray, left: int, right: int, top: int, bottom: int, fill_mode: str) -> np.ndarray:
+    """float32 ``image + 0.5``, padded the way SciPy's ``fill_mode`` extends it (C-contiguous)."""
+    half = np.float32(0.5)  # a float32 scalar, so that uint8 + half is float32
+    if fill_mode == "constant":  # never padded
+        return image + half
+    if fill_mode == "reflect":  # SciPy's "reflect" is numpy's "symmetric": d c b a | a b c d
+        return np.pad(image, ((top, bottom), (left, right)), mode="symmetric") + half
+    # "nearest" by slice assignment, then one contiguous += : faster than np.pad here.
     h, w = image.shape
-    out = np.empty((top + h + bottom, left + w + right), dtype=np.uint8)
+    out = np.empty((top + h + bottom, left + w + right), dtype=np.float32)
     mid = out[top:top + h]
     mid[:, left:left + w] = image
     mid[:, :left] = image[:, :1]
     mid[:, left + w:] = image[:, -1:]
     out[:top] = mid[0]
     out[top + h:] = mid[-1]
+    out += half
     return out
 
 
@@ -383,9 +412,9 @@ def augment_copies(
     the others. Use a ``seed_key`` that identifies the image and the run (e.g. global
     seed and image index) so that different images get different transforms.
 
-    The copies share one padded source image (padding only extends the image, so the
-    pixels are those ``augment_image`` gives; the wider margin changes sample coordinates
-    by float rounding only, far below what can change a rounded grey level).
+    The copies share one padded source image, and their generators are seeded all at
+    once (``_seeded_uniforms``); both give exactly what ``augment_image`` gives (see the
+    module docstring, "Bit-exact by construction").
 
     Raises:
         ValueError: if ``image`` is not 2-D uint8, ``n_copies`` < 1, or ``seed_key`` is
@@ -397,7 +426,8 @@ def augment_copies(
     key = _check_seed_key(seed_key)
     h, w = image.shape
     first = 1 if keep_original else 0
-    coeff_list = [_draw_affine(np.random.default_rng([*key, k]), h, w, params) for k in range(first, n_copies)]
+    uniforms = _seeded_uniforms(key, range(first, n_copies)).tolist()
+    coeff_list = [_affine_from_uniforms(u, h, w, params) for u in uniforms]
     out = np.empty((n_copies, h, w), dtype=np.uint8)
     if keep_original:
         out[0] = image
@@ -415,3 +445,110 @@ def _check_seed_key(seed_key) -> list[int]:
     if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0 for k in key):
         raise ValueError(f"seed_key must be a sequence of non-negative integers, got {seed_key!r}")
     return [int(k) for k in key]
+
+
+# --- seeding many generators at once --------------------------------------------------
+# NumPy's SeedSequence (numpy/random/bit_generator.pyx), whose constants these are. It is
+# a fixed sequence of uint32 operations, so it vectorises over the copies of one image;
+# PCG64 is then seeded from its output as np.random.default_rng would seed it.
+_M32 = 0xFFFFFFFF
+_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
+_POOL = 4  # SeedSequence's default pool size, in uint32 words
+_OTHERS = [np.array([d for d in range(_POOL) if d != s]) for s in range(_POOL)]  # in SeedSequence's order
+
+
+def _seeded_uniforms(key: list[int], ks) -> np.ndarray:
+    """``(len(ks), _N_DRAWS)`` float64: row i is ``np.random.default_rng([*key, ks[i]]).random(_N_DRAWS)``.
+
+    Bit for bit (the tests compare against NumPy), at a fraction of the cost of one
+    ``default_rng`` per copy. ``ks`` must be below 2**32 (one uint32 word each).
+    """
+    seeds = _generate_state(_mix_entropy(_entropy_words(key, ks)))
+    raw = np.empty((len(seeds), _N_DRAWS), dtype=np.uint64)
+    for i, state in enumerate(seeds):
+        raw[i] = PCG64(_FixedSeed(state)).random_raw(_N_DRAWS)
+    # Generator.random's double: the top 53 bits of a raw 64-bit draw, times 2**-53
+    return (raw >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def _entropy_words(key: list[int], ks) -> np.ndarray:
+    """``(max(L, _POOL), n)`` uint32: SeedSequence's entropy words of ``[*key, k]`` per column.
+
+    Each integer becomes its uint32 words, least significant first (0 is one word), as
+    in NumPy's ``_coerce_to_uint32_array``; rows past the ``L`` words stay 0, which is
+    what SeedSequence hashes for a missing word.
+    """
+    words = []
+    for value in key:
+        words.append(value & _M32)
+        value >>= 32
+        while value:
+            words.append(value & _M32)
+            value >>= 32
+    ks = np.asarray(ks, dtype=np.uint32)
+    out = np.zeros((max(len(words) + 1, _POOL), len(ks)), dtype=np.uint32)
+    out[:len(words)] = np.array(words, dtype=np.uint32)[:, None]
+    out[len(words)] = ks
+    return out
+
+
+def _mix_entropy(entropy: np.ndarray) -> np.ndarray:
+    """SeedSequence.mix_entropy for each column of ``entropy``; returns the ``(_POOL, n)`` pool.
+
+    SeedSequence's hash constant changes with every hash in a fixed order, independent of
+    the data, so the constants are looked up by position (``_hash_consts``).
+    """
+    n_words = entropy.shape[0]
+    xor, mul = _hash_consts(_INIT_A, _MULT_A, _POOL * _POOL + _POOL * (n_words - _POOL))
+    xor, mul = xor[:, None], mul[:, None]  # columns: one constant per pool word
+    pool = _hashmix(entropy[:_POOL], xor[:_POOL], mul[:_POOL])
+    j = _POOL
+    for src, dst in enumerate(_OTHERS):  # mix all bits together, so late words affect earlier ones
+        pool[dst] = _mix(pool[dst], _hashmix(pool[src], xor[j:j + _POOL - 1], mul[j:j + _POOL - 1]))
+        j += _POOL - 1
+    for src in range(_POOL, n_words):  # words beyond the pool size
+        pool = _mix(pool, _hashmix(entropy[src], xor[j:j + _POOL], mul[j:j + _POOL]))
+        j += _POOL
+    return pool
+
+
+def _generate_state(pool: np.ndarray) -> np.ndarray:
+    """``(n, 4)`` uint64: SeedSequence.generate_state(4, np.uint64) for each pool column."""
+    xor, mul = _hash_consts(_INIT_B, _MULT_B, 8)
+    words = _hashmix(pool[np.arange(8) % _POOL], xor[:, None], mul[:, None])
+    # uint64 words from little-endian pairs of uint32, as SeedSequence makes them
+    return np.ascontiguousarray(words.T, dtype="<u4").view("<u8").astype(np.uint64)
+
+
+@functools.lru_cache(maxsize=None)
+def _hash_consts(init: int, mult: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The hash constant before and after each of ``n`` successive hashmix calls (uint32)."""
+    consts = [init]
+    for _ in range(n):
+        consts.append(consts[-1] * mult & _M32)
+    consts = np.array(consts, dtype=np.uint32)
+    consts.flags.writeable = False  # cached and shared
+    return consts[:-1], consts[1:]
+
+
+def _hashmix(value: np.ndarray, xor, mul) -> np.ndarray:
+    """SeedSequence's hashmix with its constants given (uint32 arrays wrap as C does)."""
+    value = (value ^ xor) * mul
+    return value ^ (value >> 16)
+
+
+def _mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """SeedSequence's mix of two uint32 words."""
+    result = x * _MIX_L - y * _MIX_R
+    return result ^ (result >> 16)
+
+
+class _FixedSeed(ISeedSequence):
+    """A seed sequence that hands PCG64 a state already generated (``_generate_state``)."""
+
+    def __init__(self, state: np.ndarray):
+        self.state = state
+
+    def generate_state(self, n_words, dtype=np.uint32):
+        return self.state

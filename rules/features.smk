@@ -34,8 +34,8 @@ rule extract_vgg16_features:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=16000,
-        runtime=60,
+        mem_mb=lambda wildcards, attempt: 16000 * attempt,
+        runtime=lambda wildcards, attempt: 60 * attempt,
     params:
         weights_file=WEIGHTS_FILE,
         image_size=config["data"]["image_size"],

@@ -19,8 +19,8 @@ rule train_baseline:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=16000,
-        runtime=120,
+        mem_mb=lambda wildcards, attempt: 16000 * attempt,
+        runtime=lambda wildcards, attempt: 120 * attempt,
     params:
         settings=config["training"]["baseline"],
         image_size=config["data"]["image_size"],
@@ -48,8 +48,8 @@ rule train_transfer:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=16000,
-        runtime=60,
+        mem_mb=lambda wildcards, attempt: 16000 * attempt,
+        runtime=lambda wildcards, attempt: 60 * attempt,
     params:
         settings=config["training"]["transfer"],
         image_size=config["data"]["image_size"],
@@ -78,8 +78,8 @@ rule train_finetune:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=32000,
-        runtime=180,
+        mem_mb=lambda wildcards, attempt: 32000 * attempt,
+        runtime=lambda wildcards, attempt: 180 * attempt,
     params:
         settings=config["training"]["finetune"],
         checkpoint="results/models/finetune.checkpoint",
