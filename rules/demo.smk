@@ -1,3 +1,7 @@
+localrules:
+    generate_demo_data,
+
+
 rule generate_demo_data:
     output:
         directory(config["data"]["raw"]),

@@ -1,3 +1,7 @@
+localrules:
+    build_manifest,
+
+
 rule build_manifest:
     input:
         raw_images,

@@ -1,3 +1,7 @@
+localrules:
+    split_images,
+
+
 rule split_images:
     input:
         manifest="results/manifest.csv",
