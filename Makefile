@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= 2
 
-.PHONY: demo test test-fast lint slurm-up slurm-down bench clean
+.PHONY: demo test test-fast report lint slurm-up slurm-down bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,12 @@ demo: $(STAMP)
 ## make test: set up and run every test; the SLURM tests run when a local cluster can start
 test: $(STAMP)
 	bash tests/slurm/cluster.sh start || echo "SLURM cluster could not start: SLURM tests will say so"
+	bash tests/install_chromium.sh || echo "Chromium could not be installed: the report test will say so"
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest
+
+## make report: Snakemake's HTML report of the last run (tables, figures, Score-CAM maps)
+report: $(STAMP)
+	$(BIN)/snakemake --report results/report.html
 
 ## make test-fast: unit tests only (no snakemake end-to-end, no SLURM)
 test-fast: $(STAMP)

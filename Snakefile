@@ -24,6 +24,7 @@ include: "rules/features.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/compare.smk"
+include: "rules/report.smk"
 
 
 rule all:

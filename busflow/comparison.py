@@ -62,3 +62,27 @@ def to_markdown(table: pd.DataFrame, title: str = "busflow comparison") -> str:
             f"{_fmt(row.accuracy, row.accuracy_ci_low, row.accuracy_ci_high)} | {_fmt(row.auc, row.auc_ci_low, row.auc_ci_high)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def to_html(table: pd.DataFrame, title: str = "busflow comparison") -> str:
+    """The Markdown table's content as a standalone HTML page (Snakemake's report shows HTML)."""
+    import html
+
+    header = ["Source", "Modality", "Model", "Protocol", "Weights", "n", "Accuracy (95% CI)", "AUC (95% CI)"]
+    rows = []
+    for row in table.itertuples():
+        leak = "leaky" if row.leaky else "leak-free"
+        n = "" if pd.isna(row.n) else str(int(row.n))
+        cells = [row.source, row.modality, row.model, f"{row.protocol} ({leak})", row.weights or "", n,
+                 _fmt(row.accuracy, row.accuracy_ci_low, row.accuracy_ci_high), _fmt(row.auc, row.auc_ci_low, row.auc_ci_high)]
+        style = ' style="background:#fff3cd"' if row.leaky else ""
+        rows.append(f"<tr{style}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+        "padding:4px 8px}</style></head><body>"
+        f"<h2>{html.escape(title)}</h2><p>Accuracy and ROC AUC with 95% bootstrap CIs for this run. "
+        "Highlighted rows are <b>leaky</b>: split after augmentation, so copies of one image are in "
+        "train and test.</p><table><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>"
+        + "".join(rows) + "</table></body></html>\n"
+    )

@@ -156,6 +156,11 @@ def render_lesion_image(rng: np.random.Generator, label: str, size: int) -> np.n
     return render_lesion(rng, label, size)[0]
 
 
+def demo_file(out_dir, label: str, index: int) -> pathlib.Path:
+    """Where image ``index`` of class ``label`` is written (the workflow declares these as outputs)."""
+    return pathlib.Path(out_dir) / label / f"{label}_{index:04d}.png"
+
+
 def generate_demo_dataset(
     out_dir,
     n_per_class: int = 60,
@@ -176,7 +181,7 @@ def generate_demo_dataset(
         class_dir.mkdir(parents=True, exist_ok=True)
         for i in range(n_per_class):
             pixels = render_lesion_image(np.random.default_rng([seed, ci, i]), label, size)
-            path = class_dir / f"{label}_{i:04d}.png"
+            path = demo_file(out_dir, label, i)
             Image.fromarray(pixels).save(path)
             written.append(path)
     return written

@@ -66,12 +66,13 @@ def probabilities_table(data: dict, probabilities: np.ndarray) -> pd.DataFrame:
 
 
 def comparison_job(metrics_files, references_csv, out: dict) -> None:
-    from busflow.comparison import comparison_table, to_markdown
+    from busflow.comparison import comparison_table, to_html, to_markdown
 
     runs = [json.loads(Path(path).read_text()) for path in metrics_files]
     table = comparison_table(runs, pd.read_csv(references_csv))
     write_csv(table, out["csv"])
     Path(out["md"]).write_text(to_markdown(table))
+    Path(out["html"]).write_text(to_html(table))
     print(to_markdown(table))
 
 

@@ -6,6 +6,7 @@ from snakemake.utils import validate
 
 # The rules' planning helpers come from the package; it is importable even when not installed.
 sys.path.insert(0, workflow.basedir)
+from busflow.demo_data import demo_file  # noqa: E402
 from busflow.manifest import LayoutRules, list_candidate_files  # noqa: E402
 from busflow.weights import resolve_weights_file  # noqa: E402
 
@@ -21,15 +22,27 @@ def package_file(name):
     return os.path.join(workflow.basedir, "busflow", name)
 
 
-def raw_images(wildcards):
-    """What the manifest reads: every candidate file of data.raw (and the generated demo folder).
+def demo_images():
+    """The PNGs generate_demo_data writes (empty unless demo.generate)."""
+    if not config["demo"]["generate"]:
+        return []
+    n = config["demo"]["n_per_class"]
+    return [
+        str(demo_file(config["data"]["raw"], label, i))
+        for label in config["data"]["classes"]
+        for i in range(n)
+    ]
 
-    The generated folder is an input so that a fresh clone plans its generation; its files are
-    listed too, so that adding or removing an image re-runs the manifest.
+
+def raw_images(wildcards):
+    """What the manifest reads: every candidate file of data.raw, plus the demo files to generate.
+
+    Listing the files (not the folder) makes adding or removing an image re-run the manifest;
+    naming the demo files up front keeps that set the same before and after generating them.
     """
     rules = LayoutRules.from_config(config["data"])
     listed = [str(p) for p in list_candidate_files(config["data"]["raw"], rules)]
-    return [config["data"]["raw"], *listed] if config["demo"]["generate"] else listed
+    return sorted(set(listed) | set(demo_images()))
 
 
 def n_shards(split):
@@ -68,9 +81,11 @@ def final_outputs():
     return [
         "results/comparison.csv",
         "results/comparison.md",
+        "results/comparison.html",
         "results/figures/roc.png",
         "results/figures/confusion_matrices.png",
         *expand("results/figures/training_{model}.png", model=MODELS),
+        *expand("results/figures/cam_{model}.png", model=MODELS),
     ]
 
 

@@ -9,8 +9,9 @@ rule compare_models:
         references=os.path.join(workflow.basedir, "config", "reference_results.csv"),
         code=package_file("comparison.py"),
     output:
-        csv=report(
-            "results/comparison.csv",
+        csv="results/comparison.csv",
+        html=report(
+            "results/comparison.html",
             caption="../report/comparison.rst",
             category="Comparison",
         ),

@@ -37,3 +37,13 @@ def test_paper_protocol_rows_are_marked_leaky_in_markdown():
     baseline_line = next(line for line in text.splitlines() if "busflow" in line and "baseline" in line)
     assert "**leaky**" in finetune_line and "**leak-free**" in baseline_line
     assert "0.800 (0.700-0.900)" in baseline_line
+
+
+def test_html_table_has_every_row_and_highlights_leaky_ones():
+    from busflow.comparison import to_html
+
+    runs = [fake_metrics("finetune", "paper"), fake_metrics("baseline")]
+    page = to_html(comparison_table(runs, pd.read_csv(REFERENCES)))
+    assert page.count("<tr") == 1 + 8
+    assert "Hadad et al." in page and "0.800 (0.700-0.900)" in page
+    assert page.count('style="background:#fff3cd"') == 1 + 3  # our paper-protocol row + the paper's rows

@@ -109,3 +109,23 @@ def test_a_corrupt_new_image_stops_the_run_by_name_and_keeps_the_models(demo_run
     assert result.returncode != 0
     assert str(bad) in log and "on_bad_image: skip" in log
     assert {p: p.stat().st_mtime_ns for p in models} == models
+
+
+def test_adding_an_image_reruns_from_the_manifest_and_moves_no_existing_image(demo_run):
+    """Last in this module: it leaves the demo folder with one more image."""
+    import numpy as np
+    from PIL import Image
+
+    from busflow.demo_data import render_lesion_image
+
+    before = pd.read_csv(demo_run / "results/split.csv")
+    pixels = render_lesion_image(np.random.default_rng(12345), "malignant", 128)
+    Image.fromarray(pixels).save(demo_run / "resources/demo_data/malignant/malignant_new.png")
+    jobs = planned_jobs(snakemake(demo_run, "-n").stdout)
+    assert {"build_manifest", "split_images", "augment_shard", "train_baseline", "evaluate_model"} <= set(jobs)
+    assert "generate_demo_data" not in jobs
+    snakemake(demo_run, "--cores", "2", "results/split.csv")
+    after = pd.read_csv(demo_run / "results/split.csv")
+    assert len(after) == len(before) + 1
+    kept = after[after["image_id"] != "malignant/malignant_new"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, before)

@@ -4,6 +4,7 @@ Snakemake re-submits and that resumes to the same end."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -129,40 +130,54 @@ def test_slurm_results_equal_a_local_run(slurm_workflow, local_run):
         pd.testing.assert_frame_equal(read_history(workdir, model), read_history(local_run, model))
 
 
-def cancel_when_checkpointed(workdir: Path, min_epoch: int, cancelled: list, deadline: float) -> None:
-    """scancel train_baseline's job once its checkpoint holds ``min_epoch`` finished epochs."""
+def running_job_of(rule: str) -> str | None:
+    queue = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i %k"], capture_output=True, text=True).stdout
+    for line in queue.splitlines():
+        job_id, _, comment = line.partition(" ")
+        if comment.startswith(f"rule_{rule}"):
+            return job_id
+    return None
+
+
+def kill_when_checkpointed(workdir: Path, min_epoch: int, killed: list, deadline: float) -> None:
+    """SIGKILL train_baseline's process inside its SLURM job once ``min_epoch`` epochs are saved.
+
+    A process killed outright, as the kernel's OOM killer or a failing node does it, is what a
+    job must survive. (A plain `scancel` is not used: SLURM reports 'CANCELLED by <uid>', which
+    snakemake-executor-plugin-slurm 2.8.0 does not recognise, so Snakemake would wait forever.)
+    """
     state = workdir / "results" / "models" / "baseline.checkpoint" / "state.json"
-    while time.time() < deadline and not cancelled:
+    while time.time() < deadline and not killed:
         try:
             epochs = len(json.loads(state.read_text())["history"])
         except (OSError, ValueError, KeyError):
             epochs = 0
-        if epochs >= min_epoch:
-            queue = subprocess.run(["squeue", "-h", "-o", "%i %k"], capture_output=True, text=True).stdout
-            for line in queue.splitlines():
-                job_id, _, comment = line.partition(" ")
-                if comment.startswith("rule_train_baseline"):
-                    subprocess.run(["scancel", job_id], check=True)
-                    cancelled.append((job_id, epochs))
-                    return
+        job_id = running_job_of("train_baseline") if epochs >= min_epoch else None
+        if job_id:
+            pids = subprocess.run(["pgrep", "-f", "train_baseline.py"], capture_output=True, text=True).stdout.split()
+            for pid in pids:
+                os.kill(int(pid), signal.SIGKILL)
+            if pids:
+                killed.append((job_id, epochs))
+                return
         time.sleep(0.1)
 
 
 def test_killed_training_job_is_resubmitted_and_resumes_to_the_same_end(cluster, tiny_config, local_run, tmp_path):
     started = now_for_sacct()
-    cancelled = []
-    watcher = threading.Thread(target=cancel_when_checkpointed, args=(tmp_path, 2, cancelled, time.time() + 900))
+    killed = []
+    watcher = threading.Thread(target=kill_when_checkpointed, args=(tmp_path, 2, killed, time.time() + 900))
     watcher.start()
     try:
         slurm_run(tmp_path, tiny_config)
     finally:
-        cancelled.append(None) if not cancelled else None
+        killed.append(None) if not killed else None
         watcher.join()
-    assert cancelled and cancelled[0] is not None, "train_baseline finished before it could be cancelled"
-    job_id, epochs_done = cancelled[0]
+    assert killed and killed[0] is not None, "train_baseline finished before it could be killed"
+    job_id, _ = killed[0]
     jobs = accounting_since(started)
     baseline = jobs[jobs["comment"].str.startswith("rule_train_baseline")]
-    assert baseline.set_index("job_id").loc[job_id, "state"].startswith("CANCELLED")
+    assert baseline.set_index("job_id").loc[job_id, "state"] == "FAILED"
     assert (baseline["state"] == "COMPLETED").sum() == 1
     log = (tmp_path / "results" / "logs" / "train_baseline.log").read_text()
     assert "resuming from checkpoint after epoch" in log

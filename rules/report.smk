@@ -1,0 +1,35 @@
+# Explanations for the report: Score-CAM heat maps of a few test images per model. Score-CAM, not
+# Grad-CAM: it needs forward passes only, so it runs on every Keras backend (busflow/gradcam.py).
+
+
+rule gradcam_examples:
+    input:
+        model="results/models/{model}.keras",
+        test=shard_files("test"),
+        code=package_file("gradcam.py"),
+    output:
+        report(
+            "results/figures/cam_{model}.png",
+            caption="../report/cam.rst",
+            category="Explanations",
+            labels={"model": "{model}"},
+        ),
+    log:
+        "results/logs/gradcam_examples/{model}.log",
+    benchmark:
+        "results/benchmarks/gradcam_examples/{model}.tsv"
+    wildcard_constraints:
+        model="|".join(MODELS),
+    conda:
+        "../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    params:
+        classes=config["data"]["classes"],
+        per_class=3,
+        top_k=32,
+        backend=config["training"]["backend"],
+    script:
+        "../scripts/gradcam_examples.py"
