@@ -73,7 +73,7 @@ def weights_label():
     return (
         f"imagenet ({WEIGHTS_FILE.name})"
         if config["vgg16_weights"] == "imagenet"
-        else str(WEIGHTS_FILE)
+        else f"{WEIGHTS_FILE.name} (from vgg16_weights path)"
     )
 
 
