@@ -10,7 +10,8 @@ rule generate_demo_data:
     conda:
         "../envs/data.yaml"
     params:
-        raw=config["data"]["raw"],
+        # <raw>/<class>/<file>.png: the folder two levels up from any output
+        raw=lambda wildcards, output: os.path.dirname(os.path.dirname(output[0])),
         n_per_class=config["demo"]["n_per_class"],
         size=config["demo"]["size"],
         seed=config["demo"]["seed"],
