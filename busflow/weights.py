@@ -89,7 +89,7 @@ def fetch_vgg16_weights(dest, url: str = VGG16_NOTOP_URL, md5: str = VGG16_NOTOP
         raise WeightsNotFoundError(f"download failed ({error}). " + missing_weights_message(dest)) from None
     if md5 and md5_of(tmp) != md5:
         tmp.unlink()
-        raise WeightsNotFoundError(f"downloaded file has the wrong md5. " + missing_weights_message(dest))
+        raise WeightsNotFoundError("downloaded file has the wrong md5. " + missing_weights_message(dest))
     os.replace(tmp, dest)
     return dest
 

@@ -81,3 +81,24 @@ def test_block5_trainer_on_block4_features_equals_the_full_model(vgg16_weights_f
     pixels = np.random.default_rng(1).integers(0, 256, (3, SIZE, SIZE, 1), dtype=np.uint8)
     block4 = extractor.predict(pixels, verbose=0)["block4"]
     assert np.allclose(trainer.predict(block4, verbose=0), classifier.predict(pixels, verbose=0), atol=1e-5)
+
+
+def test_fetch_without_network_names_file_md5_and_place(tmp_path):
+    from busflow.weights import fetch_vgg16_weights
+
+    dest = tmp_path / "resources" / VGG16_NOTOP_FILE
+    with pytest.raises(WeightsNotFoundError) as error:
+        fetch_vgg16_weights(dest, url="http://127.0.0.1:9/vgg16.h5", timeout=5)
+    assert "download failed" in str(error.value) and str(dest) in str(error.value) and VGG16_NOTOP_MD5 in str(error.value)
+    assert not dest.exists() and not list(dest.parent.glob("*.part"))
+
+
+def test_fetch_checks_the_md5_and_keeps_only_a_verified_file(vgg16_weights_file, tmp_path):
+    from busflow.weights import fetch_vgg16_weights, md5_of
+
+    dest = tmp_path / VGG16_NOTOP_FILE
+    with pytest.raises(WeightsNotFoundError, match="wrong md5"):
+        fetch_vgg16_weights(dest, url=vgg16_weights_file.as_uri())
+    assert not dest.exists()
+    fetch_vgg16_weights(dest, url=vgg16_weights_file.as_uri(), md5=md5_of(vgg16_weights_file))
+    assert md5_of(dest) == md5_of(vgg16_weights_file)
