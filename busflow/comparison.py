@@ -28,7 +28,7 @@ def run_row(metrics: dict, source: str = "busflow (this run)") -> dict:
 def comparison_table(run_metrics: list[dict], references: pd.DataFrame) -> pd.DataFrame:
     """This run's rows first, then every reference row; reference CIs are unknown (NaN)."""
     refs = references.copy()
-    refs["leaky"] = refs["protocol"].str.contains("leaky")
+    refs["leaky"] = refs["leaky"].astype(bool)
     refs["weights"] = ""
     refs["n"] = pd.NA
     rows = pd.DataFrame([run_row(m) for m in run_metrics])
@@ -55,7 +55,10 @@ def to_markdown(table: pd.DataFrame, title: str = "busflow comparison") -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in table.itertuples():
-        protocol = f"{row.protocol} (**leaky**)" if row.leaky else f"{row.protocol} (**leak-free**)" if row.source.startswith("busflow") else row.protocol
+        if row.leaky:
+            protocol = f"{row.protocol} (**leaky**)"
+        else:
+            protocol = f"{row.protocol} (**leak-free**)" if row.source.startswith("busflow") else row.protocol
         n = "" if pd.isna(row.n) else str(int(row.n))
         lines.append(
             f"| {row.source} | {row.modality} | {row.model} | {protocol} | {row.weights or ''} | {n} | "
