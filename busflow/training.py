@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,7 +142,3 @@ def save_model_atomic(model: keras.Model, path) -> None:
     tmp = path.with_name(path.stem + ".tmp.keras")
     model.save(tmp)
     os.replace(tmp, path)
-
-
-def stderr_log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
