@@ -35,7 +35,7 @@ def comparison_table(run_metrics: list[dict], references: pd.DataFrame) -> pd.Da
     return pd.concat([rows, refs], ignore_index=True).reindex(columns=COLUMNS)
 
 
-def _fmt(value, low=None, high=None) -> str:
+def format_estimate(value, low=None, high=None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     text = f"{value:.3f}"
@@ -62,7 +62,7 @@ def to_markdown(table: pd.DataFrame, title: str = "busflow comparison") -> str:
         n = "" if pd.isna(row.n) else str(int(row.n))
         lines.append(
             f"| {row.source} | {row.modality} | {row.model} | {protocol} | {row.weights or ''} | {n} | "
-            f"{_fmt(row.accuracy, row.accuracy_ci_low, row.accuracy_ci_high)} | {_fmt(row.auc, row.auc_ci_low, row.auc_ci_high)} |"
+            f"{format_estimate(row.accuracy, row.accuracy_ci_low, row.accuracy_ci_high)} | {format_estimate(row.auc, row.auc_ci_low, row.auc_ci_high)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -77,7 +77,7 @@ def to_html(table: pd.DataFrame, title: str = "busflow comparison") -> str:
         leak = "leaky" if row.leaky else "leak-free"
         n = "" if pd.isna(row.n) else str(int(row.n))
         cells = [row.source, row.modality, row.model, f"{row.protocol} ({leak})", row.weights or "", n,
-                 _fmt(row.accuracy, row.accuracy_ci_low, row.accuracy_ci_high), _fmt(row.auc, row.auc_ci_low, row.auc_ci_high)]
+                 format_estimate(row.accuracy, row.accuracy_ci_low, row.accuracy_ci_high), format_estimate(row.auc, row.auc_ci_low, row.auc_ci_high)]
         style = ' style="background:#fff3cd"' if row.leaky else ""
         rows.append(f"<tr{style}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     return (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from busflow.comparison import _fmt
+from busflow.comparison import format_estimate
 
 OURS = "busflow (this run)"
 
@@ -24,7 +24,7 @@ def side_by_side(leak_free: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
         row = {"model": model}
         for metric in ("accuracy", "auc"):
             for name, table in (("leak_free", a), ("paper", b)):
-                row[f"{metric}_{name}"] = _fmt(*table.loc[model, [metric, f"{metric}_ci_low", f"{metric}_ci_high"]])
+                row[f"{metric}_{name}"] = format_estimate(*table.loc[model, [metric, f"{metric}_ci_low", f"{metric}_ci_high"]])
             row[f"{metric}_inflation"] = float(b.loc[model, metric] - a.loc[model, metric])
         rows.append(row)
     return pd.DataFrame(rows)

@@ -52,13 +52,12 @@ def paper_split_of_copy(image_id: str, copy: int, seed: int, test_fraction: floa
 def plan_shard(split_table: pd.DataFrame, spec: ShardSpec, augment_cfg: dict, split_cfg: dict) -> list[tuple[str, list[int]]]:
     """(image_id, copy indices) of the samples in one shard, in a fixed order."""
     protocol = split_cfg.get("protocol", "leak_free")
-    if protocol == "paper":
-        pool = split_table
+    # The paper augments every image; leak-free augments the training split only.
+    pool = split_table if protocol == "paper" else split_table[split_table["split"] == spec.split]
+    if protocol == "paper" or spec.split == "train":
         counts = copies_per_image(pool, augment_cfg["factor"], augment_cfg.get("balance", False))
     else:
-        pool = split_table[split_table["split"] == spec.split]
-        augmented = spec.split == "train"
-        counts = copies_per_image(pool, augment_cfg["factor"], augment_cfg.get("balance", False)) if augmented else {i: 1 for i in pool["image_id"]}
+        counts = {image_id: 1 for image_id in pool["image_id"]}
     plan = []
     for image_id in sorted(pool["image_id"]):
         if shard_of(image_id, spec.n_shards) != spec.shard:
