@@ -1,5 +1,5 @@
 # busflow: breast-ultrasound images -> manifest -> split -> augmented shards -> three models ->
-# evaluation -> comparison with the paper (Table 1) and Hadad et al.  See README.md.
+# evaluation (one split or k folds; external sets) -> comparison with the paper (Table 1) and Hadad et al.  See README.md.
 import os
 
 from snakemake.utils import min_version
@@ -23,6 +23,7 @@ include: "rules/augment.smk"
 include: "rules/features.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/external.smk"
 include: "rules/compare.smk"
 include: "rules/report.smk"
 

@@ -4,7 +4,7 @@ import math
 
 import pandas as pd
 
-COLUMNS = ["source", "modality", "model", "protocol", "leaky", "weights", "n",
+COLUMNS = ["source", "modality", "model", "protocol", "leaky", "weights", "evaluation", "n",
            "accuracy", "accuracy_ci_low", "accuracy_ci_high", "auc", "auc_ci_low", "auc_ci_high", "note"]
 LEAK_NOTE = {
     True: "leaky: augmented copies of one image are in both train and test (the paper's protocol)",
@@ -12,12 +12,17 @@ LEAK_NOTE = {
 }
 
 
-def run_row(metrics: dict, source: str = "busflow (this run)") -> dict:
-    """One table row from an evaluation's metrics.json."""
+OURS = "busflow (this run)"
+
+
+def run_row(metrics: dict) -> dict:
+    """One table row from an evaluation's metrics.json (``external`` names an external test set)."""
     m = metrics["metrics"]
+    source = f"busflow (external: {metrics['external']})" if metrics.get("external") else OURS
     return {
         "source": source, "modality": "US", "model": metrics["model"], "protocol": metrics["protocol"],
-        "leaky": metrics["leaky"], "weights": metrics.get("weights", ""), "n": metrics["n"],
+        "leaky": metrics["leaky"], "weights": metrics.get("weights", ""),
+        "evaluation": metrics.get("evaluation", "test split"), "n": metrics["n"],
         "accuracy": m["accuracy"]["value"], "accuracy_ci_low": m["accuracy"]["ci_low"],
         "accuracy_ci_high": m["accuracy"]["ci_high"], "auc": m["auc"]["value"],
         "auc_ci_low": m["auc"]["ci_low"], "auc_ci_high": m["auc"]["ci_high"],
@@ -30,6 +35,7 @@ def comparison_table(run_metrics: list[dict], references: pd.DataFrame) -> pd.Da
     refs = references.copy()
     refs["leaky"] = refs["leaky"].astype(bool)
     refs["weights"] = ""
+    refs["evaluation"] = "as published"
     refs["n"] = pd.NA
     rows = pd.DataFrame([run_row(m) for m in run_metrics])
     return pd.concat([rows, refs], ignore_index=True).reindex(columns=COLUMNS)
@@ -48,11 +54,13 @@ def to_markdown(table: pd.DataFrame, title: str = "busflow comparison") -> str:
     """A Markdown table with 95% CIs in brackets, and a line on what 'leaky' means."""
     lines = [
         f"# {title}", "",
-        "Accuracy and ROC AUC on each source's test set; busflow rows give 95% bootstrap CIs. "
+        "Accuracy and ROC AUC on each source's test set. busflow rows give 95% CIs: bootstrap over "
+        "the test images for one split or an external set; for k-fold CV the mean over the folds with "
+        "a t-interval, and n counts each image once (its test fold). "
         "Rows marked **leaky** split *after* augmentation, so copies of one image sit in train and "
         "test and their figures are inflated; **leak-free** rows split duplicate groups first.", "",
-        "| Source | Modality | Model | Protocol | Weights | n | Accuracy (95% CI) | AUC (95% CI) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| Source | Modality | Model | Protocol | Weights | Evaluation | n | Accuracy (95% CI) | AUC (95% CI) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in table.itertuples():
         if row.leaky:
@@ -61,7 +69,7 @@ def to_markdown(table: pd.DataFrame, title: str = "busflow comparison") -> str:
             protocol = f"{row.protocol} (**leak-free**)" if row.source.startswith("busflow") else row.protocol
         n = "" if pd.isna(row.n) else str(int(row.n))
         lines.append(
-            f"| {row.source} | {row.modality} | {row.model} | {protocol} | {row.weights or ''} | {n} | "
+            f"| {row.source} | {row.modality} | {row.model} | {protocol} | {row.weights or ''} | {row.evaluation} | {n} | "
             f"{format_estimate(row.accuracy, row.accuracy_ci_low, row.accuracy_ci_high)} | {format_estimate(row.auc, row.auc_ci_low, row.auc_ci_high)} |"
         )
     return "\n".join(lines) + "\n"
@@ -71,12 +79,12 @@ def to_html(table: pd.DataFrame, title: str = "busflow comparison") -> str:
     """The Markdown table's content as a standalone HTML page (Snakemake's report shows HTML)."""
     import html
 
-    header = ["Source", "Modality", "Model", "Protocol", "Weights", "n", "Accuracy (95% CI)", "AUC (95% CI)"]
+    header = ["Source", "Modality", "Model", "Protocol", "Weights", "Evaluation", "n", "Accuracy (95% CI)", "AUC (95% CI)"]
     rows = []
     for row in table.itertuples():
         leak = "leaky" if row.leaky else "leak-free"
         n = "" if pd.isna(row.n) else str(int(row.n))
-        cells = [row.source, row.modality, row.model, f"{row.protocol} ({leak})", row.weights or "", n,
+        cells = [row.source, row.modality, row.model, f"{row.protocol} ({leak})", row.weights or "", row.evaluation, n,
                  format_estimate(row.accuracy, row.accuracy_ci_low, row.accuracy_ci_high), format_estimate(row.auc, row.auc_ci_low, row.auc_ci_high)]
         style = ' style="background:#fff3cd"' if row.leaky else ""
         rows.append(f"<tr{style}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
@@ -84,7 +92,8 @@ def to_html(table: pd.DataFrame, title: str = "busflow comparison") -> str:
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
         "padding:4px 8px}</style></head><body>"
-        f"<h2>{html.escape(title)}</h2><p>Accuracy and ROC AUC with 95% bootstrap CIs for this run. "
+        f"<h2>{html.escape(title)}</h2><p>Accuracy and ROC AUC with 95% CIs for this run (bootstrap "
+        "over test images; for k-fold CV a t-interval of the fold mean). "
         "Highlighted rows are <b>leaky</b>: split after augmentation, so copies of one image are in "
         "train and test.</p><table><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>"
         + "".join(rows) + "</table></body></html>\n"

@@ -9,11 +9,17 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
 
-def plot_training_curves(history: pd.DataFrame, model: str, path) -> None:
+def plot_training_curves(histories: list[pd.DataFrame], model: str, path) -> None:
+    """Train and validation curves; under k-fold one pair of lines per fold."""
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    several = len(histories) > 1
+    suffix = f" ({len(histories)} folds, one line each)" if several else ""
+    style = {"alpha": 0.6} if several else {"marker": "o"}
     for ax, metric in zip(axes, ("accuracy", "loss")):
-        ax.plot(history["epoch"], history[metric], marker="o", label="train")
-        ax.plot(history["epoch"], history[f"val_{metric}"], marker="o", label="validation")
+        for fold, history in enumerate(histories):
+            first = fold == 0
+            ax.plot(history["epoch"], history[metric], color="C0", label=f"train{suffix}" if first else None, **style)
+            ax.plot(history["epoch"], history[f"val_{metric}"], color="C1", label=f"validation{suffix}" if first else None, **style)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
@@ -24,7 +30,7 @@ def plot_training_curves(history: pd.DataFrame, model: str, path) -> None:
     plt.close(figure)
 
 
-def plot_roc_curves(predictions: dict[str, pd.DataFrame], aucs: dict[str, float], path) -> None:
+def plot_roc_curves(predictions: dict[str, pd.DataFrame], aucs: dict[str, float], path, title="ROC on the test split") -> None:
     figure, ax = plt.subplots(figsize=(5, 5))
     for model, table in predictions.items():
         fpr, tpr, _ = roc_curve(table["label"], table["probability"])
@@ -32,7 +38,7 @@ def plot_roc_curves(predictions: dict[str, pd.DataFrame], aucs: dict[str, float]
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
     ax.set_xlabel("1 - specificity (false positive rate)")
     ax.set_ylabel("sensitivity (true positive rate)")
-    ax.set_title("ROC on the test split")
+    ax.set_title(title)
     ax.legend(loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=120)

@@ -195,13 +195,13 @@ def plot_cam_grid(images, labels, result: CamResult, classes, model_name: str, p
     plt.close(figure)
 
 
-def cam_examples_job(model_file, test_shards, model_name: str, classes, per_class: int, top_k: int, out_png) -> None:
+def cam_examples_job(model_file, test_shards, model_name: str, classes, per_class: int, top_k: int, out_png, selection=None) -> None:
     """Rule gradcam_examples: Score-CAM heat maps of a few test images of each class, as one PNG."""
     from pathlib import Path
 
-    from busflow.jobs import load_split
+    from busflow.jobs import load_role
 
-    data, meta = load_split(test_shards)
+    data, meta = load_role(test_shards, "test", selection)
     picked = pick_examples(data["labels"], data["image_ids"], data["copy_index"], per_class)
     model = keras.models.load_model(model_file)
     images, labels = data["images"][picked], data["labels"][picked]

@@ -29,10 +29,23 @@ def manifest_job(raw_dir, data_cfg: dict, out: dict) -> None:
           f"{len(tables['duplicates'])} duplicate pairs, {len(tables['conflicts'])} images in label conflicts")
 
 
-def split_job(manifest_csv, split_cfg: dict, out_csv) -> None:
-    table = split_lib.assign_splits(pd.read_csv(manifest_csv, keep_default_na=False), split_cfg)
+def split_job(manifest_csv, split_cfg: dict, folds: int, out_csv) -> None:
+    table = split_lib.assign_splits(pd.read_csv(manifest_csv, keep_default_na=False), split_cfg, folds)
     write_csv(table, out_csv)
-    print(table.groupby(["split", "label"]).size().to_string())
+    print(table.groupby(["fold", "split", "label"]).size().to_string())
+
+
+def external_manifest_job(source, data_cfg: dict, training_manifest_csv, out: dict) -> None:
+    """out: manifest, rejected (paths) of one external validation set."""
+    from busflow.external import build_external_manifest
+
+    training = pd.read_csv(training_manifest_csv, keep_default_na=False)
+    tables = build_external_manifest(source, data_cfg, training)
+    for name, table in tables.items():
+        write_csv(table, out[name])
+    manifest = tables["manifest"]
+    print(f"external set {source}: {len(manifest)} images, {int(manifest['in_training'].sum())} also in the "
+          f"training data (left out of its metrics), {len(tables['rejected'])} rejected")
 
 
 def shard_job(manifest_csv, split_csv, split: str, shard: int, n_shards: int, cfg: dict, out_npz) -> None:
@@ -49,8 +62,36 @@ def load_split(paths) -> tuple[dict, dict]:
     return load_shards(paths), read_shard_meta(paths[0])
 
 
-def metrics_record(model: str, meta: dict, seed: int, weights: str) -> dict:
-    return {"model": model, "protocol": meta["protocol"], "leaky": meta["leaky"], "seed": seed, "weights": weights}
+def select_roles(arrays: dict, roles, selection: dict | None) -> list[dict]:
+    """Each role's samples. Without a selection the arrays are one split's own shards, taken whole;
+    with one (k-fold: split_csv, fold, folds, protocol, seed, keep_original) they are the pool."""
+    if not selection:
+        return [arrays for _ in roles]
+    from busflow.folds import select_samples
+
+    split_table = pd.read_csv(selection["split_csv"], keep_default_na=False)
+    return [select_samples(arrays, split_table, selection["fold"], role, selection) for role in roles]
+
+
+def load_train_val(train_paths, val_paths, selection: dict | None = None) -> tuple[dict, dict]:
+    """Train and val samples; k-fold reads the pool shards once and splits them."""
+    if selection:
+        return tuple(select_roles(load_shards(train_paths), ["train", "val"], selection))
+    return load_shards(train_paths), load_shards(val_paths)
+
+
+def load_role(paths, role: str, selection: dict | None = None) -> tuple[dict, dict]:
+    data, meta = load_split(paths)
+    return select_roles(data, [role], selection)[0], meta
+
+
+def metrics_record(model: str, meta: dict, seed: int, weights: str, selection: dict | None = None) -> dict:
+    record = {"model": model, "protocol": meta["protocol"], "leaky": meta["leaky"], "seed": seed, "weights": weights}
+    if selection:
+        record.update(fold=selection["fold"], evaluation=f"fold {selection['fold']} of {selection['folds']}")
+    else:
+        record["evaluation"] = "test split"
+    return record
 
 
 def save_json(data: dict, path) -> None:
@@ -65,6 +106,22 @@ def probabilities_table(data: dict, probabilities: np.ndarray) -> pd.DataFrame:
     })
 
 
+def crossval_job(metrics_files, prediction_files, eval_cfg: dict, out: dict) -> None:
+    from busflow.crossval import summarise_folds
+
+    records = [json.loads(Path(path).read_text()) for path in metrics_files]
+    predictions = [pd.read_csv(path).assign(fold=r["fold"]) for path, r in zip(prediction_files, records)]
+    summary = summarise_folds(records, predictions, eval_cfg)
+    save_json(summary, out["metrics"])
+    write_csv(pd.concat(predictions, ignore_index=True), out["predictions"])
+    m = summary["metrics"]
+    print(f"{summary['model']} {summary['evaluation']}: accuracy {format_mean(m['accuracy'])}, AUC {format_mean(m['auc'])}")
+
+
+def format_mean(metric: dict) -> str:
+    return f"{metric['value']:.3f} ({metric['ci_low']:.3f}-{metric['ci_high']:.3f})"
+
+
 def comparison_job(metrics_files, references_csv, out: dict) -> None:
     from busflow.comparison import comparison_table, to_html, to_markdown
 
@@ -76,12 +133,16 @@ def comparison_job(metrics_files, references_csv, out: dict) -> None:
     print(to_markdown(table))
 
 
-def figures_job(models, history_files, prediction_files, metrics_files, classes, out: dict) -> None:
+def figures_job(models, folds: int, history_files, prediction_files, metrics_files, classes, out: dict) -> None:
+    """history_files: each model's folds in turn (one file per model without k-fold)."""
     from busflow import figures
 
-    for model, history, path in zip(models, history_files, out["curves"]):
-        figures.plot_training_curves(pd.read_csv(history), model, path)
+    for i, (model, path) in enumerate(zip(models, out["curves"])):
+        histories = [pd.read_csv(h) for h in history_files[i * folds:(i + 1) * folds]]
+        figures.plot_training_curves(histories, model, path)
     predictions = {m: pd.read_csv(p) for m, p in zip(models, prediction_files)}
     metrics = {m: json.loads(Path(p).read_text()) for m, p in zip(models, metrics_files)}
-    figures.plot_roc_curves(predictions, {m: metrics[m]["metrics"]["auc"]["value"] for m in models}, out["roc"])
+    pooled = {m: metrics[m].get("pooled", metrics[m])["metrics"]["auc"]["value"] for m in models}
+    title = "ROC on the test split" if folds == 1 else f"ROC of the out-of-fold predictions ({folds} folds)"
+    figures.plot_roc_curves(predictions, pooled, out["roc"], title)
     figures.plot_confusion_matrices({m: metrics[m]["confusion_matrix"] for m in models}, list(classes), out["confusion"])

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 
 from busflow import models
 from busflow.evaluation import evaluate_predictions
-from busflow.jobs import load_split, metrics_record, probabilities_table, save_json, write_csv
+from busflow.jobs import load_role, load_split, load_train_val, metrics_record, probabilities_table, save_json, select_roles, write_csv
 from busflow.training import Checkpoint, TrainingPlan, fingerprint, save_model_atomic, train_resumable
 
 
@@ -20,7 +21,7 @@ def features_job(shard_paths, weights_file, image_size: int, batch_size: int, ou
     extractor = models.build_feature_extractor(models.build_vgg16_base(image_size, weights_file), image_size)
     outputs = extractor.predict(data["images"][..., None], batch_size=batch_size, verbose=0)
     np.savez(out_npz, block4=outputs["block4"].astype(np.float16), bottleneck=outputs["bottleneck"].astype(np.float32),
-             labels=data["labels"], image_ids=data["image_ids"], protocol=meta["protocol"])
+             labels=data["labels"], image_ids=data["image_ids"], copy_index=data["copy_index"], protocol=meta["protocol"])
     print(f"features: {len(data['labels'])} samples, block4 {outputs['block4'].shape[1:]}, bottleneck {outputs['bottleneck'].shape[1:]}")
 
 
@@ -36,45 +37,51 @@ def _write_training_outputs(model, history, out: dict, checkpoint_dir) -> None:
     Checkpoint(checkpoint_dir).remove()
 
 
-def train_baseline_job(train_shards, val_shards, settings: dict, image_size: int, out: dict) -> None:
+def train_baseline_job(train_shards, val_shards, settings: dict, image_size: int, out: dict, selection=None) -> None:
     keras.utils.set_random_seed(settings["seed"])
-    train, _ = load_split(train_shards)
-    val, _ = load_split(val_shards)
+    train, val = load_train_val(train_shards, val_shards, selection)
 
     def build():
         model = models.build_baseline(image_size, settings.get("dropout", 0.5))
         return models.compile_binary(model, models.make_optimizer(settings["optimizer"], settings["learning_rate"]))
 
-    plan = _plan(settings, [*train_shards, *val_shards], out["checkpoint"])
+    plan = _plan({**settings, "selection": selection}, [*train_shards, *val_shards], out["checkpoint"])
     model, history = train_resumable(build, (train["images"], train["labels"]), (val["images"], val["labels"]), plan, add_channel=True)
     _write_training_outputs(model, history, out, out["checkpoint"])
 
 
-def _load_features(path, key: str):
-    with np.load(path, allow_pickle=False) as features:
-        return features[key], features["labels"]
+def _load_features(train_path, val_path, key: str, selection) -> tuple[tuple, tuple]:
+    """(x, y) of train and val: the two splits' feature files, or (k-fold) one pool file, read once."""
+    def read(path):
+        with np.load(path, allow_pickle=False) as features:
+            return {"x": features[key], "labels": features["labels"], "image_ids": features["image_ids"],
+                    "copy_index": features["copy_index"]}
+
+    if selection:
+        train, val = select_roles(read(train_path), ["train", "val"], selection)
+    else:
+        train, val = read(train_path), read(val_path)
+    return (train["x"], train["labels"]), (val["x"], val["labels"])
 
 
-def train_transfer_job(train_features, val_features, weights_file, settings: dict, image_size: int, out: dict) -> None:
+def train_transfer_job(train_features, val_features, weights_file, settings: dict, image_size: int, out: dict, selection=None) -> None:
     keras.utils.set_random_seed(settings["seed"])
-    train = _load_features(train_features, "bottleneck")
-    val = _load_features(val_features, "bottleneck")
+    train, val = _load_features(train_features, val_features, "bottleneck", selection)
 
     def build():
         head = models.build_head(train[0].shape[1:], settings.get("dropout", 0.5))
         return models.compile_binary(head, models.make_optimizer(settings["optimizer"], settings["learning_rate"]))
 
     inputs = [train_features, val_features] + ([weights_file] if weights_file else [])
-    head, history = train_resumable(build, train, val, _plan(settings, inputs, out["checkpoint"]))
+    head, history = train_resumable(build, train, val, _plan({**settings, "selection": selection}, inputs, out["checkpoint"]))
     base = models.build_vgg16_base(image_size, weights_file)
     head.name = models.HEAD_NAME
     _write_training_outputs(models.assemble_classifier(base, head, image_size, "transfer"), history, out, out["checkpoint"])
 
 
-def train_finetune_job(train_features, val_features, transfer_model, settings: dict, out: dict) -> None:
+def train_finetune_job(train_features, val_features, transfer_model, settings: dict, out: dict, selection=None) -> None:
     keras.utils.set_random_seed(settings["seed"])
-    train = _load_features(train_features, "block4")
-    val = _load_features(val_features, "block4")
+    train, val = _load_features(train_features, val_features, "block4", selection)
     classifier = keras.models.load_model(transfer_model)
     base, head = classifier.get_layer(models.BASE_NAME), classifier.get_layer(models.HEAD_NAME)
 
@@ -83,20 +90,60 @@ def train_finetune_job(train_features, val_features, transfer_model, settings: d
         optimizer = models.make_optimizer("sgd", settings["learning_rate"], settings.get("momentum", 0.9))
         return models.compile_binary(trainer, optimizer)
 
-    plan = _plan(settings, [train_features, val_features, transfer_model], out["checkpoint"])
+    plan = _plan({**settings, "selection": selection}, [train_features, val_features, transfer_model], out["checkpoint"])
     trainer, history = train_resumable(build, train, val, plan)
     models.copy_block5_and_head(trainer, base, head)
     finetuned = keras.Model(classifier.inputs, classifier.outputs, name="finetune")
     _write_training_outputs(finetuned, history, out, out["checkpoint"])
 
 
-def evaluate_job(model_file, test_shards, model_name: str, weights: str, eval_cfg: dict, out: dict) -> None:
-    data, meta = load_split(test_shards)
+def evaluate_job(model_file, test_shards, model_name: str, weights: str, eval_cfg: dict, out: dict, selection=None) -> None:
+    data, meta = load_role(test_shards, "test", selection)
     model = keras.models.load_model(model_file)
     probabilities = model.predict(data["images"][..., None], batch_size=eval_cfg.get("batch_size", 64), verbose=0).ravel()
     write_csv(probabilities_table(data, probabilities), out["predictions"])
-    record = metrics_record(model_name, meta, eval_cfg["seed"], weights)
+    record = metrics_record(model_name, meta, eval_cfg["seed"], weights, selection)
     record.update(evaluate_predictions(data["labels"], probabilities, eval_cfg))
     save_json(record, out["metrics"])
     m = record["metrics"]
     print(f"{model_name}: accuracy {m['accuracy']['value']:.3f} AUC {m['auc']['value']:.3f} on {record['n']} test samples ({meta['protocol']})")
+
+
+def _predict(model_file, images: np.ndarray, batch_size: int) -> np.ndarray:
+    return keras.models.load_model(model_file).predict(images[..., None], batch_size=batch_size, verbose=0).ravel()
+
+
+def external_eval_job(model_files, manifest_csv, run: dict, eval_cfg: dict, out: dict) -> None:
+    """One model on one external set, untouched by training; images also in the training data are
+    left out. run: model, external (set name), protocol, weights, image_size, classes.
+    With k-fold, every fold's model is tested: the table gets the fold mean (t-interval), and the
+    record the fold-averaged (ensemble) prediction's metrics too."""
+    from busflow.crossval import fold_means, fold_rows
+    from busflow.errors import ConfigError
+    from busflow.images import load_training_image
+
+    table = pd.read_csv(manifest_csv, keep_default_na=False)
+    used = table[~table["in_training"].astype(str).str.lower().eq("true")]
+    if used.empty:
+        raise ConfigError(f"{manifest_csv}: every image of external set '{run['external']}' is also in the training data; nothing to test. Point external: at other images.")
+    images = np.stack([load_training_image(path, run["image_size"]) for path in used["path"]])
+    labels = np.asarray([run["classes"].index(label) for label in used["label"]])
+    probabilities = [_predict(path, images, eval_cfg.get("batch_size", 64)) for path in model_files]
+    records = [{"fold": i, "n": len(labels), **evaluate_predictions(labels, p, eval_cfg)} for i, p in enumerate(probabilities)]
+    ensemble = np.mean(probabilities, axis=0)
+    record = {
+        "model": run["model"], "external": run["external"], "protocol": run["protocol"], "leaky": False,
+        "seed": eval_cfg["seed"], "weights": run["weights"],
+        "n_in_training_left_out": int(len(table) - len(used)),
+    }
+    if len(model_files) == 1:
+        record.update(evaluation="external set", **records[0])
+    else:
+        record.update(evaluation=f"external set, {len(model_files)} fold models", metrics=fold_means(records, eval_cfg.get("ci_level", 0.95)),
+                      folds=fold_rows(records), ensemble=evaluate_predictions(labels, ensemble, eval_cfg),
+                      confusion_matrix=records[0]["confusion_matrix"], n=len(labels), n_positive=int(labels.sum()))
+    save_json(record, out["metrics"])
+    write_csv(pd.DataFrame({"image_id": used["image_id"].to_numpy(), "label": labels, "probability": ensemble}), out["predictions"])
+    m = record["metrics"]
+    print(f"{run['model']} on external set {run['external']}: accuracy {m['accuracy']['value']:.3f} AUC {m['auc']['value']:.3f} "
+          f"on {len(labels)} images ({record['n_in_training_left_out']} left out as training duplicates)")

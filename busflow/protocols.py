@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from busflow.comparison import format_estimate
-
-OURS = "busflow (this run)"
+from busflow.comparison import OURS, format_estimate
 
 
 def side_by_side(leak_free: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
@@ -41,7 +39,7 @@ def to_markdown(table: pd.DataFrame, references: pd.DataFrame) -> str:
                      f"{r.auc_leak_free} | {r.auc_paper} | {r.auc_inflation:+.3f} |")
     lines += ["", "Published figures for reference (no CIs given):", "",
               "| Source | Modality | Model | Accuracy | AUC | Protocol |", "|---|---|---|---|---|---|"]
-    for r in references[references["source"] != OURS].itertuples():
+    for r in references[~references["source"].str.startswith("busflow")].itertuples():
         lines.append(f"| {r.source} | {r.modality} | {r.model} | {r.accuracy:.4g} | {r.auc:.4g} | {r.protocol} |")
     return "\n".join(lines) + "\n"
 

@@ -4,6 +4,9 @@ Each shard holds ``images`` (N, S, S) uint8, ``labels`` (N,) int8 (index in data
 ``image_ids`` (N,) str, ``copy_index`` (N,) int16 and ``meta`` (a JSON string: protocol,
 leaky, split, shard, seed, image size). All copies of one image sit in one shard, picked by a
 stable hash of its id; copy k of an image is the same whatever shard count or order is used.
+
+Split ``pool`` (k-fold cross-validation, see busflow.folds) holds every image's augmented copies
+and its unaugmented original, from which each fold picks its train, val and test samples.
 """
 
 import json
@@ -14,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from busflow.augment import AugmentParams, augment_copies
+from busflow.folds import ORIGINAL_WHEN_NOT_KEPT
 from busflow.hashing import stable_int, stable_unit
 from busflow.images import load_training_image
 
@@ -52,9 +56,10 @@ def paper_split_of_copy(image_id: str, copy: int, seed: int, test_fraction: floa
 def plan_shard(split_table: pd.DataFrame, spec: ShardSpec, augment_cfg: dict, split_cfg: dict) -> list[tuple[str, list[int]]]:
     """(image_id, copy indices) of the samples in one shard, in a fixed order."""
     protocol = split_cfg.get("protocol", "leak_free")
-    # The paper augments every image; leak-free augments the training split only.
-    pool = split_table if protocol == "paper" else split_table[split_table["split"] == spec.split]
-    if protocol == "paper" or spec.split == "train":
+    images = split_table[split_table["fold"] == 0]  # every image has exactly one fold-0 row
+    # The paper and k-fold pools augment every image; leak-free augments the training split only.
+    pool = images if protocol == "paper" or spec.split == "pool" else images[images["split"] == spec.split]
+    if is_augmented(spec.split, protocol):
         counts = copies_per_image(pool, augment_cfg["factor"], augment_cfg.get("balance", False))
     else:
         counts = {image_id: 1 for image_id in pool["image_id"]}
@@ -63,11 +68,26 @@ def plan_shard(split_table: pd.DataFrame, spec: ShardSpec, augment_cfg: dict, sp
         if shard_of(image_id, spec.n_shards) != spec.shard:
             continue
         copies = list(range(counts[image_id]))
-        if protocol == "paper":
+        if protocol == "paper" and spec.split != "pool":
             copies = [k for k in copies if paper_split_of_copy(image_id, k, split_cfg["seed"], split_cfg["paper_test_fraction"]) == spec.split]
+        elif spec.split == "pool" and not augment_cfg.get("keep_original", True):
+            copies = [ORIGINAL_WHEN_NOT_KEPT, *copies]  # val and test folds need the original
         if copies:
             plan.append((image_id, copies))
     return plan
+
+
+def is_augmented(split: str, protocol: str) -> bool:
+    return split in ("train", "pool") or protocol == "paper"
+
+
+def image_samples(pixels: np.ndarray, copies: list[int], key, params: AugmentParams, keep_original: bool) -> np.ndarray:
+    """The requested copies of one image; copy ORIGINAL_WHEN_NOT_KEPT is the image itself."""
+    augmented = [c for c in copies if c >= 0]
+    stack = augment_copies(pixels, max(augmented) + 1, key, params, keep_original=keep_original)[augmented]
+    if ORIGINAL_WHEN_NOT_KEPT in copies:
+        stack = np.concatenate([pixels[None], stack])
+    return stack
 
 
 def build_shard(split_table: pd.DataFrame, manifest: pd.DataFrame, spec: ShardSpec, cfg: dict) -> dict[str, np.ndarray]:
@@ -77,14 +97,14 @@ def build_shard(split_table: pd.DataFrame, manifest: pd.DataFrame, spec: ShardSp
     params = AugmentParams.from_config(cfg["augment"].get("transforms", {}))
     keep_original = cfg["augment"].get("keep_original", True)
     paths = manifest.set_index("image_id")["path"]
-    labels = split_table.set_index("image_id")["label"]
-    augmented = spec.split == "train" or cfg["split"].get("protocol") == "paper"
+    labels = split_table.drop_duplicates("image_id").set_index("image_id")["label"]
+    augmented = is_augmented(spec.split, cfg["split"].get("protocol", "leak_free"))
     images, label_ids, ids, copy_index = [], [], [], []
     for image_id, copies in plan_shard(split_table, spec, cfg["augment"], cfg["split"]):
         pixels = load_training_image(paths[image_id], size)
         if augmented:
             key = [cfg["augment"]["seed"], stable_int("image", image_id)]
-            stack = augment_copies(pixels, max(copies) + 1, key, params, keep_original=keep_original)[copies]
+            stack = image_samples(pixels, copies, key, params, keep_original)
         else:
             stack = pixels[None]
         images.append(stack)

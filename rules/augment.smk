@@ -1,4 +1,4 @@
-# One job per shard (scatter); training jobs gather all shards of a split.
+# One job per shard (scatter); training jobs gather all shards of a split (or, k-fold, of the pool).
 rule augment_shard:
     input:
         manifest="results/manifest.csv",
@@ -11,7 +11,7 @@ rule augment_shard:
     benchmark:
         "results/benchmarks/augment_shard/{split}_{shard}.tsv"
     wildcard_constraints:
-        split="train|val|test",
+        split="train|val|test|pool",
         shard=r"\d+",
     group:
         "augment"

@@ -7,6 +7,7 @@ from snakemake.utils import validate
 # The rules' planning helpers come from the package; it is importable even when not installed.
 sys.path.insert(0, workflow.basedir)
 from busflow.demo_data import demo_file  # noqa: E402
+from busflow.external import candidate_files  # noqa: E402
 from busflow.manifest import LayoutRules, list_candidate_files  # noqa: E402
 from busflow.weights import resolve_weights_file  # noqa: E402
 
@@ -15,6 +16,14 @@ validate(config, schema="../config/schema.yaml")
 MODELS = ["baseline", "transfer", "finetune"]
 PROTOCOL = config["split"]["protocol"]
 WEIGHTS_FILE = resolve_weights_file(config["vgg16_weights"])
+FOLDS = config["evaluation"]["folds"]
+# k-fold cross-validation: per-fold files carry a {fold} wildcard, the shards are one "pool".
+CV = FOLDS > 1
+EXTERNAL = {entry["name"]: entry for entry in config["external"]}
+
+
+wildcard_constraints:
+    fold=r"\d+",
 
 
 def package_file(name):
@@ -45,9 +54,22 @@ def raw_images(wildcards):
     return sorted(set(listed) | set(demo_images()))
 
 
+def external_images(name):
+    """An external set's files (folder images, or the CSV and the images it lists)."""
+    return candidate_files(EXTERNAL[name]["path"], config["data"])
+
+
+def external_metrics_files():
+    return [
+        f"results/external/{name}/eval/{model}/metrics.json"
+        for name in EXTERNAL
+        for model in MODELS
+    ]
+
+
 def n_shards(split):
-    """Training shards are augmented; under leak_free, val and test are one unaugmented shard each."""
-    if split == "train" or PROTOCOL == "paper":
+    """Training (and pool) shards are augmented; under leak_free, val and test are one unaugmented shard each."""
+    if split in ("train", "pool") or PROTOCOL == "paper":
         return config["augment"]["shards"]
     return 1
 
@@ -58,8 +80,73 @@ def eval_split(split):
 
 
 def shard_files(split):
-    split = eval_split(split)
+    """A split's shards; under k-fold every split reads the pool and picks its fold's samples."""
+    split = "pool" if CV else eval_split(split)
     return [f"results/shards/{split}/{i}.npz" for i in range(n_shards(split))]
+
+
+def features_file(split):
+    return (
+        "results/features/pool.npz"
+        if CV
+        else f"results/features/{eval_split(split)}.npz"
+    )
+
+
+def in_run(path, fold=None):
+    """A per-run output: results/<path>, or under k-fold results/folds/<fold>/<path> (default {fold})."""
+    if not CV:
+        return f"results/{path}"
+    return f"results/folds/{'{fold}' if fold is None else fold}/{path}"
+
+
+def job_file(stem, extension):
+    """A log or benchmark file; under k-fold one per fold."""
+    return (
+        f"results/{stem}/fold{{fold}}.{extension}"
+        if CV
+        else f"results/{stem}.{extension}"
+    )
+
+
+def split_input(wildcards):
+    """k-fold jobs read split.csv to pick their fold's samples from the pool."""
+    return ["results/split.csv"] if CV else []
+
+
+def selection(fold):
+    """What busflow.folds needs to pick one fold's samples (None: the split's own shards)."""
+    if not CV:
+        return None
+    return {
+        "split_csv": "results/split.csv",
+        "fold": int(fold),
+        "folds": FOLDS,
+        "protocol": PROTOCOL,
+        "seed": config["split"]["seed"],
+        "keep_original": config["augment"]["keep_original"],
+    }
+
+
+def fold_selection(wildcards):
+    return selection(wildcards.get("fold", 0))
+
+
+def checkpoint_dir(model):
+    return lambda wildcards: in_run(f"models/{model}.checkpoint").format(**wildcards)
+
+
+def metrics_file(model):
+    """The metrics the table reports: the test split's, or the mean over the folds."""
+    return f"results/{'cv' if CV else 'eval'}/{model}/metrics.json"
+
+
+def predictions_file(model):
+    return f"results/{'cv' if CV else 'eval'}/{model}/predictions.csv"
+
+
+def history_files(model):
+    return expand(in_run(f"history/{model}.csv"), fold=range(FOLDS))
 
 
 def weights_input(wildcards):

@@ -5,7 +5,8 @@ localrules:
 
 rule compare_models:
     input:
-        metrics=expand("results/eval/{model}/metrics.json", model=MODELS),
+        metrics=[metrics_file(model) for model in MODELS],
+        external=external_metrics_files(),
         references=os.path.join(workflow.basedir, "config", "reference_results.csv"),
         code=package_file("comparison.py"),
     output:
@@ -26,9 +27,9 @@ rule compare_models:
 
 rule plot_figures:
     input:
-        histories=expand("results/history/{model}.csv", model=MODELS),
-        predictions=expand("results/eval/{model}/predictions.csv", model=MODELS),
-        metrics=expand("results/eval/{model}/metrics.json", model=MODELS),
+        histories=[path for model in MODELS for path in history_files(model)],
+        predictions=[predictions_file(model) for model in MODELS],
+        metrics=[metrics_file(model) for model in MODELS],
         code=package_file("figures.py"),
     output:
         curves=report(
@@ -52,6 +53,7 @@ rule plot_figures:
         "../envs/data.yaml"
     params:
         models=MODELS,
+        folds=FOLDS,
         classes=config["data"]["classes"],
     script:
         "../scripts/plot_figures.py"

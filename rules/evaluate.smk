@@ -1,15 +1,16 @@
 rule evaluate_model:
     input:
-        model="results/models/{model}.keras",
+        model=in_run("models/{model}.keras"),
         test=shard_files("test"),
+        split=split_input,
         code=[package_file("evaluation.py"), package_file("model_jobs.py")],
     output:
-        metrics="results/eval/{model}/metrics.json",
-        predictions="results/eval/{model}/predictions.csv",
+        metrics=in_run("eval/{model}/metrics.json"),
+        predictions=in_run("eval/{model}/predictions.csv"),
     log:
-        "results/logs/evaluate_model/{model}.log",
+        job_file("logs/evaluate_model/{model}", "log"),
     benchmark:
-        "results/benchmarks/evaluate_model/{model}.tsv"
+        job_file("benchmarks/evaluate_model/{model}", "tsv")
     wildcard_constraints:
         model="|".join(MODELS),
     conda:
@@ -25,6 +26,37 @@ rule evaluate_model:
             if wildcards.model == "baseline"
             else weights_label()
         ),
+        selection=fold_selection,
         backend=config["training"]["backend"],
     script:
         "../scripts/evaluate_model.py"
+
+
+localrules:
+    summarise_folds,
+
+
+# k-fold only: each metric's mean over the folds with a t-interval, and the pooled out-of-fold
+# predictions (every image predicted once, by the model that did not see it).
+rule summarise_folds:
+    input:
+        metrics=expand(
+            "results/folds/{fold}/eval/{{model}}/metrics.json", fold=range(FOLDS)
+        ),
+        predictions=expand(
+            "results/folds/{fold}/eval/{{model}}/predictions.csv", fold=range(FOLDS)
+        ),
+        code=package_file("crossval.py"),
+    output:
+        metrics="results/cv/{model}/metrics.json",
+        predictions="results/cv/{model}/predictions.csv",
+    log:
+        "results/logs/summarise_folds/{model}.log",
+    wildcard_constraints:
+        model="|".join(MODELS),
+    conda:
+        "../envs/data.yaml"
+    params:
+        evaluation=config["evaluation"],
+    script:
+        "../scripts/summarise_folds.py"

@@ -4,8 +4,10 @@
 
 rule gradcam_examples:
     input:
-        model="results/models/{model}.keras",
+        # k-fold: the fold-0 model on its own test fold
+        model=in_run("models/{model}.keras", fold=0),
         test=shard_files("test"),
+        split=split_input,
         code=package_file("gradcam.py"),
     output:
         report(
@@ -30,6 +32,7 @@ rule gradcam_examples:
         classes=config["data"]["classes"],
         per_class=3,
         top_k=32,
+        selection=selection(0),
         backend=config["training"]["backend"],
     script:
         "../scripts/gradcam_examples.py"

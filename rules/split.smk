@@ -14,5 +14,6 @@ rule split_images:
         "../envs/data.yaml"
     params:
         split=config["split"],
+        folds=FOLDS,
     script:
         "../scripts/split_images.py"

@@ -1,19 +1,21 @@
-# Three GPU jobs. Each checkpoints every epoch under results/models/{model}.checkpoint/ (not an
-# output, so it survives a killed job) and resumes from it when re-run with the same inputs.
+# Three GPU jobs (per fold under k-fold cross-validation). Each checkpoints every epoch under
+# .../models/{model}.checkpoint/ (not an output, so it survives a killed job) and resumes from it
+# when re-run with the same inputs.
 
 
 rule train_baseline:
     input:
         train=shard_files("train"),
         val=shard_files("val"),
+        split=split_input,
         code=[package_file("models.py"), package_file("training.py")],
     output:
-        model="results/models/baseline.keras",
-        history="results/history/baseline.csv",
+        model=in_run("models/baseline.keras"),
+        history=in_run("history/baseline.csv"),
     log:
-        "results/logs/train_baseline.log",
+        job_file("logs/train_baseline", "log"),
     benchmark:
-        "results/benchmarks/train_baseline.tsv"
+        job_file("benchmarks/train_baseline", "tsv")
     conda:
         "../envs/train.yaml"
     threads: 2
@@ -24,7 +26,8 @@ rule train_baseline:
     params:
         settings=config["training"]["baseline"],
         image_size=config["data"]["image_size"],
-        checkpoint="results/models/baseline.checkpoint",
+        checkpoint=checkpoint_dir("baseline"),
+        selection=fold_selection,
         backend=config["training"]["backend"],
     script:
         "../scripts/train_baseline.py"
@@ -32,17 +35,18 @@ rule train_baseline:
 
 rule train_transfer:
     input:
-        train="results/features/train.npz",
-        val="results/features/val.npz",
+        train=features_file("train"),
+        val=features_file("val"),
+        split=split_input,
         weights=weights_input,
         code=[package_file("models.py"), package_file("training.py")],
     output:
-        model="results/models/transfer.keras",
-        history="results/history/transfer.csv",
+        model=in_run("models/transfer.keras"),
+        history=in_run("history/transfer.csv"),
     log:
-        "results/logs/train_transfer.log",
+        job_file("logs/train_transfer", "log"),
     benchmark:
-        "results/benchmarks/train_transfer.tsv"
+        job_file("benchmarks/train_transfer", "tsv")
     conda:
         "../envs/train.yaml"
     threads: 2
@@ -54,7 +58,8 @@ rule train_transfer:
         settings=config["training"]["transfer"],
         image_size=config["data"]["image_size"],
         weights_file=WEIGHTS_FILE,
-        checkpoint="results/models/transfer.checkpoint",
+        checkpoint=checkpoint_dir("transfer"),
+        selection=fold_selection,
         backend=config["training"]["backend"],
     script:
         "../scripts/train_transfer.py"
@@ -62,17 +67,18 @@ rule train_transfer:
 
 rule train_finetune:
     input:
-        train="results/features/train.npz",
-        val="results/features/val.npz",
-        transfer="results/models/transfer.keras",
+        train=features_file("train"),
+        val=features_file("val"),
+        split=split_input,
+        transfer=in_run("models/transfer.keras"),
         code=[package_file("models.py"), package_file("training.py")],
     output:
-        model="results/models/finetune.keras",
-        history="results/history/finetune.csv",
+        model=in_run("models/finetune.keras"),
+        history=in_run("history/finetune.csv"),
     log:
-        "results/logs/train_finetune.log",
+        job_file("logs/train_finetune", "log"),
     benchmark:
-        "results/benchmarks/train_finetune.tsv"
+        job_file("benchmarks/train_finetune", "tsv")
     conda:
         "../envs/train.yaml"
     threads: 2
@@ -82,7 +88,8 @@ rule train_finetune:
         runtime=lambda wildcards, attempt: 180 * attempt,
     params:
         settings=config["training"]["finetune"],
-        checkpoint="results/models/finetune.checkpoint",
+        checkpoint=checkpoint_dir("finetune"),
+        selection=fold_selection,
         backend=config["training"]["backend"],
     script:
         "../scripts/train_finetune.py"

@@ -13,4 +13,5 @@ evaluate_job(
     snakemake.params.weights,
     snakemake.params.evaluation,
     dict(snakemake.output.items()),
+    selection=snakemake.params.selection,
 )

@@ -14,4 +14,5 @@ cam_examples_job(
     snakemake.params.per_class,
     snakemake.params.top_k,
     snakemake.output[0],
+    selection=snakemake.params.selection,
 )

@@ -6,6 +6,7 @@ from busflow.runtime import start_job
 start_job(snakemake)
 figures_job(
     snakemake.params.models,
+    snakemake.params.folds,
     snakemake.input.histories,
     snakemake.input.predictions,
     snakemake.input.metrics,

@@ -12,4 +12,5 @@ train_baseline_job(
     snakemake.params.settings,
     snakemake.params.image_size,
     out={**dict(snakemake.output.items()), "checkpoint": snakemake.params.checkpoint},
+    selection=snakemake.params.selection,
 )

@@ -12,4 +12,5 @@ train_finetune_job(
     snakemake.input.transfer,
     snakemake.params.settings,
     out={**dict(snakemake.output.items()), "checkpoint": snakemake.params.checkpoint},
+    selection=snakemake.params.selection,
 )

@@ -13,4 +13,5 @@ train_transfer_job(
     snakemake.params.settings,
     snakemake.params.image_size,
     out={**dict(snakemake.output.items()), "checkpoint": snakemake.params.checkpoint},
+    selection=snakemake.params.selection,
 )

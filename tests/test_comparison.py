@@ -47,3 +47,13 @@ def test_html_table_has_every_row_and_highlights_leaky_ones():
     assert page.count("<tr") == 1 + 8
     assert "Hadad et al." in page and "0.800 (0.700-0.900)" in page
     assert page.count('style="background:#fff3cd"') == 1 + 3  # our paper-protocol row + the paper's rows
+
+
+def test_external_and_cross_validated_rows_say_how_they_were_evaluated():
+    cv = {**fake_metrics("finetune"), "evaluation": "5-fold CV"}
+    external = {**fake_metrics("finetune"), "external": "hospital_b", "evaluation": "external set"}
+    table = comparison_table([cv, external], pd.read_csv(REFERENCES))
+    assert table["source"].tolist()[:2] == ["busflow (this run)", "busflow (external: hospital_b)"]
+    assert table["evaluation"].tolist()[:2] == ["5-fold CV", "external set"]
+    assert set(table["evaluation"][2:]) == {"as published"}
+    assert "| external set | 40 |" in to_markdown(table)

@@ -1,0 +1,55 @@
+"""One model's k-fold result: the mean of each metric over the folds with a t-interval, and the
+pooled out-of-fold metrics (every image predicted once, by the fold that did not train on it)."""
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from busflow.evaluation import METRIC_NAMES, evaluate_predictions
+
+
+def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): Student's t-interval of the mean over folds (k - 1 degrees of freedom)."""
+    values = np.asarray(values, dtype=float)
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
+    half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values))
+    return mean, float(mean - half), float(mean + half)
+
+
+def fold_means(records: list[dict], level: float) -> dict:
+    """Each metric's mean over the folds' records, with its t-interval and standard deviation."""
+    metrics = {}
+    for name in METRIC_NAMES:
+        values = [r["metrics"][name]["value"] for r in records]
+        mean, low, high = mean_interval(values, level)
+        # Every metric here lies in [0, 1]; a t-interval over few folds can reach past it.
+        low, high = max(low, 0.0), min(high, 1.0)
+        metrics[name] = {"value": mean, "ci_low": low, "ci_high": high, "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
+    return metrics
+
+
+def fold_rows(records: list[dict]) -> list[dict]:
+    return [{"fold": r.get("fold", i), "n": r["n"], **{n: r["metrics"][n]["value"] for n in METRIC_NAMES}}
+            for i, r in enumerate(records)]
+
+
+def summarise_folds(records: list[dict], predictions: list[pd.DataFrame], eval_cfg: dict) -> dict:
+    """The cross-validated metrics.json: ``metrics`` holds fold means with their CIs (the table's
+    figures), ``folds`` each fold's values, ``pooled`` the out-of-fold predictions' metrics."""
+    level = eval_cfg.get("ci_level", 0.95)
+    pooled = pd.concat(predictions, ignore_index=True)
+    first = records[0]
+    return {
+        **{key: first[key] for key in ("model", "protocol", "leaky", "seed", "weights") if key in first},
+        "evaluation": f"{len(records)}-fold CV",
+        "metrics": fold_means(records, level),
+        "ci_level": level,
+        "ci_method": f"Student t-interval of the mean over {len(records)} folds",
+        "folds": fold_rows(records),
+        "pooled": evaluate_predictions(pooled["label"], pooled["probability"], eval_cfg),
+        "confusion_matrix": np.sum([r["confusion_matrix"] for r in records], axis=0).tolist(),
+        "n": int(sum(r["n"] for r in records)),
+        "n_positive": int(sum(r["n_positive"] for r in records)),
+    }

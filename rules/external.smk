@@ -1,0 +1,70 @@
+# External validation: each trained model (every fold's, under k-fold) tested on each set listed
+# under external: in the config, without retraining. Images that duplicate training images are
+# flagged by the manifest and left out of the metrics.
+
+
+localrules:
+    build_external_manifest,
+
+
+rule build_external_manifest:
+    input:
+        images=lambda wildcards: external_images(wildcards.name),
+        training_manifest="results/manifest.csv",
+        code=package_file("external.py"),
+    output:
+        manifest="results/external/{name}/manifest.csv",
+        rejected="results/external/{name}/rejected.csv",
+    log:
+        "results/logs/build_external_manifest/{name}.log",
+    wildcard_constraints:
+        name="|".join(EXTERNAL) or "no-external-set",
+    conda:
+        "../envs/data.yaml"
+    params:
+        source=lambda wildcards: EXTERNAL[wildcards.name]["path"],
+        data=config["data"],
+    script:
+        "../scripts/build_external_manifest.py"
+
+
+rule evaluate_external:
+    input:
+        models=lambda wildcards: expand(
+            in_run("models/{model}.keras"), fold=range(FOLDS), model=wildcards.model
+        ),
+        manifest="results/external/{name}/manifest.csv",
+        code=[package_file("evaluation.py"), package_file("model_jobs.py")],
+    output:
+        metrics="results/external/{name}/eval/{model}/metrics.json",
+        predictions="results/external/{name}/eval/{model}/predictions.csv",
+    log:
+        "results/logs/evaluate_external/{name}/{model}.log",
+    benchmark:
+        "results/benchmarks/evaluate_external/{name}/{model}.tsv"
+    wildcard_constraints:
+        name="|".join(EXTERNAL) or "no-external-set",
+        model="|".join(MODELS),
+    conda:
+        "../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    params:
+        run=lambda wildcards: {
+            "model": wildcards.model,
+            "external": wildcards.name,
+            "protocol": PROTOCOL,
+            "weights": (
+                "none (trained from scratch)"
+                if wildcards.model == "baseline"
+                else weights_label()
+            ),
+            "image_size": config["data"]["image_size"],
+            "classes": config["data"]["classes"],
+        },
+        evaluation=config["evaluation"],
+        backend=config["training"]["backend"],
+    script:
+        "../scripts/evaluate_external.py"

@@ -1,0 +1,15 @@
+"""Rule evaluate_external: one trained model (every fold's, under k-fold) on one external set."""
+
+from busflow.runtime import start_job
+
+start_job(snakemake, snakemake.params.backend)
+
+from busflow.model_jobs import external_eval_job  # noqa: E402  (Keras only after the backend is set)
+
+external_eval_job(
+    snakemake.input.models,
+    snakemake.input.manifest,
+    snakemake.params.run,
+    snakemake.params.evaluation,
+    dict(snakemake.output.items()),
+)

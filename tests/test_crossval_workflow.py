@@ -1,0 +1,106 @@
+"""k-fold cross-validation and external validation, end to end with real Snakemake and Keras."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workflow_helpers import planned_jobs, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+MODELS = ("baseline", "transfer", "finetune")
+TINY_TRAINING = {
+    "baseline": {"epochs": 2, "batch_size": 20, "learning_rate": 0.001, "seed": 1},
+    "transfer": {"epochs": 2, "batch_size": 20, "learning_rate": 0.001, "seed": 2},
+    "finetune": {"epochs": 1, "batch_size": 20, "learning_rate": 0.001, "seed": 3},
+}
+
+
+def cv_config(workdir, folds, external=()):
+    return write_config(workdir / "cv.yaml", {
+        "data": {"raw": str(workdir / "raw"), "image_size": 32},
+        "demo": {"generate": True, "n_per_class": 30, "size": 64},
+        "augment": {"factor": 2, "shards": 2},
+        "evaluation": {"folds": folds, "bootstrap": 50},
+        "training": TINY_TRAINING,
+        "external": list(external),
+    })
+
+
+def test_every_fold_trains_the_three_models_as_separate_gpu_jobs(tmp_path):
+    result = snakemake(tmp_path, "-n", configfile=cv_config(tmp_path, folds=3))
+    jobs = planned_jobs(result.stdout)
+    assert all(jobs[f"train_{model}"] == 3 for model in MODELS)
+    assert jobs["evaluate_model"] == 9 and jobs["summarise_folds"] == 3
+    assert jobs["augment_shard"] == 2 and jobs["extract_vgg16_features"] == 1  # one pool for all folds
+    for fold in range(3):
+        assert f"results/folds/{fold}/models/finetune.keras" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def cv_run(tmp_path_factory):
+    """Two folds on 60 tiny demo images, with an external folder and an external CSV; about 2.5 min."""
+    from busflow.demo_data import generate_demo_dataset
+
+    workdir = tmp_path_factory.mktemp("cv")
+    generate_demo_dataset(workdir / "hospital_b", n_per_class=10, size=64, seed=99)
+    config = cv_config(workdir, folds=2, external=[
+        {"name": "hospital_b", "path": str(workdir / "hospital_b")},
+        {"name": "listed", "path": str(workdir / "listed.csv")},
+    ])
+    snakemake(workdir, "--cores", "2", "results/manifest.csv", configfile=config)
+    # The CSV set: hospital_b's malignant images plus one image of the training data itself.
+    shutil.copy(workdir / "raw/benign/benign_0004.png", workdir / "hospital_b_extra.png")
+    rows = [f"hospital_b/malignant/{p.name},malignant" for p in sorted((workdir / "hospital_b/malignant").iterdir())]
+    (workdir / "listed.csv").write_text("path,label\n" + "\n".join(rows + ["hospital_b_extra.png,benign"]) + "\n")
+    snakemake(workdir, "--cores", "2", configfile=config)
+    return workdir
+
+
+def test_each_image_is_predicted_once_by_the_fold_that_did_not_train_on_it(cv_run):
+    split = pd.read_csv(cv_run / "results/split.csv")
+    for model in MODELS:
+        predictions = pd.read_csv(cv_run / f"results/cv/{model}/predictions.csv")
+        assert sorted(predictions["image_id"]) == sorted(split["image_id"].unique())
+        tested_in = split[split["split"] == "test"].set_index("image_id")["fold"]
+        assert (predictions.set_index("image_id")["fold"] == tested_in.loc[predictions["image_id"]]).all()
+        assert (predictions["copy_index"] == 0).all()
+
+
+def test_the_table_reports_the_fold_mean_and_its_interval(cv_run):
+    table = pd.read_csv(cv_run / "results/comparison.csv")
+    ours = table[table["source"] == "busflow (this run)"].set_index("model")
+    for model in MODELS:
+        folds = [json.loads((cv_run / f"results/folds/{f}/eval/{model}/metrics.json").read_text()) for f in range(2)]
+        assert np.isclose(ours.loc[model, "auc"], np.mean([m["metrics"]["auc"]["value"] for m in folds]))
+        assert ours.loc[model, "evaluation"] == "2-fold CV" and ours.loc[model, "n"] == sum(m["n"] for m in folds)
+        assert ours.loc[model, "auc_ci_low"] <= ours.loc[model, "auc"] <= ours.loc[model, "auc_ci_high"]
+
+
+def test_external_sets_get_a_row_per_model_and_training_duplicates_are_left_out(cv_run):
+    table = pd.read_csv(cv_run / "results/comparison.csv")
+    for name, n_images in (("hospital_b", 20), ("listed", 10)):
+        rows = table[table["source"] == f"busflow (external: {name})"]
+        assert rows["model"].tolist() == list(MODELS)
+        assert (rows["n"] == n_images).all() and (rows["evaluation"] == "external set, 2 fold models").all()
+    listed = json.loads((cv_run / "results/external/listed/eval/finetune/metrics.json").read_text())
+    assert listed["n_in_training_left_out"] == 1
+    manifest = pd.read_csv(cv_run / "results/external/listed/manifest.csv")
+    assert manifest.loc[manifest["in_training"], "training_match"].tolist() == ["benign/benign_0004"]
+
+
+def test_a_bad_external_csv_stops_by_name_and_keeps_the_trained_models(cv_run):
+    csv = cv_run / "listed.csv"
+    original = csv.read_text()
+    models = {p: p.stat().st_mtime_ns for p in (cv_run / "results/folds").glob("*/models/*.keras")}
+    csv.write_text(original + "hospital_b/benign/benign_0001.png,normal\n")
+    try:
+        result = snakemake(cv_run, "--cores", "2", configfile=cv_run / "cv.yaml", check=False)
+        log = (cv_run / "results/logs/build_external_manifest/listed.log").read_text()
+    finally:
+        csv.write_text(original)
+    assert result.returncode != 0
+    assert "listed.csv, line 13: label 'normal'" in log
+    assert {p: p.stat().st_mtime_ns for p in models} == models
