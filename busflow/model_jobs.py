@@ -10,24 +10,37 @@ import numpy as np
 import pandas as pd
 
 from busflow import models
+from busflow.acceleration import apply_acceleration, model_precision, set_predict_jit
 from busflow.evaluation import evaluate_predictions
 from busflow.jobs import load_role, load_split, load_train_val, metrics_record, probabilities_table, save_json, select_roles, write_csv
 from busflow.training import Checkpoint, TrainingPlan, fingerprint, save_model_atomic, train_resumable
 
 
-def features_job(shard_paths, weights_file, image_size: int, batch_size: int, out_npz) -> None:
+def accelerate(acceleration: dict | None) -> dict:
+    """Set the dtype policy and resolve jit before any model is built or loaded; logs the result."""
+    resolved = apply_acceleration(acceleration or {})
+    print(f"precision {resolved['precision']} (setting {resolved['precision_setting']}), "
+          f"jit_compile {resolved['jit_compile']} (setting {resolved['jit_compile_setting']}), backend {resolved['backend']}")
+    return resolved
+
+
+def features_job(shard_paths, weights_file, image_size: int, batch_size: int, out_npz, acceleration=None) -> None:
     """block4_pool (float16: it is large) and block5_pool (float32) outputs of every sample."""
+    resolved = accelerate(acceleration)
     data, meta = load_split(shard_paths)
     extractor = models.build_feature_extractor(models.build_vgg16_base(image_size, weights_file), image_size)
+    set_predict_jit(extractor, resolved["jit_compile"])
     outputs = extractor.predict(data["images"][..., None], batch_size=batch_size, verbose=0)
     np.savez(out_npz, block4=outputs["block4"].astype(np.float16), bottleneck=outputs["bottleneck"].astype(np.float32),
              labels=data["labels"], image_ids=data["image_ids"], copy_index=data["copy_index"], protocol=meta["protocol"])
     print(f"features: {len(data['labels'])} samples, block4 {outputs['block4'].shape[1:]}, bottleneck {outputs['bottleneck'].shape[1:]}")
 
 
-def _plan(settings: dict, inputs, checkpoint_dir) -> TrainingPlan:
+def _plan(settings: dict, inputs, checkpoint_dir, selection, resolved: dict) -> TrainingPlan:
+    """A checkpoint is resumed only by the same settings, fold, precision and jit on the same inputs."""
+    identity = {**settings, "selection": selection, "precision": resolved["precision"], "jit_compile": resolved["jit_compile"]}
     return TrainingPlan(settings["epochs"], settings["batch_size"], settings["seed"], Path(checkpoint_dir),
-                        fingerprint(settings, inputs))
+                        fingerprint(identity, inputs))
 
 
 def _write_training_outputs(model, history, out: dict, checkpoint_dir) -> None:
@@ -37,15 +50,17 @@ def _write_training_outputs(model, history, out: dict, checkpoint_dir) -> None:
     Checkpoint(checkpoint_dir).remove()
 
 
-def train_baseline_job(train_shards, val_shards, settings: dict, image_size: int, out: dict, selection=None) -> None:
+def train_baseline_job(train_shards, val_shards, settings: dict, image_size: int, out: dict, selection=None, acceleration=None) -> None:
+    resolved = accelerate(acceleration)
     keras.utils.set_random_seed(settings["seed"])
     train, val = load_train_val(train_shards, val_shards, selection)
 
     def build():
         model = models.build_baseline(image_size, settings.get("dropout", 0.5))
-        return models.compile_binary(model, models.make_optimizer(settings["optimizer"], settings["learning_rate"]))
+        optimizer = models.make_optimizer(settings["optimizer"], settings["learning_rate"])
+        return models.compile_binary(model, optimizer, jit_compile=resolved["jit_compile"])
 
-    plan = _plan({**settings, "selection": selection}, [*train_shards, *val_shards], out["checkpoint"])
+    plan = _plan(settings, [*train_shards, *val_shards], out["checkpoint"], selection, resolved)
     model, history = train_resumable(build, (train["images"], train["labels"]), (val["images"], val["labels"]), plan, add_channel=True)
     _write_training_outputs(model, history, out, out["checkpoint"])
 
@@ -64,22 +79,25 @@ def _load_features(train_path, val_path, key: str, selection) -> tuple[tuple, tu
     return (train["x"], train["labels"]), (val["x"], val["labels"])
 
 
-def train_transfer_job(train_features, val_features, weights_file, settings: dict, image_size: int, out: dict, selection=None) -> None:
+def train_transfer_job(train_features, val_features, weights_file, settings: dict, image_size: int, out: dict, selection=None, acceleration=None) -> None:
+    resolved = accelerate(acceleration)
     keras.utils.set_random_seed(settings["seed"])
     train, val = _load_features(train_features, val_features, "bottleneck", selection)
 
     def build():
         head = models.build_head(train[0].shape[1:], settings.get("dropout", 0.5))
-        return models.compile_binary(head, models.make_optimizer(settings["optimizer"], settings["learning_rate"]))
+        optimizer = models.make_optimizer(settings["optimizer"], settings["learning_rate"])
+        return models.compile_binary(head, optimizer, jit_compile=resolved["jit_compile"])
 
     inputs = [train_features, val_features] + ([weights_file] if weights_file else [])
-    head, history = train_resumable(build, train, val, _plan({**settings, "selection": selection}, inputs, out["checkpoint"]))
+    head, history = train_resumable(build, train, val, _plan(settings, inputs, out["checkpoint"], selection, resolved))
     base = models.build_vgg16_base(image_size, weights_file)
     head.name = models.HEAD_NAME
     _write_training_outputs(models.assemble_classifier(base, head, image_size, "transfer"), history, out, out["checkpoint"])
 
 
-def train_finetune_job(train_features, val_features, transfer_model, settings: dict, out: dict, selection=None) -> None:
+def train_finetune_job(train_features, val_features, transfer_model, settings: dict, out: dict, selection=None, acceleration=None) -> None:
+    resolved = accelerate(acceleration)
     keras.utils.set_random_seed(settings["seed"])
     train, val = _load_features(train_features, val_features, "block4", selection)
     classifier = keras.models.load_model(transfer_model)
@@ -88,32 +106,35 @@ def train_finetune_job(train_features, val_features, transfer_model, settings: d
     def build():
         trainer = models.build_block5_trainer(base, head)
         optimizer = models.make_optimizer("sgd", settings["learning_rate"], settings.get("momentum", 0.9))
-        return models.compile_binary(trainer, optimizer)
+        return models.compile_binary(trainer, optimizer, jit_compile=resolved["jit_compile"])
 
-    plan = _plan({**settings, "selection": selection}, [train_features, val_features, transfer_model], out["checkpoint"])
+    plan = _plan(settings, [train_features, val_features, transfer_model], out["checkpoint"], selection, resolved)
     trainer, history = train_resumable(build, train, val, plan)
     models.copy_block5_and_head(trainer, base, head)
     finetuned = keras.Model(classifier.inputs, classifier.outputs, name="finetune")
     _write_training_outputs(finetuned, history, out, out["checkpoint"])
 
 
-def evaluate_job(model_file, test_shards, model_name: str, weights: str, eval_cfg: dict, out: dict, selection=None) -> None:
+def evaluate_job(model_file, test_shards, model_name: str, weights: str, eval_cfg: dict, out: dict, selection=None, acceleration=None) -> None:
+    resolved = accelerate(acceleration)
     data, meta = load_role(test_shards, "test", selection)
-    model = keras.models.load_model(model_file)
+    model = set_predict_jit(keras.models.load_model(model_file), resolved["jit_compile"])
     probabilities = model.predict(data["images"][..., None], batch_size=eval_cfg.get("batch_size", 64), verbose=0).ravel()
     write_csv(probabilities_table(data, probabilities), out["predictions"])
     record = metrics_record(model_name, meta, eval_cfg["seed"], weights, selection)
+    record["precision"] = model_precision(model)
     record.update(evaluate_predictions(data["labels"], probabilities, eval_cfg))
     save_json(record, out["metrics"])
     m = record["metrics"]
     print(f"{model_name}: accuracy {m['accuracy']['value']:.3f} AUC {m['auc']['value']:.3f} on {record['n']} test samples ({meta['protocol']})")
 
 
-def _predict(model_file, images: np.ndarray, batch_size: int) -> np.ndarray:
-    return keras.models.load_model(model_file).predict(images[..., None], batch_size=batch_size, verbose=0).ravel()
+def _predict(model_file, images: np.ndarray, batch_size: int, jit_compile) -> np.ndarray:
+    model = set_predict_jit(keras.models.load_model(model_file), jit_compile)
+    return model.predict(images[..., None], batch_size=batch_size, verbose=0).ravel()
 
 
-def external_eval_job(model_files, manifest_csv, run: dict, eval_cfg: dict, out: dict) -> None:
+def external_eval_job(model_files, manifest_csv, run: dict, eval_cfg: dict, out: dict, acceleration=None) -> None:
     """One model on one external set, untouched by training; images also in the training data are
     left out. run: model, external (set name), protocol, weights, image_size, classes.
     With k-fold, every fold's model is tested: the table gets the fold mean (t-interval), and the
@@ -122,13 +143,14 @@ def external_eval_job(model_files, manifest_csv, run: dict, eval_cfg: dict, out:
     from busflow.errors import ConfigError
     from busflow.images import load_training_image
 
+    resolved = accelerate(acceleration)
     table = pd.read_csv(manifest_csv, keep_default_na=False)
     used = table[~table["in_training"].astype(str).str.lower().eq("true")]
     if used.empty:
         raise ConfigError(f"{manifest_csv}: every image of external set '{run['external']}' is also in the training data; nothing to test. Point external: at other images.")
     images = np.stack([load_training_image(path, run["image_size"]) for path in used["path"]])
     labels = np.asarray([run["classes"].index(label) for label in used["label"]])
-    probabilities = [_predict(path, images, eval_cfg.get("batch_size", 64)) for path in model_files]
+    probabilities = [_predict(path, images, eval_cfg.get("batch_size", 64), resolved["jit_compile"]) for path in model_files]
     records = [{"fold": i, "n": len(labels), **evaluate_predictions(labels, p, eval_cfg)} for i, p in enumerate(probabilities)]
     ensemble = np.mean(probabilities, axis=0)
     record = {

@@ -2,6 +2,11 @@
 
 Every saved model takes raw grey uint8 pixels (S, S, 1): pixel scaling and VGG16's preprocessing
 live inside the model, so evaluation treats all three alike.
+
+Mixed precision (busflow.acceleration sets the global dtype policy before models are built): every
+classifier's sigmoid output layer runs in float32, so probabilities and the loss are float32 under
+any policy; the models that train on cached features take float32 inputs (float16 caches are cast);
+the feature extractor returns float32. A saved model keeps the policy it was built under.
 """
 
 import keras
@@ -19,17 +24,19 @@ BLOCK4_OUTPUT = "block4_pool"
 class VGGInput(layers.Layer):
     """Grey (or RGB) uint8 pixels -> VGG16's 'caffe' input: BGR, ImageNet mean subtracted.
 
-    Grey images become three equal channels, so BGR order does not matter for them.
+    Grey images become three equal channels, so BGR order does not matter for them. The mean is
+    subtracted in float32 and the result rounded once to the compute dtype: in bfloat16 the mean
+    itself would be rounded first (123.68 -> 123.5), a second error of up to a quarter grey level.
     """
 
     def call(self, inputs):
-        x = keras.ops.cast(inputs, self.compute_dtype)
+        x = keras.ops.cast(inputs, "float32")
         if x.shape[-1] == 1:
             x = keras.ops.repeat(x, 3, axis=-1)
         else:
             x = keras.ops.flip(x, axis=-1)
-        mean = keras.ops.convert_to_tensor(VGG16_MEAN_BGR, dtype=self.compute_dtype)
-        return x - mean
+        mean = keras.ops.convert_to_tensor(VGG16_MEAN_BGR, dtype="float32")
+        return keras.ops.cast(x - mean, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], 3)
@@ -85,16 +92,28 @@ def reinitialise_he_normal(model: keras.Model, seed: int) -> None:
 
 
 def build_feature_extractor(base: keras.Model, image_size: int) -> keras.Model:
-    """Pixels -> {'block4': block4_pool output, 'bottleneck': block5_pool output}."""
+    """Pixels -> {'block4': block4_pool output, 'bottleneck': block5_pool output}, both float32
+    under any dtype policy (a bfloat16 array would not survive np.savez)."""
     both = keras.Model(base.inputs, [base.get_layer(BLOCK4_OUTPUT).output, base.outputs[0]])
     inputs = pixel_input(image_size)
     block4, bottleneck = both(VGGInput()(inputs))
-    return keras.Model(inputs, {"block4": block4, "bottleneck": bottleneck}, name="vgg16_features")
+    outputs = {"block4": as_float32(block4, "block4_float32"), "bottleneck": as_float32(bottleneck, "bottleneck_float32")}
+    return keras.Model(inputs, outputs, name="vgg16_features")
+
+
+def as_float32(tensor, name: str):
+    """A float32 copy of ``tensor`` (the identity when it is float32 already)."""
+    return layers.Activation("linear", dtype="float32", name=name)(tensor)
+
+
+def feature_input(shape, name: str) -> keras.KerasTensor:
+    """Cached features (float16 or float32 arrays) enter as float32 under any dtype policy."""
+    return keras.Input(tuple(shape), dtype="float32", name=name)
 
 
 def build_head(feature_shape, dropout: float = 0.5) -> keras.Model:
     """The classifier on bottleneck features: flatten, dense 256, dropout, sigmoid."""
-    inputs = keras.Input(tuple(feature_shape), name="bottleneck")
+    inputs = feature_input(feature_shape, "bottleneck")
     x = layers.Flatten()(inputs)
     x = layers.Dense(256, activation="relu")(x)
     x = layers.Dropout(dropout)(x)
@@ -119,7 +138,7 @@ def build_block5_trainer(base: keras.Model, head: keras.Model) -> keras.Model:
     The frozen blocks 1-4 never change, so their output is computed once (busflow.features) and
     each epoch runs only block5 and the head. The layers are shared with ``base`` and ``head``.
     """
-    inputs = keras.Input(tuple(base.get_layer(BLOCK4_OUTPUT).output.shape[1:]), name="block4")
+    inputs = feature_input(base.get_layer(BLOCK4_OUTPUT).output.shape[1:], "block4")
     x = inputs
     for name in block5_layer_names(base):
         layer = base.get_layer(name)
@@ -146,10 +165,14 @@ def make_optimizer(name: str, learning_rate: float, momentum: float = 0.0) -> ke
     raise ValueError(f"unknown optimizer '{name}' (use sgd, rmsprop or adam)")
 
 
-def compile_binary(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> keras.Model:
+def compile_binary(model: keras.Model, optimizer: keras.optimizers.Optimizer, jit_compile="auto") -> keras.Model:
+    """Binary cross-entropy with accuracy and AUC. ``jit_compile`` ('auto', True or False) as
+    busflow.acceleration.resolve_jit returns it. Under mixed_float16 Keras wraps the optimizer in
+    a LossScaleOptimizer (the model's policy decides), under mixed_bfloat16 none is needed."""
     model.compile(
         optimizer=optimizer,
         loss="binary_crossentropy",
         metrics=["accuracy", keras.metrics.AUC(name="auc")],
+        jit_compile=jit_compile,
     )
     return model

@@ -3,7 +3,8 @@
 Each epoch is one ``fit`` call on a batch order drawn from (seed, epoch), and after each epoch the
 model (with optimizer and dropout RNG state) is checkpointed. A re-run with the same inputs picks
 up after the last finished epoch and ends where an uninterrupted run ends. A checkpoint made from
-other inputs or settings (its fingerprint differs) is ignored, never resumed.
+other inputs or settings (its fingerprint differs), or under another global dtype policy (float32
+vs mixed precision, see busflow.acceleration), is ignored, never resumed.
 """
 
 import hashlib
@@ -52,6 +53,10 @@ class Checkpoint:
         model_file = self.folder / state["model_file"]
         if state["fingerprint"] != expected_fingerprint or not model_file.is_file():
             return None
+        # A reloaded model keeps the policy it was saved under: resuming a float32 run under
+        # mixed precision (or back) would train one model in two precisions.
+        if state.get("dtype_policy", "float32") != global_policy_name():
+            return None
         model = keras.models.load_model(model_file)
         set_rng_states(model, state["rng_states"])
         return model, state["history"]
@@ -61,7 +66,8 @@ class Checkpoint:
         model_name = f"epoch-{len(history):04d}.keras"
         model.save(self.folder / model_name)
         tmp = self.state_file.with_suffix(".json.tmp")
-        state = {"fingerprint": fp, "model_file": model_name, "history": history, "rng_states": rng_states(model)}
+        state = {"fingerprint": fp, "model_file": model_name, "history": history, "rng_states": rng_states(model),
+                 "dtype_policy": global_policy_name()}
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.state_file)
         for old in self.folder.glob("epoch-*.keras"):
@@ -70,6 +76,10 @@ class Checkpoint:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def global_policy_name() -> str:
+    return keras.mixed_precision.dtype_policy().name
 
 
 def seed_generators(model: keras.Model) -> list:

@@ -20,6 +20,7 @@ FOLDS = config["evaluation"]["folds"]
 # k-fold cross-validation: per-fold files carry a {fold} wildcard, the shards are one "pool".
 CV = FOLDS > 1
 EXTERNAL = {entry["name"]: entry for entry in config["external"]}
+ACCELERATION = {key: config["training"][key] for key in ("precision", "jit_compile")}
 
 
 wildcard_constraints:

@@ -28,6 +28,7 @@ rule evaluate_model:
         ),
         selection=fold_selection,
         backend=config["training"]["backend"],
+        acceleration=ACCELERATION,
     script:
         "../scripts/evaluate_model.py"
 

@@ -66,5 +66,6 @@ rule evaluate_external:
         },
         evaluation=config["evaluation"],
         backend=config["training"]["backend"],
+        acceleration=ACCELERATION,
     script:
         "../scripts/evaluate_external.py"

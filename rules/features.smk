@@ -41,5 +41,6 @@ rule extract_vgg16_features:
         image_size=config["data"]["image_size"],
         batch_size=config["training"]["feature_batch_size"],
         backend=config["training"]["backend"],
+        acceleration=ACCELERATION,
     script:
         "../scripts/extract_vgg16_features.py"

@@ -29,6 +29,7 @@ rule train_baseline:
         checkpoint=checkpoint_dir("baseline"),
         selection=fold_selection,
         backend=config["training"]["backend"],
+        acceleration=ACCELERATION,
     script:
         "../scripts/train_baseline.py"
 
@@ -61,6 +62,7 @@ rule train_transfer:
         checkpoint=checkpoint_dir("transfer"),
         selection=fold_selection,
         backend=config["training"]["backend"],
+        acceleration=ACCELERATION,
     script:
         "../scripts/train_transfer.py"
 
@@ -91,5 +93,6 @@ rule train_finetune:
         checkpoint=checkpoint_dir("finetune"),
         selection=fold_selection,
         backend=config["training"]["backend"],
+        acceleration=ACCELERATION,
     script:
         "../scripts/train_finetune.py"

@@ -12,4 +12,5 @@ external_eval_job(
     snakemake.params.run,
     snakemake.params.evaluation,
     dict(snakemake.output.items()),
+    acceleration=snakemake.params.acceleration,
 )

@@ -14,4 +14,5 @@ evaluate_job(
     snakemake.params.evaluation,
     dict(snakemake.output.items()),
     selection=snakemake.params.selection,
+    acceleration=snakemake.params.acceleration,
 )

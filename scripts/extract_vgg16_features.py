@@ -12,4 +12,5 @@ features_job(
     snakemake.params.image_size,
     snakemake.params.batch_size,
     snakemake.output[0],
+    acceleration=snakemake.params.acceleration,
 )

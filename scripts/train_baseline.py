@@ -13,4 +13,5 @@ train_baseline_job(
     snakemake.params.image_size,
     out={**dict(snakemake.output.items()), "checkpoint": snakemake.params.checkpoint},
     selection=snakemake.params.selection,
+    acceleration=snakemake.params.acceleration,
 )

@@ -13,4 +13,5 @@ train_finetune_job(
     snakemake.params.settings,
     out={**dict(snakemake.output.items()), "checkpoint": snakemake.params.checkpoint},
     selection=snakemake.params.selection,
+    acceleration=snakemake.params.acceleration,
 )

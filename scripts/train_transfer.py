@@ -14,4 +14,5 @@ train_transfer_job(
     snakemake.params.image_size,
     out={**dict(snakemake.output.items()), "checkpoint": snakemake.params.checkpoint},
     selection=snakemake.params.selection,
+    acceleration=snakemake.params.acceleration,
 )

@@ -102,3 +102,60 @@ def test_fetch_checks_the_md5_and_keeps_only_a_verified_file(vgg16_weights_file,
     assert not dest.exists()
     fetch_vgg16_weights(dest, url=vgg16_weights_file.as_uri(), md5=md5_of(vgg16_weights_file))
     assert md5_of(dest) == md5_of(vgg16_weights_file)
+
+
+@pytest.fixture
+def mixed_bfloat16():
+    """Build under the mixed_bfloat16 policy; float32 again afterwards, so other tests are unaffected."""
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    yield
+    keras.mixed_precision.set_dtype_policy("float32")
+
+
+def test_vgg_input_subtracts_the_mean_in_float32_before_rounding_to_bfloat16(mixed_bfloat16):
+    layer = models.VGGInput()
+    out = keras.ops.convert_to_numpy(keras.ops.cast(layer(np.full((1, 1, 1, 1), 124, np.uint8)), "float32"))
+    assert layer.compute_dtype == "bfloat16"
+    # 124 - 123.68 = 0.32; with the mean rounded to bfloat16 first (123.5) it would be 0.5.
+    assert out[0, 0, 0, 2] == pytest.approx(0.32, abs=0.002)
+
+
+def test_every_classifier_outputs_float32_under_mixed_bfloat16(mixed_bfloat16):
+    base = models.build_vgg16_base(SIZE, None)
+    head = models.build_head(base.output.shape[1:])
+    built = [models.build_baseline(SIZE), head, models.assemble_classifier(base, head, SIZE, "transfer"),
+             models.build_block5_trainer(base, head)]
+    for model in built:
+        assert model.outputs[0].dtype == "float32", model.name
+    assert base.get_layer("block1_conv1").compute_dtype == "bfloat16"
+    assert head.layers[-1].compute_dtype == "float32" and head.layers[-2].compute_dtype == "bfloat16"
+
+
+def test_feature_caching_under_mixed_bfloat16_gives_float32_and_takes_float16(mixed_bfloat16):
+    base = models.build_vgg16_base(SIZE, None)
+    head = models.build_head(base.output.shape[1:], dropout=0.0)
+    pixels = np.random.default_rng(2).integers(0, 256, (3, SIZE, SIZE, 1), dtype=np.uint8)
+    features = models.build_feature_extractor(base, SIZE).predict(pixels, verbose=0)
+    assert features["block4"].dtype == np.float32 and features["bottleneck"].dtype == np.float32
+    trainer = models.build_block5_trainer(base, head)
+    from_cache = trainer.predict(features["block4"].astype(np.float16), verbose=0)  # as features_job stores it
+    end_to_end = models.assemble_classifier(base, head, SIZE, "full").predict(pixels, verbose=0)
+    assert from_cache.dtype == np.float32
+    # bfloat16 -> float16 keeps every bit for values in float16's normal range: caching loses nothing
+    # (bit-equal here; the tolerance only allows for the rare subnormal feature value).
+    assert np.allclose(from_cache, end_to_end, atol=1e-4)
+
+
+def test_classifier_saved_under_mixed_bfloat16_reloads_and_predicts_float32(mixed_bfloat16, tmp_path):
+    base = models.build_vgg16_base(SIZE, None)
+    head = models.build_head(base.output.shape[1:])
+    classifier = models.assemble_classifier(base, head, SIZE, "transfer")
+    pixels = np.random.default_rng(3).integers(0, 256, (4, SIZE, SIZE, 1), dtype=np.uint8)
+    expected = classifier.predict(pixels, verbose=0)
+    classifier.save(tmp_path / "m.keras")
+    keras.mixed_precision.set_dtype_policy("float32")  # e.g. an evaluation job that never set the policy
+    reloaded = keras.models.load_model(tmp_path / "m.keras")
+    predicted = reloaded.predict(pixels, verbose=0)
+    assert predicted.dtype == np.float32 and ((predicted >= 0) & (predicted <= 1)).all()
+    assert np.array_equal(predicted, expected)
+    assert reloaded.get_layer(models.BASE_NAME).get_layer("block1_conv1").compute_dtype == "bfloat16"

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import keras
 import numpy as np
 import pytest
 
@@ -102,3 +103,38 @@ def test_a_model_that_learns_separates_the_toy_classes(tmp_path):
     model, history = train(tmp_path, "learn", epochs=6)
     assert history["val_loss"].iloc[-1] < history["val_loss"].iloc[0]
     assert history["val_auc"].iloc[-1] >= 0.9
+
+
+def conv_dtype(model) -> str:
+    return next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)).compute_dtype
+
+
+@pytest.fixture
+def mixed_bfloat16():
+    """Train under mixed_bfloat16; float32 again afterwards, so other tests are unaffected."""
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    yield
+    keras.mixed_precision.set_dtype_policy("float32")
+
+
+def test_checkpoint_made_under_another_precision_is_not_resumed(tmp_path, mixed_bfloat16):
+    train(tmp_path, "p", epochs=2)
+    keras.mixed_precision.set_dtype_policy("float32")
+    messages = []
+    x, y = toy_data()
+    plan = training.TrainingPlan(3, 20, 5, tmp_path / "p", "fp")
+    model, history = training.train_resumable(build, (x, y), (x[:40], y[:40]), plan, add_channel=True, log=messages.append)
+    assert not any("resuming" in m for m in messages)
+    assert len(history) == 3 and conv_dtype(model) == "float32"
+
+
+def test_mixed_bfloat16_run_resumes_to_the_same_history(tmp_path, mixed_bfloat16):
+    _, uninterrupted = train(tmp_path, "whole", epochs=3)
+    train(tmp_path, "stopped", epochs=1)
+    messages = []
+    x, y = toy_data()
+    plan = training.TrainingPlan(3, 20, 5, tmp_path / "stopped", "fp")
+    model, resumed = training.train_resumable(build, (x, y), (x[:40], y[:40]), plan, add_channel=True, log=messages.append)
+    assert messages[0] == "resuming from checkpoint after epoch 1 of 3"
+    assert conv_dtype(model) == "bfloat16"
+    assert resumed.equals(uninterrupted)
