@@ -18,6 +18,7 @@ copy c of image i is in test fold floor(u * k), and validation uses the test cop
 import numpy as np
 import pandas as pd
 
+from busflow.errors import ConfigError
 from busflow.hashing import stable_unit
 
 ROLES = ("train", "val", "test")
@@ -30,7 +31,7 @@ def fold_of(seed: int, folds: int, *key) -> int:
 
 def is_validation(group: str, label: str, seed: int, val_fraction: float, folds: int) -> bool:
     """val_fraction of all groups are validation: that is val_fraction / (1 - 1/k) of the non-test ones."""
-    share = min(val_fraction / (1 - 1 / folds), 0.5)
+    share = min(val_fraction / (1 - 1 / folds), 0.5)  # with k = 2 a large val_fraction would starve train
     return stable_unit("fold-val", seed, label, group) < share
 
 
@@ -87,8 +88,6 @@ def select_samples(arrays: dict[str, np.ndarray], split_table: pd.DataFrame, fol
 
 def check_every_fold_has_every_class(table: pd.DataFrame) -> None:
     """Every fold needs both classes in train, val and test, or its metrics are undefined."""
-    from busflow.errors import ConfigError
-
     counts = table.groupby(["fold", "split", "label"]).size()
     for fold in sorted(table["fold"].unique()):
         for name in ROLES:
