@@ -10,6 +10,12 @@ from sklearn.metrics import roc_curve  # noqa: E402
 
 
 def plot_training_curves(histories: list[pd.DataFrame], model: str, path) -> None:
+    figure = training_curves_figure(histories, model)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def training_curves_figure(histories: list[pd.DataFrame], model: str):
     """Train and validation curves; under k-fold one pair of lines per fold."""
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     several = len(histories) > 1
@@ -20,14 +26,23 @@ def plot_training_curves(histories: list[pd.DataFrame], model: str, path) -> Non
             first = fold == 0
             ax.plot(history["epoch"], history[metric], color="C0", label=f"train{suffix}" if first else None, **style)
             ax.plot(history["epoch"], history[f"val_{metric}"], color="C1", label=f"validation{suffix}" if first else None, **style)
+            _mark_kept_epoch(ax, history, metric, first)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
     figure.suptitle(f"{model}: training curves")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    return figure
+
+
+def _mark_kept_epoch(ax, history: pd.DataFrame, metric: str, first: bool) -> None:
+    """A ring on the epoch whose weights were kept, where that is not simply the last one."""
+    if "kept" not in history or bool(history["kept"].iloc[-1]):
+        return
+    kept = history[history["kept"].astype(bool)]
+    ax.plot(kept["epoch"], kept[f"val_{metric}"], linestyle="none", marker="o", markersize=9, markerfacecolor="none",
+            color="black", label="kept epoch (best validation)" if first else None)
 
 
 def plot_roc_curves(predictions: dict[str, pd.DataFrame], aucs: dict[str, float], path, title="ROC on the test split") -> None:

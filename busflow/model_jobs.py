@@ -40,7 +40,7 @@ def _plan(settings: dict, inputs, checkpoint_dir, selection, resolved: dict) -> 
     """A checkpoint is resumed only by the same settings, fold, precision and jit on the same inputs."""
     identity = {**settings, "selection": selection, "precision": resolved["precision"], "jit_compile": resolved["jit_compile"]}
     return TrainingPlan(settings["epochs"], settings["batch_size"], settings["seed"], Path(checkpoint_dir),
-                        fingerprint(identity, inputs))
+                        fingerprint(identity, inputs), settings.get("keep_epoch", "last"))
 
 
 def _write_training_outputs(model, history, out: dict, checkpoint_dir) -> None:
@@ -85,7 +85,7 @@ def train_transfer_job(train_features, val_features, weights_file, settings: dic
     train, val = _load_features(train_features, val_features, "bottleneck", selection)
 
     def build():
-        head = models.build_head(train[0].shape[1:], settings.get("dropout", 0.5))
+        head = models.build_head(train[0].shape[1:], settings.get("dropout", 0.5), settings.get("pooling", "flatten"), settings.get("l2", 0.0))
         optimizer = models.make_optimizer(settings["optimizer"], settings["learning_rate"])
         return models.compile_binary(head, optimizer, jit_compile=resolved["jit_compile"])
 

@@ -111,14 +111,26 @@ def feature_input(shape, name: str) -> keras.KerasTensor:
     return keras.Input(tuple(shape), dtype="float32", name=name)
 
 
-def build_head(feature_shape, dropout: float = 0.5) -> keras.Model:
-    """The classifier on bottleneck features: flatten, dense 256, dropout, sigmoid."""
+HEAD_POOLING = ("flatten", "average")
+
+
+def build_head(feature_shape, dropout: float = 0.5, pooling: str = "flatten", l2: float = 0.0) -> keras.Model:
+    """The classifier on bottleneck features: flatten (the paper's) or global average pooling,
+    dense 256, dropout, sigmoid. Flatten on 7x7x512 features gives the dense layer 6.4M weights
+    for a few hundred images; average pooling gives it 131k, and ``l2`` weight decay on both
+    dense kernels reins them in further."""
+    if pooling not in HEAD_POOLING:
+        raise ValueError(f"unknown head pooling '{pooling}' (use {' or '.join(HEAD_POOLING)})")
     inputs = feature_input(feature_shape, "bottleneck")
-    x = layers.Flatten()(inputs)
-    x = layers.Dense(256, activation="relu")(x)
+    x = layers.Flatten()(inputs) if pooling == "flatten" else layers.GlobalAveragePooling2D()(inputs)
+    x = layers.Dense(256, activation="relu", kernel_regularizer=_l2(l2))(x)
     x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(1, activation="sigmoid", dtype="float32")(x)
+    outputs = layers.Dense(1, activation="sigmoid", dtype="float32", kernel_regularizer=_l2(l2))(x)
     return keras.Model(inputs, outputs, name=HEAD_NAME)
+
+
+def _l2(factor: float):
+    return keras.regularizers.L2(factor) if factor else None
 
 
 def assemble_classifier(base: keras.Model, head: keras.Model, image_size: int, name: str) -> keras.Model:

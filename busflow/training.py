@@ -5,6 +5,11 @@ model (with optimizer and dropout RNG state) is checkpointed. A re-run with the 
 up after the last finished epoch and ends where an uninterrupted run ends. A checkpoint made from
 other inputs or settings (its fingerprint differs), or under another global dtype policy (float32
 vs mixed precision, see busflow.acceleration), is ignored, never resumed.
+
+``keep_epoch`` chooses which epoch's weights the job returns: the last (the paper's way), or the
+epoch with the best validation loss or AUC (early stopping without stopping: every epoch still
+runs, so the history shows what came after). The best epoch's weights are checkpointed too, so a
+resumed run returns the same epoch as an uninterrupted one.
 """
 
 import hashlib
@@ -22,6 +27,9 @@ import pandas as pd
 import busflow.models  # noqa: F401  (registers the custom layers that checkpoints contain)
 
 HISTORY_METRICS = ["loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc"]
+# keep_epoch -> (history column, whether larger is better)
+KEEP_EPOCH = {"last": None, "best_val_loss": ("val_loss", False), "best_val_auc": ("val_auc", True)}
+BEST_WEIGHTS = "best.weights.h5"
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -61,8 +69,12 @@ class Checkpoint:
         set_rng_states(model, state["rng_states"])
         return model, state["history"]
 
-    def save(self, model: keras.Model, history: list[dict], fp: str) -> None:
+    def save(self, model: keras.Model, history: list[dict], fp: str, is_best: bool = False) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        if is_best:
+            # Written before state.json commits this epoch: a kill in between leaves a state whose
+            # best epoch is older than the file, so resuming re-runs this epoch and rewrites it.
+            model.save_weights(self.folder / BEST_WEIGHTS)
         model_name = f"epoch-{len(history):04d}.keras"
         model.save(self.folder / model_name)
         tmp = self.state_file.with_suffix(".json.tmp")
@@ -108,6 +120,21 @@ class TrainingPlan:
     seed: int
     checkpoint_dir: Path
     fingerprint: str
+    keep_epoch: str = "last"
+
+    def __post_init__(self):
+        if self.keep_epoch not in KEEP_EPOCH:
+            raise ValueError(f"keep_epoch '{self.keep_epoch}' is not one of {', '.join(KEEP_EPOCH)}")
+
+
+def best_epoch(history: list[dict], keep_epoch: str) -> int:
+    """The 1-based epoch whose weights the job keeps (the first of equal bests)."""
+    if KEEP_EPOCH[keep_epoch] is None or not history:
+        return len(history)
+    column, larger_is_better = KEEP_EPOCH[keep_epoch]
+    values = np.asarray([row[column] for row in history], dtype=float)
+    values = np.where(np.isnan(values), -np.inf if larger_is_better else np.inf, values)
+    return int(np.argmax(values) if larger_is_better else np.argmin(values)) + 1
 
 
 def train_resumable(build_compiled, train: tuple, val: tuple, plan: TrainingPlan, add_channel=False, log=print):
@@ -136,9 +163,16 @@ def train_resumable(build_compiled, train: tuple, val: tuple, plan: TrainingPlan
                            shuffle=False, epochs=epoch + 1, initial_epoch=epoch, verbose=0)
         row = {"epoch": epoch + 1, **{k: float(result.history[k][-1]) for k in HISTORY_METRICS}}
         history.append(row)
-        checkpoint.save(model, history, plan.fingerprint)
+        is_best = plan.keep_epoch != "last" and best_epoch(history, plan.keep_epoch) == len(history)
+        checkpoint.save(model, history, plan.fingerprint, is_best=is_best)
         log(format_epoch(row, plan.epochs, time.perf_counter() - started))
-    return model, pd.DataFrame(history, columns=["epoch", *HISTORY_METRICS])
+    keep = best_epoch(history, plan.keep_epoch)
+    if keep != len(history):
+        model.load_weights(checkpoint.folder / BEST_WEIGHTS)
+        log(f"keeping epoch {keep} of {len(history)} ({plan.keep_epoch})")
+    table = pd.DataFrame(history, columns=["epoch", *HISTORY_METRICS])
+    table["kept"] = table["epoch"] == keep
+    return model, table
 
 
 def format_epoch(row: dict, epochs: int, seconds: float) -> str:

@@ -28,7 +28,7 @@ rule extract_vgg16_features:
     benchmark:
         "results/benchmarks/extract_vgg16_features/{split}.tsv"
     wildcard_constraints:
-        split="train|val|pool",
+        split="train|val|test|pool",
     conda:
         "../envs/train.yaml"
     threads: 2

@@ -159,3 +159,16 @@ def test_classifier_saved_under_mixed_bfloat16_reloads_and_predicts_float32(mixe
     assert predicted.dtype == np.float32 and ((predicted >= 0) & (predicted <= 1)).all()
     assert np.array_equal(predicted, expected)
     assert reloaded.get_layer(models.BASE_NAME).get_layer("block1_conv1").compute_dtype == "bfloat16"
+
+
+def test_head_pooling_and_weight_decay():
+    flat = models.build_head((7, 7, 512))
+    averaged = models.build_head((7, 7, 512), pooling="average", l2=1e-3)
+    assert flat.count_params() == 7 * 7 * 512 * 256 + 256 + 257
+    assert averaged.count_params() == 512 * 256 + 256 + 257
+    dense = [layer for layer in averaged.layers if isinstance(layer, keras.layers.Dense)]
+    assert all(layer.kernel_regularizer is not None for layer in dense)
+    features = np.random.default_rng(0).random((4, 7, 7, 512), dtype=np.float32)
+    assert averaged(features).shape == (4, 1)
+    with pytest.raises(ValueError, match="unknown head pooling 'max'"):
+        models.build_head((7, 7, 512), pooling="max")

@@ -138,3 +138,62 @@ def test_mixed_bfloat16_run_resumes_to_the_same_history(tmp_path, mixed_bfloat16
     assert messages[0] == "resuming from checkpoint after epoch 1 of 3"
     assert conv_dtype(model) == "bfloat16"
     assert resumed.equals(uninterrupted)
+
+
+def test_best_epoch_picks_the_lowest_loss_or_highest_auc():
+    history = [{"val_loss": 0.9, "val_auc": 0.7}, {"val_loss": 0.4, "val_auc": 0.8}, {"val_loss": 0.6, "val_auc": 0.95}]
+    assert training.best_epoch(history, "last") == 3
+    assert training.best_epoch(history, "best_val_loss") == 2
+    assert training.best_epoch(history, "best_val_auc") == 3
+    history.append({"val_loss": float("nan"), "val_auc": float("nan")})
+    assert training.best_epoch(history, "best_val_loss") == 2
+
+
+def test_unknown_keep_epoch_is_refused():
+    with pytest.raises(ValueError, match="keep_epoch 'best' is not one of last, best_val_loss"):
+        training.TrainingPlan(3, 20, 5, "x", "fp", "best")
+
+
+def noisy_val_data():
+    """Train on the toy task, validate on labels that are half wrong: val loss rises once the
+    model is confident, so the best-val-loss epoch is an early one."""
+    x, y = toy_data()
+    x_val, y_val = toy_data(40, seed=3)
+    y_val = y_val.copy()
+    y_val[::2] = 1 - y_val[::2]
+    return (x, y), (x_val, y_val)
+
+
+def train_keeping(tmp_path, name, keep_epoch, epochs=6, log=lambda m: None):
+    train_xy, val_xy = noisy_val_data()
+    plan = training.TrainingPlan(epochs, 20, 5, tmp_path / name, "fp", keep_epoch)
+    return training.train_resumable(build, train_xy, val_xy, plan, add_channel=True, log=log)
+
+
+def test_keep_best_val_loss_returns_that_epochs_weights(tmp_path):
+    messages = []
+    kept_model, history = train_keeping(tmp_path, "best", "best_val_loss", log=messages.append)
+    best = int(history["val_loss"].idxmin()) + 1
+    assert best < len(history), "the toy validation should peak before the last epoch"
+    assert history["kept"].tolist() == [epoch == best for epoch in history["epoch"]]
+    assert messages[-1] == f"keeping epoch {best} of {len(history)} (best_val_loss)"
+    # The same seed trained for exactly `best` epochs is the kept model.
+    reference, _ = train_keeping(tmp_path, "short", "last", epochs=best)
+    x_val = noisy_val_data()[1][0][..., None]
+    assert np.array_equal(kept_model.predict(x_val, verbose=0), reference.predict(x_val, verbose=0))
+    last_model, _ = train_keeping(tmp_path, "last", "last")
+    assert not np.array_equal(kept_model.predict(x_val, verbose=0), last_model.predict(x_val, verbose=0))
+
+
+def test_resumed_run_keeps_the_same_best_epoch(tmp_path):
+    whole_model, whole = train_keeping(tmp_path, "whole", "best_val_loss")
+    train_keeping(tmp_path, "stopped", "best_val_loss", epochs=4)
+    # The 4-epoch run finished; pretend it was a 6-epoch run killed after its 4th epoch.
+    folder = tmp_path / "stopped"
+    messages = []
+    model, resumed = train_keeping(tmp_path, "stopped", "best_val_loss", log=messages.append)
+    assert messages[0] == "resuming from checkpoint after epoch 4 of 6"
+    assert resumed.equals(whole)
+    x_val = noisy_val_data()[1][0][..., None]
+    assert np.array_equal(model.predict(x_val, verbose=0), whole_model.predict(x_val, verbose=0))
+    assert (folder / training.BEST_WEIGHTS).is_file()

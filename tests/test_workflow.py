@@ -8,7 +8,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from workflow_helpers import REPO, planned_jobs, snakemake
+from workflow_helpers import REPO, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 TRAINING_RULES = ("train_baseline", "train_transfer", "train_finetune")
@@ -22,6 +22,16 @@ def test_dry_run_plans_three_training_jobs_each_asking_for_a_gpu(tmp_path):
     for rule in TRAINING_RULES:
         block = result.stdout.split(f"rule {rule}:")[1].split("\n\n")[0]
         assert re.search(r"resources: .*\bgpu=1\b", block), block
+
+
+def test_paper_protocol_dry_run_validates_on_the_test_copies(tmp_path):
+    """One split under the paper protocol: no val split, features of train and (leaky) test."""
+    overlay = write_config(tmp_path / "paper.yaml", {"split": {"protocol": "paper"}})
+    result = snakemake(tmp_path, "-n", configfile=overlay)
+    jobs = planned_jobs(result.stdout)
+    assert all(jobs[rule] == 1 for rule in TRAINING_RULES)
+    assert jobs["extract_vgg16_features"] == 2
+    assert "results/features/test.npz" in result.stdout and "results/features/val.npz" not in result.stdout
 
 
 def test_lint_and_snakefmt_are_clean():

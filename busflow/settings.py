@@ -1,0 +1,20 @@
+"""Checks across config values that the JSON schema cannot express."""
+
+from busflow.errors import ConfigError
+
+TRAINED_MODELS = ("baseline", "transfer", "finetune")
+
+
+def check_epoch_selection(config: dict) -> None:
+    """Under the paper's protocol the validation samples are the test copies (as in the paper), so
+    choosing an epoch on them would select on the test set: only keep_epoch: last is allowed."""
+    if config["split"]["protocol"] != "paper":
+        return
+    for model in TRAINED_MODELS:
+        keep = config["training"][model].get("keep_epoch", "last")
+        if keep != "last":
+            raise ConfigError(
+                f"training.{model}.keep_epoch: {keep} with split.protocol: paper would pick the epoch on the test "
+                f"copies (the paper protocol validates on them). Set training.{model}.keep_epoch: last for the "
+                f"paper protocol, or use split.protocol: leak_free."
+            )

@@ -1,0 +1,40 @@
+"""Config checks the schema cannot express."""
+
+import copy
+
+import pytest
+import yaml
+
+from busflow.errors import ConfigError
+from busflow.settings import check_epoch_selection
+from workflow_helpers import REPO, snakemake, write_config
+
+
+def demo_config():
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def test_best_epoch_selection_is_allowed_leak_free():
+    config = demo_config()
+    config["training"]["transfer"]["keep_epoch"] = "best_val_auc"
+    check_epoch_selection(config)
+
+
+def test_paper_protocol_refuses_epoch_selection_on_its_test_copies():
+    config = demo_config()
+    config["split"]["protocol"] = "paper"
+    check_epoch_selection(config)  # keep_epoch defaults to last
+    chosen = copy.deepcopy(config)
+    chosen["training"]["finetune"]["keep_epoch"] = "best_val_loss"
+    with pytest.raises(ConfigError, match="training.finetune.keep_epoch: best_val_loss with split.protocol: paper"):
+        check_epoch_selection(chosen)
+
+
+@pytest.mark.workflow
+def test_dry_run_stops_on_the_inconsistent_setting_and_names_it(tmp_path):
+    overlay = write_config(tmp_path / "overlay.yaml", {"split": {"protocol": "paper"},
+                                                       "training": {"transfer": {"keep_epoch": "best_val_auc"}}})
+    result = snakemake(tmp_path, "-n", configfile=overlay, check=False)
+    assert result.returncode != 0
+    assert "training.transfer.keep_epoch: best_val_auc with split.protocol: paper" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
