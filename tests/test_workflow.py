@@ -85,6 +85,8 @@ def test_history_has_one_row_per_epoch_with_validation_metrics(demo_run):
     history = pd.read_csv(demo_run / "results/history/baseline.csv")
     assert history["epoch"].tolist() == list(range(1, len(history) + 1))
     assert {"loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc"} <= set(history.columns)
+    # The demo keeps the last epoch (keep_epoch: last, the paper's way), and the CSV says so.
+    assert history["kept"].tolist() == [False] * (len(history) - 1) + [True]
 
 
 def test_nothing_to_do_after_a_complete_run(demo_run):
