@@ -4,6 +4,7 @@ Snakemake re-submits and that resumes to the same end."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -154,7 +155,11 @@ def kill_when_checkpointed(workdir: Path, min_epoch: int, killed: list, deadline
             epochs = 0
         job_id = running_job_of("train_baseline") if epochs >= min_epoch else None
         if job_id:
-            pids = subprocess.run(["pgrep", "-f", "train_baseline.py"], capture_output=True, text=True).stdout.split()
+            # Only this test's job: its script lives under workdir/.snakemake/scripts. A bare
+            # "train_baseline.py" would also kill any other busflow run on the machine.
+            folders = "|".join(sorted({re.escape(str(workdir)), re.escape(str(workdir.resolve()))}))
+            pattern = rf"({folders})/\.snakemake/scripts/\S*train_baseline\.py"
+            pids = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
             for pid in pids:
                 os.kill(int(pid), signal.SIGKILL)
             if pids:
