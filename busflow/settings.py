@@ -2,6 +2,7 @@
 
 from busflow.errors import ConfigError
 
+# The three models in the order every table and figure lists them (rules/common.smk uses it too).
 TRAINED_MODELS = ("baseline", "transfer", "finetune")
 
 
