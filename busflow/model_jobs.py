@@ -13,7 +13,7 @@ from busflow import models
 from busflow.acceleration import apply_acceleration, model_precision, set_predict_jit
 from busflow.evaluation import evaluate_predictions
 from busflow.jobs import load_role, load_split, load_train_val, metrics_record, probabilities_table, save_json, select_roles, write_csv
-from busflow.training import Checkpoint, TrainingPlan, fingerprint, save_model_atomic, train_resumable
+from busflow.training import Checkpoint, TrainingPlan, fingerprint, save_model_atomic, train_epochs, train_resumable
 
 
 def accelerate(acceleration: dict | None) -> dict:
@@ -85,9 +85,7 @@ def train_transfer_job(train_features, val_features, weights_file, settings: dic
     train, val = _load_features(train_features, val_features, "bottleneck", selection)
 
     def build():
-        head = models.build_head(train[0].shape[1:], settings.get("dropout", 0.5), settings.get("pooling", "flatten"), settings.get("l2", 0.0))
-        optimizer = models.make_optimizer(settings["optimizer"], settings["learning_rate"])
-        return models.compile_binary(head, optimizer, jit_compile=resolved["jit_compile"])
+        return _compiled_head(train[0].shape[1:], settings, resolved["jit_compile"])
 
     inputs = [train_features, val_features] + ([weights_file] if weights_file else [])
     head, history = train_resumable(build, train, val, _plan(settings, inputs, out["checkpoint"], selection, resolved))
@@ -96,19 +94,47 @@ def train_transfer_job(train_features, val_features, weights_file, settings: dic
     _write_training_outputs(models.assemble_classifier(base, head, image_size, "transfer"), history, out, out["checkpoint"])
 
 
-def train_finetune_job(train_features, val_features, transfer_model, settings: dict, out: dict, selection=None, acceleration=None) -> None:
+def _compiled_head(feature_shape, settings: dict, jit_compile) -> keras.Model:
+    """The transfer head as ``settings`` (training.transfer) builds it, compiled with its optimizer."""
+    head = models.build_head(feature_shape, settings.get("dropout", 0.5), settings.get("pooling", "flatten"), settings.get("l2", 0.0))
+    optimizer = models.make_optimizer(settings["optimizer"], settings["learning_rate"])
+    return models.compile_binary(head, optimizer, jit_compile=jit_compile)
+
+
+def _warm_up_head(head: keras.Model, features: tuple, epochs: int, head_settings: dict, jit_compile) -> None:
+    """Replace ``head``'s weights by a fresh head trained only ``epochs`` epochs on bottleneck features.
+
+    A head trained to convergence drives the training loss to ~0, and block5 then gets almost no
+    gradient; a head stopped early leaves it some (tuned on BUSI's validation folds, see bench/).
+    """
+    fresh = _compiled_head(features[0].shape[1:], head_settings, jit_compile)
+    train_epochs(fresh, features, epochs, head_settings["batch_size"], head_settings["seed"])
+    head.set_weights(fresh.get_weights())
+
+
+def train_finetune_job(train_features, val_features, transfer_model, settings: dict, out: dict, selection=None, acceleration=None,
+                       head_settings=None) -> None:
+    """block5 + head from the transfer model; with ``head_epochs`` set, from a head retrained that
+    many epochs with ``head_settings`` (training.transfer) instead of the transfer model's head."""
     resolved = accelerate(acceleration)
     keras.utils.set_random_seed(settings["seed"])
     train, val = _load_features(train_features, val_features, "block4", selection)
     classifier = keras.models.load_model(transfer_model)
     base, head = classifier.get_layer(models.BASE_NAME), classifier.get_layer(models.HEAD_NAME)
+    head_epochs = settings.get("head_epochs")
+    if head_epochs is not None and head_settings is None:
+        raise ValueError("finetune head_epochs needs the transfer head's settings (head_settings)")
 
     def build():
+        if head_epochs is not None:
+            bottleneck, _ = _load_features(train_features, val_features, "bottleneck", selection)
+            _warm_up_head(head, bottleneck, head_epochs, head_settings, resolved["jit_compile"])
         trainer = models.build_block5_trainer(base, head)
         optimizer = models.make_optimizer("sgd", settings["learning_rate"], settings.get("momentum", 0.9))
         return models.compile_binary(trainer, optimizer, jit_compile=resolved["jit_compile"])
 
-    plan = _plan(settings, [train_features, val_features, transfer_model], out["checkpoint"], selection, resolved)
+    identity = settings if head_epochs is None else {**settings, "head_settings": head_settings}
+    plan = _plan(identity, [train_features, val_features, transfer_model], out["checkpoint"], selection, resolved)
     trainer, history = train_resumable(build, train, val, plan)
     models.copy_block5_and_head(trainer, base, head)
     finetuned = keras.Model(classifier.inputs, classifier.outputs, name="finetune")

@@ -137,6 +137,15 @@ def best_epoch(history: list[dict], keep_epoch: str) -> int:
     return int(np.argmax(values) if larger_is_better else np.argmin(values)) + 1
 
 
+def train_epochs(model: keras.Model, train: tuple, epochs: int, batch_size: int, seed: int) -> None:
+    """Plain epochs in train_resumable's batch order, without validation or checkpoints: for a short,
+    cheap stage that a resumed job simply repeats."""
+    x_train, y_train = train
+    for epoch in range(epochs):
+        order = epoch_order(len(y_train), seed, epoch)
+        model.fit(x_train[order], y_train[order], batch_size=batch_size, shuffle=False, epochs=1, verbose=0)
+
+
 def train_resumable(build_compiled, train: tuple, val: tuple, plan: TrainingPlan, add_channel=False, log=print):
     """Train ``build_compiled()`` (or the checkpointed model) to plan.epochs; returns (model, history).
 

@@ -90,6 +90,7 @@ rule train_finetune:
         runtime=lambda wildcards, attempt: 180 * attempt,
     params:
         settings=config["training"]["finetune"],
+        head_settings=config["training"]["transfer"],
         checkpoint=checkpoint_dir("finetune"),
         selection=fold_selection,
         backend=config["training"]["backend"],

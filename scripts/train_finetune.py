@@ -1,4 +1,4 @@
-"""Rule train_finetune: VGG16 block5 + the transfer head, SGD, on cached block4 features."""
+"""Rule train_finetune: VGG16 block5 + the transfer head (or a briefly retrained one), SGD, on cached block4 features."""
 
 from busflow.runtime import start_job
 
@@ -14,4 +14,5 @@ train_finetune_job(
     out={**dict(snakemake.output.items()), "checkpoint": snakemake.params.checkpoint},
     selection=snakemake.params.selection,
     acceleration=snakemake.params.acceleration,
+    head_settings=snakemake.params.head_settings,
 )

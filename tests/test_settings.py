@@ -38,3 +38,36 @@ def test_dry_run_stops_on_the_inconsistent_setting_and_names_it(tmp_path):
     assert result.returncode != 0
     assert "training.transfer.keep_epoch: best_val_auc with split.protocol: paper" in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+SHIPPED_OVERLAYS = ["paper.yaml", "paper_protocol.yaml", "one_split.yaml", "busi_cpu_224.yaml", "busi_reduced_cpu.yaml"]
+
+
+def merged_config(*names) -> dict:
+    """config/config.yaml with overlays merged over it, the way snakemake merges --configfile."""
+    from snakemake.utils import update_config
+
+    config = demo_config()
+    for name in names:
+        update_config(config, yaml.safe_load((REPO / "config" / name).read_text()))
+    return config
+
+
+def validate(config: dict) -> None:
+    from snakemake.utils import validate as snakemake_validate
+
+    snakemake_validate(copy.deepcopy(config), str(REPO / "config" / "schema.yaml"))
+
+
+@pytest.mark.parametrize("overlay", SHIPPED_OVERLAYS)
+def test_every_shipped_overlay_validates_over_the_paper_config(overlay):
+    validate(merged_config("paper.yaml", overlay))
+
+
+def test_a_misspelt_training_key_in_an_overlay_is_refused():
+    from snakemake.exceptions import WorkflowError
+
+    config = merged_config("paper.yaml", "busi_cpu_224.yaml")
+    config["training"]["finetune"]["head_epoch"] = 3
+    with pytest.raises(WorkflowError, match="head_epoch"):
+        validate(config)

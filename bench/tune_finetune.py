@@ -1,0 +1,126 @@
+"""Tune fine-tuning (block5 + head, SGD) on the validation folds only (the test folds are never read).
+
+For each fold, starts from that fold's trained transfer model of a finished k-fold run
+(``results/folds/<k>/models/transfer.keras``, trained on the fold's train samples only), builds the
+workflow's own block5 trainer on the cached block4 features (``results/features/pool.npz``) and
+trains it with SGD, printing the fold mean of validation AUC / accuracy / log-loss after every epoch.
+Variants are the config keys of ``training.finetune`` (learning_rate, momentum, epochs).
+
+    python bench/tune_finetune.py --run runs/busi-cv5 --folds 5 --lr 1e-4 --momentum 0.9 --epochs 6 \
+        [--head-epochs N] [--json out.jsonl]
+    python bench/tune_finetune.py --run runs/busi-cv5 --score-saved   # the run's own models, for reference
+
+``--head-epochs N`` starts instead from a fresh head trained N epochs on the fold's train samples
+(a head that has not yet driven the training loss to zero leaves block5 some gradient).
+"""
+
+import argparse
+import json
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+from sklearn.metrics import log_loss, roc_auc_score
+
+from busflow import models
+from busflow.folds import select_samples
+
+
+def val_scores(model, x, y):
+    p = model.predict(x, verbose=0, batch_size=64).ravel()
+    if not np.isfinite(p).all():  # a diverged run (NaN weights) scores nothing
+        return np.nan, np.nan, np.nan
+    loss = float(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1]))
+    return roc_auc_score(y, p), float(((p > 0.5) == y).mean()), loss
+
+
+def fresh_head(arrays, train, val, epochs):
+    """The transfer job's head (flatten, RMSprop 1e-3, seed 2) trained for only ``epochs`` epochs."""
+    keras.utils.set_random_seed(2)
+    head = models.build_head(arrays["bottleneck"].shape[1:])
+    models.compile_binary(head, models.make_optimizer("rmsprop", 1e-3))
+    for epoch in range(epochs):
+        order = np.random.default_rng([2, epoch]).permutation(len(train["labels"]))
+        head.fit(train["bottleneck"][order], train["labels"][order], batch_size=20, epochs=1, verbose=0, shuffle=False)
+    auc, acc, loss = val_scores(head, val["bottleneck"], val["labels"])
+    print(f"fresh head after {epochs} epochs: val auc {auc:.4f} acc {acc:.4f} loss {loss:.4f}", flush=True)
+    return head
+
+
+def run_fold(arrays, table, fold, selection, args):
+    train, val = (select_samples(arrays, table, fold, role, selection) for role in ("train", "val"))
+    classifier = keras.models.load_model(f"{args.run}/results/folds/{fold}/models/transfer.keras")
+    base, head = classifier.get_layer(models.BASE_NAME), classifier.get_layer(models.HEAD_NAME)
+    if args.head_epochs:
+        head.set_weights(fresh_head(arrays, train, val, args.head_epochs).get_weights())
+    keras.utils.set_random_seed(args.seed)
+    trainer = models.build_block5_trainer(base, head)
+    models.compile_binary(trainer, models.make_optimizer("sgd", args.lr, args.momentum))
+    per_epoch = [val_scores(trainer, val["x"], val["labels"])]  # epoch 0: the transfer model itself
+    for epoch in range(args.epochs):
+        order = np.random.default_rng([args.seed, epoch]).permutation(len(train["labels"]))
+        trainer.fit(train["x"][order], train["labels"][order], batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
+        per_epoch.append(val_scores(trainer, val["x"], val["labels"]))
+        print(f"fold {fold} epoch {epoch + 1}: val auc {per_epoch[-1][0]:.4f} acc {per_epoch[-1][1]:.4f} loss {per_epoch[-1][2]:.4f}", flush=True)
+    return np.asarray(per_epoch)
+
+
+def score_saved_models(arrays, table, selection, args):
+    """Validation scores of the run's own saved transfer and finetune models: the reference."""
+    scores = {}
+    for name in ("transfer", "finetune"):
+        rows = []
+        for fold in range(args.folds):
+            val = select_samples(arrays, table, fold, "val", selection)
+            classifier = keras.models.load_model(f"{args.run}/results/folds/{fold}/models/{name}.keras")
+            trainer = models.build_block5_trainer(classifier.get_layer(models.BASE_NAME), classifier.get_layer(models.HEAD_NAME))
+            rows.append(val_scores(trainer, val["x"], val["labels"]))
+        auc, acc, loss = np.mean(rows, axis=0)
+        scores[name] = {"auc": round(float(auc), 4), "acc": round(float(acc), 4), "loss": round(float(loss), 4),
+                        "per_fold_auc": [round(float(r[0]), 4) for r in rows]}
+    return {"run": args.run, "saved_models_val_mean": scores}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", required=True, help="a finished k-fold run folder (pool features, split.csv, fold models)")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--batch", type=int, default=20)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--head-epochs", type=int, default=0,
+                    help="start from a fresh head trained this many epochs instead of the run's transfer head")
+    ap.add_argument("--keep-original", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--score-saved", action="store_true", help="only score the run's saved transfer and finetune models")
+    ap.add_argument("--json", help="append one JSON line to this file")
+    args = ap.parse_args()
+    started = time.perf_counter()
+    with np.load(f"{args.run}/results/features/pool.npz") as f:
+        arrays = {"x": f["block4"], "bottleneck": f["bottleneck"], "labels": f["labels"], "image_ids": f["image_ids"], "copy_index": f["copy_index"]}
+    table = pd.read_csv(f"{args.run}/results/split.csv", keep_default_na=False)
+    selection = {"protocol": "leak_free", "keep_original": args.keep_original, "seed": 42, "folds": args.folds}
+    if args.score_saved:
+        emit(score_saved_models(arrays, table, selection, args), args.json)
+        return
+    curves = np.stack([run_fold(arrays, table, fold, selection, args) for fold in range(args.folds)])
+    mean = curves.mean(axis=0)  # (epochs + 1, 3): fold mean per epoch, epoch 0 = before fine-tuning
+    record = {"run": args.run, "head_epochs": args.head_epochs or "transfer model", "lr": args.lr, "momentum": args.momentum, "batch": args.batch, "epochs": args.epochs,
+              "val_mean_per_epoch": [{"epoch": e, "auc": round(float(a), 4), "acc": round(float(c), 4), "loss": round(float(lo), 4)}
+                                     for e, (a, c, lo) in enumerate(mean)],
+              "val_auc_per_fold_last_epoch": [round(float(a), 4) for a in curves[:, -1, 0]],
+              "seconds": round(time.perf_counter() - started, 1)}
+    emit(record, args.json)
+
+
+def emit(record: dict, path) -> None:
+    print(json.dumps(record), flush=True)
+    if path:
+        with open(path, "a") as out:
+            out.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main()
