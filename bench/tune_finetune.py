@@ -35,9 +35,10 @@ def val_scores(model, x, y):
     return roc_auc_score(y, p), float(((p > 0.5) == y).mean()), loss
 
 
-def fresh_head(arrays, train, val, epochs):
-    """The transfer job's head (flatten, RMSprop 1e-3, seed 2) trained for only ``epochs`` epochs."""
-    keras.utils.set_random_seed(2)
+def fresh_head(arrays, train, val, epochs, init_seed):
+    """The transfer job's head (flatten, RMSprop 1e-3, batch order of seed 2) trained for only
+    ``epochs`` epochs, its initial weights drawn under ``init_seed`` (the workflow: finetune's seed)."""
+    keras.utils.set_random_seed(init_seed)
     head = models.build_head(arrays["bottleneck"].shape[1:])
     models.compile_binary(head, models.make_optimizer("rmsprop", 1e-3))
     for epoch in range(epochs):
@@ -53,7 +54,7 @@ def run_fold(arrays, table, fold, selection, args):
     classifier = keras.models.load_model(f"{args.run}/results/folds/{fold}/models/transfer.keras")
     base, head = classifier.get_layer(models.BASE_NAME), classifier.get_layer(models.HEAD_NAME)
     if args.head_epochs:
-        head.set_weights(fresh_head(arrays, train, val, args.head_epochs).get_weights())
+        head.set_weights(fresh_head(arrays, train, val, args.head_epochs, args.head_init_seed).get_weights())
     keras.utils.set_random_seed(args.seed)
     trainer = models.build_block5_trainer(base, head)
     models.compile_binary(trainer, models.make_optimizer("sgd", args.lr, args.momentum))
@@ -93,6 +94,8 @@ def main():
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--head-epochs", type=int, default=0,
                     help="start from a fresh head trained this many epochs instead of the run's transfer head")
+    ap.add_argument("--head-init-seed", type=int, default=3,
+                    help="global seed before the fresh head is built: 3 is training.finetune.seed, as in the workflow")
     ap.add_argument("--keep-original", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--score-saved", action="store_true", help="only score the run's saved transfer and finetune models")
     ap.add_argument("--json", help="append one JSON line to this file")
@@ -107,7 +110,7 @@ def main():
         return
     curves = np.stack([run_fold(arrays, table, fold, selection, args) for fold in range(args.folds)])
     mean = curves.mean(axis=0)  # (epochs + 1, 3): fold mean per epoch, epoch 0 = before fine-tuning
-    record = {"run": args.run, "head_epochs": args.head_epochs or "transfer model", "lr": args.lr, "momentum": args.momentum, "batch": args.batch, "epochs": args.epochs,
+    record = {"run": args.run, "head_epochs": args.head_epochs or "transfer model", "head_init_seed": args.head_init_seed, "lr": args.lr, "momentum": args.momentum, "batch": args.batch, "epochs": args.epochs,
               "val_mean_per_epoch": [{"epoch": e, "auc": round(float(a), 4), "acc": round(float(c), 4), "loss": round(float(lo), 4)}
                                      for e, (a, c, lo) in enumerate(mean)],
               "val_auc_per_fold_last_epoch": [round(float(a), 4) for a in curves[:, -1, 0]],

@@ -103,6 +103,8 @@ def _compiled_head(feature_shape, settings: dict, jit_compile) -> keras.Model:
 
 def _warm_up_head(head: keras.Model, features: tuple, epochs: int, head_settings: dict, jit_compile) -> None:
     """Replace ``head``'s weights by a fresh head trained only ``epochs`` epochs on bottleneck features.
+    Its initial weights come from the global seed (the finetune job's), its batch order from
+    ``head_settings['seed']``.
 
     A head trained to convergence drives the training loss to ~0, and block5 then gets almost no
     gradient; a head stopped early leaves it some (tuned on BUSI's validation folds, see bench/).

@@ -19,3 +19,25 @@ def check_epoch_selection(config: dict) -> None:
                 f"copies (the paper protocol validates on them). Set training.{model}.keep_epoch: last for the "
                 f"paper protocol, or use split.protocol: leak_free."
             )
+
+
+# Keys the shared per-model schema accepts for every model but only one model reads. (pooling and
+# l2 are transfer-only too, but the schema fills their defaults into every model.)
+MODEL_ONLY_KEYS = {"head_epochs": "finetune"}
+
+
+def check_model_only_keys(config: dict) -> None:
+    """A model-only key under another model would be silently ignored: refuse it."""
+    for key, owner in MODEL_ONLY_KEYS.items():
+        for model in TRAINED_MODELS:
+            if model != owner and config["training"][model].get(key) is not None:
+                raise ConfigError(
+                    f"training.{model}.{key} is read only by {owner}; busflow would ignore it here. "
+                    f"Move it to training.{owner}.{key}, or remove it."
+                )
+
+
+def check_settings(config: dict) -> None:
+    """Every check of this module, run once the schema has validated (and filled) the config."""
+    check_epoch_selection(config)
+    check_model_only_keys(config)

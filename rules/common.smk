@@ -9,11 +9,11 @@ sys.path.insert(0, workflow.basedir)
 from busflow.demo_data import demo_file  # noqa: E402
 from busflow.external import candidate_files  # noqa: E402
 from busflow.manifest import LayoutRules, list_candidate_files  # noqa: E402
-from busflow.settings import TRAINED_MODELS, check_epoch_selection  # noqa: E402
+from busflow.settings import TRAINED_MODELS, check_settings  # noqa: E402
 from busflow.weights import resolve_weights_file  # noqa: E402
 
 validate(config, schema="../config/schema.yaml")
-check_epoch_selection(config)
+check_settings(config)
 
 MODELS = list(TRAINED_MODELS)
 PROTOCOL = config["split"]["protocol"]

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from busflow.errors import ConfigError
-from busflow.settings import check_epoch_selection
+from busflow.settings import check_epoch_selection, check_model_only_keys
 from workflow_helpers import REPO, snakemake, write_config
 
 
@@ -71,3 +71,20 @@ def test_a_misspelt_training_key_in_an_overlay_is_refused():
     config["training"]["finetune"]["head_epoch"] = 3
     with pytest.raises(WorkflowError, match="head_epoch"):
         validate(config)
+
+
+def test_head_epochs_is_accepted_only_under_finetune():
+    config = merged_config("paper.yaml", "busi_cpu_224.yaml")
+    check_model_only_keys(config)  # finetune.head_epochs: 3
+    config["training"]["transfer"]["head_epochs"] = 3
+    with pytest.raises(ConfigError, match="training.transfer.head_epochs is read only by finetune"):
+        check_model_only_keys(config)
+
+
+@pytest.mark.workflow
+def test_dry_run_stops_on_head_epochs_outside_finetune_and_names_it(tmp_path):
+    overlay = write_config(tmp_path / "overlay.yaml", {"training": {"baseline": {"head_epochs": 2}}})
+    result = snakemake(tmp_path, "-n", configfile=overlay, check=False)
+    assert result.returncode != 0
+    assert "training.baseline.head_epochs is read only by finetune" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
