@@ -15,38 +15,27 @@ Variants are the config keys of ``training.finetune`` (learning_rate, momentum, 
 """
 
 import argparse
-import json
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
-import pandas as pd
-from sklearn.metrics import log_loss, roc_auc_score
+import yaml
+from val_folds import emit, load_run, val_scores
 
 from busflow import models
 from busflow.folds import select_samples
+from busflow.model_jobs import warm_up_head
+from busflow.training import epoch_order
 
 
-def val_scores(model, x, y):
-    p = model.predict(x, verbose=0, batch_size=64).ravel()
-    if not np.isfinite(p).all():  # a diverged run (NaN weights) scores nothing
-        return np.nan, np.nan, np.nan
-    loss = float(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1]))
-    return roc_auc_score(y, p), float(((p > 0.5) == y).mean()), loss
-
-
-def fresh_head(arrays, train, val, epochs, init_seed):
-    """The transfer job's head (flatten, RMSprop 1e-3, batch order of seed 2) trained for only
-    ``epochs`` epochs, its initial weights drawn under ``init_seed`` (the workflow: finetune's seed)."""
+def fresh_head(head, train, val, epochs, init_seed, head_settings):
+    """The finetune job's warm-up (busflow.model_jobs.warm_up_head) with the initial weights drawn
+    under ``init_seed``; prints the warmed-up head's own validation scores."""
     keras.utils.set_random_seed(init_seed)
-    head = models.build_head(arrays["bottleneck"].shape[1:])
-    models.compile_binary(head, models.make_optimizer("rmsprop", 1e-3))
-    for epoch in range(epochs):
-        order = np.random.default_rng([2, epoch]).permutation(len(train["labels"]))
-        head.fit(train["bottleneck"][order], train["labels"][order], batch_size=20, epochs=1, verbose=0, shuffle=False)
+    warm_up_head(head, (train["bottleneck"], train["labels"]), epochs, head_settings, jit_compile="auto")
     auc, acc, loss = val_scores(head, val["bottleneck"], val["labels"])
     print(f"fresh head after {epochs} epochs: val auc {auc:.4f} acc {acc:.4f} loss {loss:.4f}", flush=True)
-    return head
 
 
 def run_fold(arrays, table, fold, selection, args):
@@ -54,13 +43,13 @@ def run_fold(arrays, table, fold, selection, args):
     classifier = keras.models.load_model(f"{args.run}/results/folds/{fold}/models/transfer.keras")
     base, head = classifier.get_layer(models.BASE_NAME), classifier.get_layer(models.HEAD_NAME)
     if args.head_epochs:
-        head.set_weights(fresh_head(arrays, train, val, args.head_epochs, args.head_init_seed).get_weights())
+        fresh_head(head, train, val, args.head_epochs, args.head_init_seed, args.head_settings)
     keras.utils.set_random_seed(args.seed)
     trainer = models.build_block5_trainer(base, head)
     models.compile_binary(trainer, models.make_optimizer("sgd", args.lr, args.momentum))
     per_epoch = [val_scores(trainer, val["x"], val["labels"])]  # epoch 0: the transfer model itself
     for epoch in range(args.epochs):
-        order = np.random.default_rng([args.seed, epoch]).permutation(len(train["labels"]))
+        order = epoch_order(len(train["labels"]), args.seed, epoch)
         trainer.fit(train["x"][order], train["labels"][order], batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
         per_epoch.append(val_scores(trainer, val["x"], val["labels"]))
         print(f"fold {fold} epoch {epoch + 1}: val auc {per_epoch[-1][0]:.4f} acc {per_epoch[-1][1]:.4f} loss {per_epoch[-1][2]:.4f}", flush=True)
@@ -96,15 +85,14 @@ def main():
                     help="start from a fresh head trained this many epochs instead of the run's transfer head")
     ap.add_argument("--head-init-seed", type=int, default=3,
                     help="global seed before the fresh head is built: 3 is training.finetune.seed, as in the workflow")
+    ap.add_argument("--config", default="config/paper.yaml", help="its training.transfer settings train the fresh head")
     ap.add_argument("--keep-original", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--score-saved", action="store_true", help="only score the run's saved transfer and finetune models")
     ap.add_argument("--json", help="append one JSON line to this file")
     args = ap.parse_args()
     started = time.perf_counter()
-    with np.load(f"{args.run}/results/features/pool.npz") as f:
-        arrays = {"x": f["block4"], "bottleneck": f["bottleneck"], "labels": f["labels"], "image_ids": f["image_ids"], "copy_index": f["copy_index"]}
-    table = pd.read_csv(f"{args.run}/results/split.csv", keep_default_na=False)
-    selection = {"protocol": "leak_free", "keep_original": args.keep_original, "seed": 42, "folds": args.folds}
+    args.head_settings = yaml.safe_load(Path(args.config).read_text())["training"]["transfer"]
+    arrays, table, selection = load_run(args.run, {"x": "block4", "bottleneck": "bottleneck"}, args.folds, args.keep_original)
     if args.score_saved:
         emit(score_saved_models(arrays, table, selection, args), args.json)
         return
@@ -116,13 +104,6 @@ def main():
               "val_auc_per_fold_last_epoch": [round(float(a), 4) for a in curves[:, -1, 0]],
               "seconds": round(time.perf_counter() - started, 1)}
     emit(record, args.json)
-
-
-def emit(record: dict, path) -> None:
-    print(json.dumps(record), flush=True)
-    if path:
-        with open(path, "a") as out:
-            out.write(json.dumps(record) + "\n")
 
 
 if __name__ == "__main__":

@@ -9,13 +9,11 @@ Each variant's choices are the workflow's config keys of ``training.transfer``.
 """
 
 import argparse
-import json
 import time
 
 import keras
 import numpy as np
-import pandas as pd
-from sklearn.metrics import log_loss, roc_auc_score
+from val_folds import emit, load_run, val_scores
 
 from busflow import models
 from busflow.folds import select_samples
@@ -33,12 +31,6 @@ VARIANTS = {
 }
 
 
-def val_scores(model, x, y):
-    p = model.predict(x, verbose=0, batch_size=256).ravel()
-    loss = float(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1]))
-    return roc_auc_score(y, p), float(((p > 0.5) == y).mean()), loss
-
-
 def run_fold(arrays, table, fold, selection, variant, epochs, batch):
     train, val = (select_samples(arrays, table, fold, role, selection) for role in ("train", "val"))
     if variant["copies"] == "originals":
@@ -50,7 +42,7 @@ def run_fold(arrays, table, fold, selection, variant, epochs, batch):
     per_epoch = []
     for _ in range(epochs):
         model.fit(train["x"], train["labels"], batch_size=batch, epochs=1, verbose=0, shuffle=True)
-        per_epoch.append(val_scores(model, val["x"], val["labels"]))
+        per_epoch.append(val_scores(model, val["x"], val["labels"], batch_size=256))
     per_epoch = np.asarray(per_epoch)
     best = int(np.argmin(per_epoch[:, 2]))
     return per_epoch[-1], per_epoch[best], best + 1
@@ -71,20 +63,14 @@ def main():
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
     ap.add_argument("--json", help="append one JSON line per variant to this file")
     args = ap.parse_args()
-    with np.load(f"{args.run}/results/features/pool.npz") as f:
-        arrays = {"x": f["bottleneck"].astype("float32"), "labels": f["labels"], "image_ids": f["image_ids"], "copy_index": f["copy_index"]}
-    table = pd.read_csv(f"{args.run}/results/split.csv", keep_default_na=False)
-    selection = {"protocol": "leak_free", "keep_original": args.keep_original, "seed": 42, "folds": args.folds}
+    arrays, table, selection = load_run(args.run, {"x": "bottleneck"}, args.folds, args.keep_original)
     for name in args.variants:
         started = time.perf_counter()
         rows = [run_fold(arrays, table, fold, selection, VARIANTS[name], args.epochs, args.batch) for fold in range(args.folds)]
         record = {"run": args.run, "variant": name, "settings": VARIANTS[name], "epochs": args.epochs,
                   "val_last": summary(rows, 0), "val_best_loss_epoch": {**summary(rows, 1), "epochs": [r[2] for r in rows]},
                   "seconds": round(time.perf_counter() - started, 1)}
-        print(json.dumps(record), flush=True)
-        if args.json:
-            with open(args.json, "a") as out:
-                out.write(json.dumps(record) + "\n")
+        emit(record, args.json)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ def _compiled_head(feature_shape, settings: dict, jit_compile) -> keras.Model:
     return models.compile_binary(head, optimizer, jit_compile=jit_compile)
 
 
-def _warm_up_head(head: keras.Model, features: tuple, epochs: int, head_settings: dict, jit_compile) -> None:
+def warm_up_head(head: keras.Model, features: tuple, epochs: int, head_settings: dict, jit_compile) -> None:
     """Replace ``head``'s weights by a fresh head trained only ``epochs`` epochs on bottleneck features.
     Its initial weights come from the global seed (the finetune job's), its batch order from
     ``head_settings['seed']``.
@@ -130,7 +130,7 @@ def train_finetune_job(train_features, val_features, transfer_model, settings: d
     def build():
         if head_epochs is not None:
             bottleneck, _ = _load_features(train_features, val_features, "bottleneck", selection)
-            _warm_up_head(head, bottleneck, head_epochs, head_settings, resolved["jit_compile"])
+            warm_up_head(head, bottleneck, head_epochs, head_settings, resolved["jit_compile"])
         trainer = models.build_block5_trainer(base, head)
         optimizer = models.make_optimizer("sgd", settings["learning_rate"], settings.get("momentum", 0.9))
         return models.compile_binary(trainer, optimizer, jit_compile=resolved["jit_compile"])

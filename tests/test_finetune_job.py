@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from busflow import model_jobs, models, training
-from busflow.model_jobs import _compiled_head, _warm_up_head, train_finetune_job
+from busflow.model_jobs import _compiled_head, warm_up_head, train_finetune_job
 from busflow.training import train_epochs
 
 SIZE = 32
@@ -45,7 +45,7 @@ def test_warm_up_gives_the_head_a_fresh_head_trained_that_many_epochs(feature_fi
     transfer_head = models.build_head(features[0].shape[1:])
     before = [w.copy() for w in transfer_head.get_weights()]
     keras.utils.set_random_seed(5)
-    _warm_up_head(transfer_head, features, 2, HEAD, jit_compile=False)
+    warm_up_head(transfer_head, features, 2, HEAD, jit_compile=False)
     keras.utils.set_random_seed(5)
     expected = _compiled_head(features[0].shape[1:], HEAD, jit_compile=False)
     train_epochs(expected, features, 2, HEAD["batch_size"], HEAD["seed"])
@@ -98,7 +98,7 @@ def test_killed_finetune_resumes_from_its_checkpoint_without_a_second_warm_up(fe
         run_finetune(feature_files, tmp_path / "killed", settings)
     monkeypatch.undo()
     warm_ups = []
-    monkeypatch.setattr(model_jobs, "_warm_up_head", lambda *args, **kwargs: warm_ups.append(args))
+    monkeypatch.setattr(model_jobs, "warm_up_head", lambda *args, **kwargs: warm_ups.append(args))
     _, resumed = run_finetune(feature_files, tmp_path / "killed", settings)
     assert warm_ups == []  # the checkpoint holds the warmed-up head already
     pd.testing.assert_frame_equal(resumed, uninterrupted)
