@@ -22,12 +22,19 @@ def run_row(metrics: dict) -> dict:
     return {
         "source": source, "modality": "US", "model": metrics["model"], "protocol": metrics["protocol"],
         "leaky": metrics["leaky"], "weights": metrics.get("weights", ""),
-        "evaluation": metrics.get("evaluation", "test split"), "n": metrics["n"],
+        "evaluation": evaluation_label(metrics), "n": metrics["n"],
         "accuracy": m["accuracy"]["value"], "accuracy_ci_low": m["accuracy"]["ci_low"],
         "accuracy_ci_high": m["accuracy"]["ci_high"], "auc": m["auc"]["value"],
         "auc_ci_low": m["auc"]["ci_low"], "auc_ci_high": m["auc"]["ci_high"],
         "note": LEAK_NOTE[bool(metrics["leaky"])],
     }
+
+
+def evaluation_label(metrics: dict) -> str:
+    """How the figures were obtained, e.g. '5-fold CV, mean of 5 test-time views'."""
+    label = metrics.get("evaluation", "test split")
+    copies = metrics.get("test_time_augmentation", 0)
+    return f"{label}, mean of {copies + 1} test-time views" if copies else label
 
 
 def comparison_table(run_metrics: list[dict], references: pd.DataFrame) -> pd.DataFrame:

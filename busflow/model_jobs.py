@@ -14,6 +14,7 @@ from busflow.acceleration import apply_acceleration, model_precision, set_predic
 from busflow.evaluation import evaluate_predictions
 from busflow.jobs import load_role, load_split, load_train_val, metrics_record, probabilities_table, save_json, select_roles, write_csv
 from busflow.training import Checkpoint, TrainingPlan, fingerprint, save_model_atomic, train_epochs, train_resumable
+from busflow.tta import predict_with_tta
 
 
 def accelerate(acceleration: dict | None) -> dict:
@@ -143,26 +144,28 @@ def train_finetune_job(train_features, val_features, transfer_model, settings: d
     _write_training_outputs(finetuned, history, out, out["checkpoint"])
 
 
-def evaluate_job(model_file, test_shards, model_name: str, weights: str, eval_cfg: dict, out: dict, selection=None, acceleration=None) -> None:
+def evaluate_job(model_file, test_shards, model_name: str, weights: str, eval_cfg: dict, out: dict, selection=None, acceleration=None,
+                 tta=None) -> None:
+    """``tta`` (busflow.tta.tta_settings): each test sample's probability is the mean over it and its augmented views."""
     resolved = accelerate(acceleration)
     data, meta = load_role(test_shards, "test", selection)
     model = set_predict_jit(keras.models.load_model(model_file), resolved["jit_compile"])
-    probabilities = model.predict(data["images"][..., None], batch_size=eval_cfg.get("batch_size", 64), verbose=0).ravel()
+    probabilities = predict_with_tta(_predictor(model, eval_cfg), data["images"], data["image_ids"], data["copy_index"], tta)
     write_csv(probabilities_table(data, probabilities), out["predictions"])
     record = metrics_record(model_name, meta, eval_cfg["seed"], weights, selection)
     record["precision"] = model_precision(model)
+    record["test_time_augmentation"] = (tta or {}).get("copies", 0)
     record.update(evaluate_predictions(data["labels"], probabilities, eval_cfg))
     save_json(record, out["metrics"])
     m = record["metrics"]
     print(f"{model_name}: accuracy {m['accuracy']['value']:.3f} AUC {m['auc']['value']:.3f} on {record['n']} test samples ({meta['protocol']})")
 
 
-def _predict(model_file, images: np.ndarray, batch_size: int, jit_compile) -> np.ndarray:
-    model = set_predict_jit(keras.models.load_model(model_file), jit_compile)
-    return model.predict(images[..., None], batch_size=batch_size, verbose=0).ravel()
+def _predictor(model: keras.Model, eval_cfg: dict):
+    return lambda images: model.predict(images[..., None], batch_size=eval_cfg.get("batch_size", 64), verbose=0).ravel()
 
 
-def external_eval_job(model_files, manifest_csv, run: dict, eval_cfg: dict, out: dict, acceleration=None) -> None:
+def external_eval_job(model_files, manifest_csv, run: dict, eval_cfg: dict, out: dict, acceleration=None, tta=None) -> None:
     """One model on one external set, untouched by training; images also in the training data are
     left out. run: model, external (set name), protocol, weights, image_size, classes.
     With k-fold, every fold's model is tested: the table gets the fold mean (t-interval), and the
@@ -178,13 +181,19 @@ def external_eval_job(model_files, manifest_csv, run: dict, eval_cfg: dict, out:
         raise ConfigError(f"{manifest_csv}: every image of external set '{run['external']}' is also in the training data; nothing to test. Point external: at other images.")
     images = np.stack([load_training_image(path, run["image_size"]) for path in used["path"]])
     labels = np.asarray([run["classes"].index(label) for label in used["label"]])
-    probabilities = [_predict(path, images, eval_cfg.get("batch_size", 64), resolved["jit_compile"]) for path in model_files]
+    ids, copies = used["image_id"].to_numpy(), np.zeros(len(used), dtype=int)
+
+    def predict(model_file):
+        model = set_predict_jit(keras.models.load_model(model_file), resolved["jit_compile"])
+        return predict_with_tta(_predictor(model, eval_cfg), images, ids, copies, tta)
+
+    probabilities = [predict(path) for path in model_files]
     records = [{"fold": i, "n": len(labels), **evaluate_predictions(labels, p, eval_cfg)} for i, p in enumerate(probabilities)]
     ensemble = np.mean(probabilities, axis=0)
     record = {
         "model": run["model"], "external": run["external"], "protocol": run["protocol"], "leaky": False,
         "seed": eval_cfg["seed"], "weights": run["weights"],
-        "n_in_training_left_out": int(len(table) - len(used)),
+        "n_in_training_left_out": int(len(table) - len(used)), "test_time_augmentation": (tta or {}).get("copies", 0),
     }
     if len(model_files) == 1:
         record.update(evaluation="external set", **records[0])
@@ -193,7 +202,7 @@ def external_eval_job(model_files, manifest_csv, run: dict, eval_cfg: dict, out:
                       folds=fold_rows(records), ensemble=evaluate_predictions(labels, ensemble, eval_cfg),
                       confusion_matrix=records[0]["confusion_matrix"], n=len(labels), n_positive=int(labels.sum()))
     save_json(record, out["metrics"])
-    write_csv(pd.DataFrame({"image_id": used["image_id"].to_numpy(), "label": labels, "probability": ensemble}), out["predictions"])
+    write_csv(pd.DataFrame({"image_id": ids, "label": labels, "probability": ensemble}), out["predictions"])
     m = record["metrics"]
     print(f"{run['model']} on external set {run['external']}: accuracy {m['accuracy']['value']:.3f} AUC {m['auc']['value']:.3f} "
           f"on {len(labels)} images ({record['n_in_training_left_out']} left out as training duplicates)")

@@ -10,6 +10,7 @@ from busflow.demo_data import demo_file  # noqa: E402
 from busflow.external import candidate_files  # noqa: E402
 from busflow.manifest import LayoutRules, list_candidate_files  # noqa: E402
 from busflow.settings import TRAINED_MODELS, check_settings  # noqa: E402
+from busflow.tta import tta_settings  # noqa: E402
 from busflow.weights import resolve_weights_file  # noqa: E402
 
 validate(config, schema="../config/schema.yaml")
@@ -23,6 +24,7 @@ FOLDS = config["evaluation"]["folds"]
 CV = FOLDS > 1
 EXTERNAL = {entry["name"]: entry for entry in config["external"]}
 ACCELERATION = {key: config["training"][key] for key in ("precision", "jit_compile")}
+TTA = tta_settings(config["evaluation"]["tta_copies"], config["augment"])
 
 
 wildcard_constraints:

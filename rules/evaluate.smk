@@ -3,7 +3,10 @@ rule evaluate_model:
         model=in_run("models/{model}.keras"),
         test=shard_files("test"),
         split=split_input,
-        code=[package_file("evaluation.py"), package_file("model_jobs.py")],
+        code=[
+            package_file(name)
+            for name in ("evaluation.py", "model_jobs.py", "tta.py", "augment.py")
+        ],
     output:
         metrics=in_run("eval/{model}/metrics.json"),
         predictions=in_run("eval/{model}/predictions.csv"),
@@ -27,6 +30,7 @@ rule evaluate_model:
             else weights_label()
         ),
         selection=fold_selection,
+        tta=TTA,
         backend=config["training"]["backend"],
         acceleration=ACCELERATION,
     script:

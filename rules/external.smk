@@ -34,7 +34,10 @@ rule evaluate_external:
             in_run("models/{model}.keras"), fold=range(FOLDS), model=wildcards.model
         ),
         manifest="results/external/{name}/manifest.csv",
-        code=[package_file("evaluation.py"), package_file("model_jobs.py")],
+        code=[
+            package_file(name)
+            for name in ("evaluation.py", "model_jobs.py", "tta.py", "augment.py")
+        ],
     output:
         metrics="results/external/{name}/eval/{model}/metrics.json",
         predictions="results/external/{name}/eval/{model}/predictions.csv",
@@ -65,6 +68,7 @@ rule evaluate_external:
             "classes": config["data"]["classes"],
         },
         evaluation=config["evaluation"],
+        tta=TTA,
         backend=config["training"]["backend"],
         acceleration=ACCELERATION,
     script:

@@ -13,4 +13,5 @@ external_eval_job(
     snakemake.params.evaluation,
     dict(snakemake.output.items()),
     acceleration=snakemake.params.acceleration,
+    tta=snakemake.params.tta,
 )

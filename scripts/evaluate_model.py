@@ -15,4 +15,5 @@ evaluate_job(
     dict(snakemake.output.items()),
     selection=snakemake.params.selection,
     acceleration=snakemake.params.acceleration,
+    tta=snakemake.params.tta,
 )

@@ -57,3 +57,10 @@ def test_external_and_cross_validated_rows_say_how_they_were_evaluated():
     assert table["evaluation"].tolist()[:2] == ["5-fold CV", "external set"]
     assert set(table["evaluation"][2:]) == {"as published"}
     assert "| external set | 40 |" in to_markdown(table)
+
+
+def test_rows_predicted_with_test_time_views_say_how_many():
+    tta = {**fake_metrics("finetune"), "evaluation": "5-fold CV", "test_time_augmentation": 3}
+    plain = {**fake_metrics("baseline"), "evaluation": "5-fold CV", "test_time_augmentation": 0}
+    table = comparison_table([tta, plain], pd.read_csv(REFERENCES))
+    assert table["evaluation"].tolist()[:2] == ["5-fold CV, mean of 4 test-time views", "5-fold CV"]

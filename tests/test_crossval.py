@@ -30,12 +30,13 @@ def fold_predictions(fold, n, quality, seed):
 def test_summary_reports_the_fold_mean_with_ci_and_pools_out_of_fold_predictions():
     predictions = [fold_predictions(f, 40 + 2 * f, q, f) for f, q in enumerate([0.3, 0.5, 0.4])]
     records = [{"model": "baseline", "protocol": "leak_free", "leaky": False, "seed": 1, "weights": "none", "fold": f,
-                **evaluate_predictions(p["label"], p["probability"], EVAL_CFG)} for f, p in enumerate(predictions)]
+                "test_time_augmentation": 3, **evaluate_predictions(p["label"], p["probability"], EVAL_CFG)} for f, p in enumerate(predictions)]
     summary = summarise_folds(records, predictions, EVAL_CFG)
     aucs = [r["metrics"]["auc"]["value"] for r in records]
     assert math.isclose(summary["metrics"]["auc"]["value"], np.mean(aucs))
     assert summary["metrics"]["auc"]["ci_low"] <= min(aucs) <= max(aucs) <= summary["metrics"]["auc"]["ci_high"] <= 1.0
     assert summary["n"] == 40 + 42 + 44 and summary["evaluation"] == "3-fold CV"
+    assert summary["test_time_augmentation"] == 3  # the table's label comes from the summary
     assert [f["fold"] for f in summary["folds"]] == [0, 1, 2]
     assert np.sum(summary["confusion_matrix"]) == summary["n"] == summary["pooled"]["n"]
 

@@ -6,8 +6,9 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from workflow_helpers import planned_jobs, snakemake, write_config
+from workflow_helpers import REPO, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 MODELS = ("baseline", "transfer", "finetune")
@@ -104,3 +105,42 @@ def test_a_bad_external_csv_stops_by_name_and_keeps_the_trained_models(cv_run):
     assert result.returncode != 0
     assert "listed.csv, line 13: label 'normal'" in log
     assert {p: p.stat().st_mtime_ns for p in models} == models
+
+
+def test_test_time_views_rerun_only_evaluation_and_average_the_models_predictions(cv_run, tmp_path):
+    """Turning tta_copies on re-runs evaluation and what reads it, never training; each test image's
+    probability is then the fold model's mean over the image and its views."""
+    import keras
+
+    import busflow.models  # noqa: F401  (registers the custom layers the saved model uses)
+    from busflow.folds import select_samples
+    from busflow.shards import load_shards
+    from busflow.tta import tta_settings, views
+
+    workdir = tmp_path / "cv"
+    shutil.copytree(cv_run, workdir, symlinks=True)
+    config = yaml.safe_load((workdir / "cv.yaml").read_text())
+    config["evaluation"]["tta_copies"] = 2
+    config_file = write_config(workdir / "cv.yaml", config)
+    jobs = planned_jobs(snakemake(workdir, "-n", configfile=config_file).stdout)
+    assert jobs["evaluate_model"] == 6 and jobs["evaluate_external"] == 6 and jobs["summarise_folds"] == 3
+    assert not {"train_baseline", "train_transfer", "train_finetune", "extract_vgg16_features", "augment_shard"} & set(jobs)
+
+    before = pd.read_csv(workdir / "results/folds/1/eval/transfer/predictions.csv")
+    snakemake(workdir, "--cores", "2", configfile=config_file)
+    after = pd.read_csv(workdir / "results/folds/1/eval/transfer/predictions.csv")
+    assert (after["image_id"] == before["image_id"]).all() and not np.allclose(after["probability"], before["probability"])
+
+    split = pd.read_csv(workdir / "results/split.csv", keep_default_na=False)
+    pool = load_shards(sorted((workdir / "results/shards/pool").glob("*.npz"), key=lambda p: int(p.stem)))
+    test = select_samples(pool, split, 1, "test", {"protocol": "leak_free", "keep_original": True, "seed": 42, "folds": 2})
+    tta = tta_settings(2, yaml.safe_load((REPO / "config/config.yaml").read_text())["augment"])  # cv.yaml keeps its augment
+    stack = views(test["images"], test["image_ids"], test["copy_index"], tta)
+    model = keras.models.load_model(workdir / "results/folds/1/models/transfer.keras")
+    expected = model.predict(stack[..., None], verbose=0).reshape(-1, 3).mean(axis=1)
+    by_id = dict(zip(after["image_id"], after["probability"]))
+    np.testing.assert_allclose([by_id[i] for i in test["image_ids"]], expected, rtol=1e-4, atol=1e-5)
+
+    table = pd.read_csv(workdir / "results/comparison.csv")
+    ours = table[table["source"].str.startswith("busflow")]
+    assert ours["evaluation"].str.endswith("mean of 3 test-time views").all() and len(ours) == 9

@@ -1,0 +1,69 @@
+"""Does test-time augmentation help? Scored on the validation folds only (the test folds are never read).
+
+For each fold of a finished k-fold run, the run's own transfer and finetune models predict the
+fold's validation images: the unaugmented original alone, and the mean over the original and its
+first 1..C augmented copies. The copies are the pool's (``results/features/pool.npz``, block4
+features, so only block5 + head run): drawn with the run's training transforms under the training
+seed key, where ``evaluation.tta_copies`` draws its views under a key of their own; the same
+transforms, other draws. A validation image's copies are never trained on in that fold.
+
+    python bench/tta_val.py --run runs/busi-cv5 --folds 5 [--json out.jsonl]
+"""
+
+import argparse
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+from val_folds import emit, load_run
+
+from busflow import models
+
+MODELS = ("transfer", "finetune")
+
+
+def fold_predictions(arrays, table, fold, run) -> pd.DataFrame:
+    """One row per validation sample (original and copies) and model: the predicted probability."""
+    rows = table[(table["fold"] == fold) & (table["split"] == "val")]
+    mask = np.isin(arrays["image_ids"], rows["image_id"].to_numpy())
+    frame = pd.DataFrame({key: arrays[key][mask] for key in ("image_ids", "copy_index", "labels")})
+    for name in MODELS:
+        classifier = keras.models.load_model(f"{run}/results/folds/{fold}/models/{name}.keras")
+        trainer = models.build_block5_trainer(classifier.get_layer(models.BASE_NAME), classifier.get_layer(models.HEAD_NAME))
+        frame[name] = trainer.predict(arrays["x"][mask], verbose=0, batch_size=64).ravel()
+    return frame.assign(fold=fold)
+
+
+def scores(frame: pd.DataFrame, max_copy: int) -> dict:
+    """Fold-mean val AUC and accuracy of each model, each image scored by its mean over copies 0..max_copy."""
+    views = frame[frame["copy_index"].between(0, max_copy)]
+    per_image = views.groupby(["fold", "image_ids"]).agg(labels=("labels", "first"), **{m: (m, "mean") for m in MODELS})
+    out = {}
+    for name in MODELS:
+        folds = per_image.groupby("fold")
+        aucs = folds.apply(lambda d, m=name: roc_auc_score(d["labels"], d[m]))
+        accs = folds.apply(lambda d, m=name: float(((d[m] > 0.5) == d["labels"]).mean()))
+        out[name] = {"auc": round(float(aucs.mean()), 4), "acc": round(float(accs.mean()), 4),
+                     "per_fold_auc": [round(float(a), 4) for a in aucs]}
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", required=True, help="a finished k-fold run folder (pool features, split.csv, fold models)")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--json", help="append one JSON line to this file")
+    args = ap.parse_args()
+    started = time.perf_counter()
+    arrays, table, _ = load_run(args.run, {"x": "block4"}, args.folds, keep_original=True)
+    frame = pd.concat([fold_predictions(arrays, table, fold, args.run) for fold in range(args.folds)], ignore_index=True)
+    copies = int(frame["copy_index"].max())
+    record = {"run": args.run, "val_mean_by_views": {f"original + {c} copies": scores(frame, c) for c in range(copies + 1)},
+              "seconds": round(time.perf_counter() - started, 1)}
+    emit(record, args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Test-time augmentation: a test sample's probability is the mean over the sample itself and
+``copies`` augmented views of it, drawn with the training augmentation's transforms.
+
+Views are seeded by (augment seed, image id, copy index) under their own "tta" key, so they are
+the same in every run and fold, and differ from the training copies of the same image. Only the
+model's input changes: no label is read, so this is legitimate on held-out images (it is chosen
+on BUSI's validation folds: bench/tta_val.py).
+"""
+
+from collections.abc import Callable
+
+import numpy as np
+
+from busflow.augment import AugmentParams, augment_copies
+from busflow.hashing import stable_int
+
+
+def tta_settings(copies: int, augment_cfg: dict) -> dict:
+    """What a job needs to draw the views: the count and the training augmentation's transforms and
+    seed (left out when off, so that the augmentation settings do not re-run an evaluation without views)."""
+    if copies == 0:
+        return {"copies": 0}
+    return {"copies": copies, "transforms": augment_cfg.get("transforms", {}), "seed": augment_cfg["seed"]}
+
+
+def views(images: np.ndarray, image_ids, copy_index, tta: dict) -> np.ndarray:
+    """(n * (copies + 1), H, W) uint8: each sample followed by its ``copies`` augmented views."""
+    params = AugmentParams.from_config(tta["transforms"])
+    stacks = [augment_copies(image, tta["copies"] + 1, [tta["seed"], stable_int("tta", image_id, int(copy))], params, keep_original=True)
+              for image, image_id, copy in zip(images, image_ids, copy_index)]
+    return np.concatenate(stacks) if stacks else np.zeros((0, *images.shape[1:]), np.uint8)
+
+
+def predict_with_tta(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, image_ids, copy_index, tta: dict | None) -> np.ndarray:
+    """Each sample's probability: ``predict`` of the sample alone, or with ``tta`` the mean over its views."""
+    copies = (tta or {}).get("copies", 0)
+    if copies == 0:
+        return np.asarray(predict(images)).ravel()
+    probabilities = np.asarray(predict(views(images, image_ids, copy_index, tta))).ravel()
+    return probabilities.reshape(len(images), copies + 1).mean(axis=1)

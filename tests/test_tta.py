@@ -1,0 +1,102 @@
+"""Test-time augmentation: which views are predicted and how their probabilities are combined."""
+
+import numpy as np
+import pytest
+
+from busflow.augment import AugmentParams, augment_copies
+from busflow.hashing import stable_int
+from busflow.tta import predict_with_tta, tta_settings, views
+
+TRANSFORMS = {"rotations": [0], "width_shift": 0.2, "height_shift": 0.2, "shear": 5.0, "zoom": 0.2, "horizontal_flip": True}
+AUGMENT = {"seed": 7, "transforms": TRANSFORMS}
+
+
+@pytest.fixture
+def samples():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 24, 24), dtype=np.uint8)
+    return images, np.asarray(["a", "b", "c"]), np.asarray([0, 0, 2])
+
+
+def mean_brightness(images):
+    """A stand-in model whose output depends on every pixel, so any change of view shows."""
+    return images.reshape(len(images), -1).mean(axis=1) / 255
+
+
+def test_each_sample_is_followed_by_its_augmented_views(samples):
+    images, ids, copies = samples
+    stack = views(images, ids, copies, tta_settings(3, AUGMENT))
+    assert stack.shape == (12, 24, 24) and stack.dtype == np.uint8
+    for i in range(3):
+        group = stack[4 * i: 4 * i + 4]
+        np.testing.assert_array_equal(group[0], images[i])
+        assert all(not np.array_equal(view, images[i]) for view in group[1:])
+        assert len({view.tobytes() for view in group}) == 4
+
+
+def test_views_are_fixed_by_seed_image_and_copy_not_by_the_batch(samples):
+    images, ids, copies = samples
+    tta = tta_settings(2, AUGMENT)
+    together = views(images, ids, copies, tta)
+    alone = views(images[1:2], ids[1:2], copies[1:2], tta)
+    np.testing.assert_array_equal(together[3:6], alone)
+    other_seed = views(images[1:2], ids[1:2], copies[1:2], tta_settings(2, {**AUGMENT, "seed": 8}))
+    assert not np.array_equal(other_seed[1:], alone[1:])
+
+
+def test_views_are_not_the_training_copies_of_the_same_image(samples):
+    images, ids, copies = samples
+    params = AugmentParams.from_config(TRANSFORMS)
+    training = augment_copies(images[0], 3, [AUGMENT["seed"], stable_int("image", "a")], params)
+    tested = views(images[:1], ids[:1], copies[:1], tta_settings(2, AUGMENT))
+    assert not np.array_equal(training[1], tested[1]) and not np.array_equal(training[2], tested[2])
+
+
+def test_the_probability_is_the_mean_over_the_sample_and_its_views(samples):
+    images, ids, copies = samples
+    tta = tta_settings(4, AUGMENT)
+    expected = mean_brightness(views(images, ids, copies, tta)).reshape(3, 5).mean(axis=1)
+    got = predict_with_tta(mean_brightness, images, ids, copies, tta)
+    np.testing.assert_allclose(got, expected)
+    assert not np.allclose(got, mean_brightness(images))
+
+
+@pytest.mark.parametrize("tta", [None, {"copies": 0}, tta_settings(0, AUGMENT)])
+def test_without_views_each_sample_is_predicted_once_as_it_is(samples, tta):
+    images, ids, copies = samples
+    calls = []
+
+    def predict(x):
+        calls.append(len(x))
+        return mean_brightness(x)
+
+    np.testing.assert_allclose(predict_with_tta(predict, images, ids, copies, tta), mean_brightness(images))
+    assert calls == [3]
+
+
+def test_settings_without_views_do_not_depend_on_the_augmentation():
+    assert tta_settings(0, AUGMENT) == tta_settings(0, {"seed": 1, "transforms": {"zoom": 0.5}}) == {"copies": 0}
+    assert tta_settings(2, AUGMENT) == {"copies": 2, "transforms": TRANSFORMS, "seed": 7}
+
+
+def test_the_validation_bench_scores_each_image_by_its_mean_over_the_first_views():
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from tta_val import scores
+
+    rng = np.random.default_rng(1)
+    ids = np.repeat([f"i{k}" for k in range(20)], 3)
+    labels = np.repeat(np.arange(20) % 2, 3)
+    frame = pd.DataFrame({"image_ids": ids, "copy_index": np.tile([0, 1, 2], 20), "labels": labels, "fold": 0,
+                          "transfer": rng.uniform(size=60), "finetune": rng.uniform(size=60)})
+    alone, with_one = scores(frame, 0), scores(frame, 1)
+    originals = frame[frame["copy_index"] == 0]
+    assert alone["finetune"]["auc"] == round(roc_auc_score(originals["labels"], originals["finetune"]), 4)
+    pairs = frame[frame["copy_index"] <= 1].groupby("image_ids").agg(labels=("labels", "first"), p=("transfer", "mean"))
+    assert with_one["transfer"]["auc"] == round(roc_auc_score(pairs["labels"], pairs["p"]), 4)
+    assert with_one["transfer"]["acc"] == round(float(((pairs["p"] > 0.5) == pairs["labels"]).mean()), 4)
