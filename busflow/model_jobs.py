@@ -14,7 +14,7 @@ from busflow.acceleration import apply_acceleration, model_precision, set_predic
 from busflow.evaluation import evaluate_predictions
 from busflow.jobs import load_role, load_split, load_train_val, metrics_record, probabilities_table, save_json, select_roles, write_csv
 from busflow.training import Checkpoint, TrainingPlan, fingerprint, save_model_atomic, train_epochs, train_resumable
-from busflow.tta import predict_with_tta
+from busflow.tta import predict_each_with_tta, predict_with_tta
 
 
 def accelerate(acceleration: dict | None) -> dict:
@@ -182,12 +182,8 @@ def external_eval_job(model_files, manifest_csv, run: dict, eval_cfg: dict, out:
     images = np.stack([load_training_image(path, run["image_size"]) for path in used["path"]])
     labels = np.asarray([run["classes"].index(label) for label in used["label"]])
     ids, copies = used["image_id"].to_numpy(), np.zeros(len(used), dtype=int)
-
-    def predict(model_file):
-        model = set_predict_jit(keras.models.load_model(model_file), resolved["jit_compile"])
-        return predict_with_tta(_predictor(model, eval_cfg), images, ids, copies, tta)
-
-    probabilities = [predict(path) for path in model_files]
+    fold_models = [set_predict_jit(keras.models.load_model(path), resolved["jit_compile"]) for path in model_files]
+    probabilities = predict_each_with_tta([_predictor(model, eval_cfg) for model in fold_models], images, ids, copies, tta)
     records = [{"fold": i, "n": len(labels), **evaluate_predictions(labels, p, eval_cfg)} for i, p in enumerate(probabilities)]
     ensemble = np.mean(probabilities, axis=0)
     record = {

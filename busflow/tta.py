@@ -31,10 +31,24 @@ def views(images: np.ndarray, image_ids, copy_index, tta: dict) -> np.ndarray:
     return np.concatenate(stacks) if stacks else np.zeros((0, *images.shape[1:]), np.uint8)
 
 
-def predict_with_tta(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, image_ids, copy_index, tta: dict | None) -> np.ndarray:
+def predict_with_tta(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, image_ids, copy_index, tta: dict | None,
+                     chunk: int = 256) -> np.ndarray:
     """Each sample's probability: ``predict`` of the sample alone, or with ``tta`` the mean over its views."""
+    return predict_each_with_tta([predict], images, image_ids, copy_index, tta, chunk)[0]
+
+
+def predict_each_with_tta(predictors: list[Callable[[np.ndarray], np.ndarray]], images: np.ndarray, image_ids, copy_index,
+                          tta: dict | None, chunk: int = 256) -> list[np.ndarray]:
+    """``predict_with_tta`` for several models (e.g. every fold's) on the same samples. The views are
+    drawn once, ``chunk`` samples at a time, so memory stays at ``chunk * (copies + 1)`` images
+    however many samples and views there are."""
     copies = (tta or {}).get("copies", 0)
     if copies == 0:
-        return np.asarray(predict(images)).ravel()
-    probabilities = np.asarray(predict(views(images, image_ids, copy_index, tta))).ravel()
-    return probabilities.reshape(len(images), copies + 1).mean(axis=1)
+        return [np.asarray(predict(images)).ravel() for predict in predictors]
+    parts = [[] for _ in predictors]
+    for start in range(0, len(images), chunk):
+        rows = slice(start, start + chunk)
+        stack = views(images[rows], image_ids[rows], copy_index[rows], tta)
+        for part, predict in zip(parts, predictors):
+            part.append(np.asarray(predict(stack)).ravel().reshape(-1, copies + 1).mean(axis=1))
+    return [np.concatenate(part) if part else np.zeros(0) for part in parts]

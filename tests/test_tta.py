@@ -5,7 +5,7 @@ import pytest
 
 from busflow.augment import AugmentParams, augment_copies
 from busflow.hashing import stable_int
-from busflow.tta import predict_with_tta, tta_settings, views
+from busflow.tta import predict_each_with_tta, predict_with_tta, tta_settings, views
 
 TRANSFORMS = {"rotations": [0], "width_shift": 0.2, "height_shift": 0.2, "shear": 5.0, "zoom": 0.2, "horizontal_flip": True}
 AUGMENT = {"seed": 7, "transforms": TRANSFORMS}
@@ -15,7 +15,7 @@ AUGMENT = {"seed": 7, "transforms": TRANSFORMS}
 def samples():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (3, 24, 24), dtype=np.uint8)
-    return images, np.asarray(["a", "b", "c"]), np.asarray([0, 0, 2])
+    return images, np.asarray(["a", "b", "c"]), np.asarray([0, -1, 2])  # -1: the original when keep_original is off
 
 
 def mean_brightness(images):
@@ -47,9 +47,10 @@ def test_views_are_fixed_by_seed_image_and_copy_not_by_the_batch(samples):
 def test_views_are_not_the_training_copies_of_the_same_image(samples):
     images, ids, copies = samples
     params = AugmentParams.from_config(TRANSFORMS)
-    training = augment_copies(images[0], 3, [AUGMENT["seed"], stable_int("image", "a")], params)
-    tested = views(images[:1], ids[:1], copies[:1], tta_settings(2, AUGMENT))
-    assert not np.array_equal(training[1], tested[1]) and not np.array_equal(training[2], tested[2])
+    tested = views(images, ids, copies, tta_settings(4, AUGMENT)).reshape(3, 5, 24, 24)
+    for i, image_id in enumerate(ids):
+        training = augment_copies(images[i], 5, [AUGMENT["seed"], stable_int("image", image_id)], params)
+        assert not any(np.array_equal(view, copy) for view in tested[i, 1:] for copy in training[1:])
 
 
 def test_the_probability_is_the_mean_over_the_sample_and_its_views(samples):
@@ -59,6 +60,17 @@ def test_the_probability_is_the_mean_over_the_sample_and_its_views(samples):
     got = predict_with_tta(mean_brightness, images, ids, copies, tta)
     np.testing.assert_allclose(got, expected)
     assert not np.allclose(got, mean_brightness(images))
+
+
+def test_chunks_and_several_models_give_what_one_pass_gives(samples):
+    images, ids, copies = samples
+    tta = tta_settings(3, AUGMENT)
+    whole = predict_with_tta(mean_brightness, images, ids, copies, tta, chunk=100)
+    darkest = lambda x: x.reshape(len(x), -1).min(axis=1) / 255  # noqa: E731
+    chunked = predict_each_with_tta([mean_brightness, darkest], images, ids, copies, tta, chunk=2)
+    np.testing.assert_allclose(chunked[0], whole)
+    np.testing.assert_allclose(chunked[1], predict_with_tta(darkest, images, ids, copies, tta))
+    assert not np.allclose(chunked[0], chunked[1])
 
 
 @pytest.mark.parametrize("tta", [None, {"copies": 0}, tta_settings(0, AUGMENT)])
@@ -93,7 +105,7 @@ def test_the_validation_bench_scores_each_image_by_its_mean_over_the_first_views
     ids = np.repeat([f"i{k}" for k in range(20)], 3)
     labels = np.repeat(np.arange(20) % 2, 3)
     frame = pd.DataFrame({"image_ids": ids, "copy_index": np.tile([0, 1, 2], 20), "labels": labels, "fold": 0,
-                          "transfer": rng.uniform(size=60), "finetune": rng.uniform(size=60)})
+                          **{model: rng.uniform(size=60) for model in ("baseline", "transfer", "finetune")}})
     alone, with_one = scores(frame, 0), scores(frame, 1)
     originals = frame[frame["copy_index"] == 0]
     assert alone["finetune"]["auc"] == round(roc_auc_score(originals["labels"], originals["finetune"]), 4)
