@@ -14,7 +14,7 @@ from busflow.acceleration import apply_acceleration, model_precision, set_predic
 from busflow.evaluation import evaluate_predictions
 from busflow.jobs import load_role, load_split, load_train_val, metrics_record, probabilities_table, save_json, select_roles, write_csv
 from busflow.training import Checkpoint, TrainingPlan, fingerprint, save_model_atomic, train_epochs, train_resumable
-from busflow.tta import predict_each_with_tta, predict_with_tta
+from busflow.tta import predict_each_with_tta, predict_with_tta, view_count
 
 
 def accelerate(acceleration: dict | None) -> dict:
@@ -154,7 +154,7 @@ def evaluate_job(model_file, test_shards, model_name: str, weights: str, eval_cf
     write_csv(probabilities_table(data, probabilities), out["predictions"])
     record = metrics_record(model_name, meta, eval_cfg["seed"], weights, selection)
     record["precision"] = model_precision(model)
-    record["test_time_augmentation"] = (tta or {}).get("copies", 0)
+    record["test_time_augmentation"] = view_count(tta)
     record.update(evaluate_predictions(data["labels"], probabilities, eval_cfg))
     save_json(record, out["metrics"])
     m = record["metrics"]
@@ -189,7 +189,7 @@ def external_eval_job(model_files, manifest_csv, run: dict, eval_cfg: dict, out:
     record = {
         "model": run["model"], "external": run["external"], "protocol": run["protocol"], "leaky": False,
         "seed": eval_cfg["seed"], "weights": run["weights"],
-        "n_in_training_left_out": int(len(table) - len(used)), "test_time_augmentation": (tta or {}).get("copies", 0),
+        "n_in_training_left_out": int(len(table) - len(used)), "test_time_augmentation": view_count(tta),
     }
     if len(model_files) == 1:
         record.update(evaluation="external set", **records[0])

@@ -23,6 +23,11 @@ def tta_settings(copies: int, augment_cfg: dict) -> dict:
     return {"copies": copies, "transforms": augment_cfg.get("transforms", {}), "seed": augment_cfg["seed"]}
 
 
+def view_count(tta: dict | None) -> int:
+    """How many augmented views each sample gets (0: none)."""
+    return (tta or {}).get("copies", 0)
+
+
 def views(images: np.ndarray, image_ids, copy_index, tta: dict) -> np.ndarray:
     """(n * (copies + 1), H, W) uint8: each sample followed by its ``copies`` augmented views."""
     params = AugmentParams.from_config(tta["transforms"])
@@ -42,7 +47,7 @@ def predict_each_with_tta(predictors: list[Callable[[np.ndarray], np.ndarray]], 
     """``predict_with_tta`` for several models (e.g. every fold's) on the same samples. The views are
     drawn once, ``chunk`` samples at a time, so memory stays at ``chunk * (copies + 1)`` images
     however many samples and views there are."""
-    copies = (tta or {}).get("copies", 0)
+    copies = view_count(tta)
     if copies == 0:
         return [np.asarray(predict(images)).ravel() for predict in predictors]
     parts = [[] for _ in predictors]

@@ -36,6 +36,13 @@ def package_file(name):
     return os.path.join(workflow.basedir, "busflow", name)
 
 
+# What the evaluation rules (test split and external sets) run: editing it re-runs them.
+EVALUATION_CODE = [
+    package_file(name)
+    for name in ("evaluation.py", "model_jobs.py", "tta.py", "augment.py")
+]
+
+
 def demo_images():
     """The PNGs generate_demo_data writes (empty unless demo.generate)."""
     if not config["demo"]["generate"]:

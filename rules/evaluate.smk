@@ -3,10 +3,7 @@ rule evaluate_model:
         model=in_run("models/{model}.keras"),
         test=shard_files("test"),
         split=split_input,
-        code=[
-            package_file(name)
-            for name in ("evaluation.py", "model_jobs.py", "tta.py", "augment.py")
-        ],
+        code=EVALUATION_CODE,
     output:
         metrics=in_run("eval/{model}/metrics.json"),
         predictions=in_run("eval/{model}/predictions.csv"),

@@ -34,10 +34,7 @@ rule evaluate_external:
             in_run("models/{model}.keras"), fold=range(FOLDS), model=wildcards.model
         ),
         manifest="results/external/{name}/manifest.csv",
-        code=[
-            package_file(name)
-            for name in ("evaluation.py", "model_jobs.py", "tta.py", "augment.py")
-        ],
+        code=EVALUATION_CODE,
     output:
         metrics="results/external/{name}/eval/{model}/metrics.json",
         predictions="results/external/{name}/eval/{model}/predictions.csv",
