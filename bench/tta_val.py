@@ -25,6 +25,8 @@ from busflow import models
 from busflow.shards import load_shards
 
 MODELS = ("baseline", "transfer", "finetune")
+# Not a workflow model: the mean of the two VGG16 models' probabilities, to see whether they err apart.
+ENSEMBLE = "transfer+finetune"
 
 
 def val_mask(arrays, table, fold) -> np.ndarray:
@@ -48,11 +50,13 @@ def fold_predictions(arrays, pixels, table, fold, run) -> pd.DataFrame:
 
 
 def scores(frame: pd.DataFrame, max_copy: int) -> dict:
-    """Fold-mean val AUC and accuracy of each model, each image scored by its mean over copies 0..max_copy."""
+    """Fold-mean val AUC and accuracy of each model (and of the transfer+finetune mean), each image
+    scored by its mean over copies 0..max_copy."""
     views = frame[frame["copy_index"].between(0, max_copy)]
     per_image = views.groupby(["fold", "image_ids"]).agg(labels=("labels", "first"), **{m: (m, "mean") for m in MODELS})
+    per_image[ENSEMBLE] = (per_image["transfer"] + per_image["finetune"]) / 2
     out = {}
-    for name in MODELS:
+    for name in (*MODELS, ENSEMBLE):
         folds = per_image.groupby("fold")
         aucs = folds.apply(lambda d, m=name: roc_auc_score(d["labels"], d[m]))
         accs = folds.apply(lambda d, m=name: float(((d[m] > 0.5) == d["labels"]).mean()))

@@ -112,3 +112,5 @@ def test_the_validation_bench_scores_each_image_by_its_mean_over_the_first_views
     pairs = frame[frame["copy_index"] <= 1].groupby("image_ids").agg(labels=("labels", "first"), p=("transfer", "mean"))
     assert with_one["transfer"]["auc"] == round(roc_auc_score(pairs["labels"], pairs["p"]), 4)
     assert with_one["transfer"]["acc"] == round(float(((pairs["p"] > 0.5) == pairs["labels"]).mean()), 4)
+    both = (originals["transfer"] + originals["finetune"]) / 2
+    assert alone["transfer+finetune"]["auc"] == round(roc_auc_score(originals["labels"], both), 4)
