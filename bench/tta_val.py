@@ -55,9 +55,9 @@ def scores(frame: pd.DataFrame, max_copy: int) -> dict:
     views = frame[frame["copy_index"].between(0, max_copy)]
     per_image = views.groupby(["fold", "image_ids"]).agg(labels=("labels", "first"), **{m: (m, "mean") for m in MODELS})
     per_image[ENSEMBLE] = (per_image["transfer"] + per_image["finetune"]) / 2
+    folds = per_image.groupby("fold")
     out = {}
     for name in (*MODELS, ENSEMBLE):
-        folds = per_image.groupby("fold")
         aucs = folds.apply(lambda d, m=name: roc_auc_score(d["labels"], d[m]))
         accs = folds.apply(lambda d, m=name: float(((d[m] > 0.5) == d["labels"]).mean()))
         out[name] = {"auc": round(float(aucs.mean()), 4), "acc": round(float(accs.mean()), 4),
