@@ -1,0 +1,119 @@
+"""Does fine-tuning block4 as well as block5 help? Scored on the validation folds only (the test
+folds are never scored).
+
+The workflow fine-tunes block5 alone, as the paper does. This bench unfreezes block4 too: it
+computes block3_pool features of every pool sample once (from the run's shards, with the run's
+own VGG16 base), then per fold warms up a fresh head exactly as the finetune job does
+(``head_epochs``), trains block4 + block5 + head with SGD on the fold's train samples and prints
+the validation AUC / accuracy / log-loss after every epoch. Compare with the run's own
+block5-only models: ``python bench/tune_finetune.py --run RUN --score-saved``.
+
+    python bench/tune_block4.py --run runs/busi-cv5 --folds 0 1 2 3 4 --head-epochs 3 --lr 1e-4 \
+        --epochs 6 [--json out.jsonl]
+
+Cost: block4 + block5 is about 4.5x block5's training FLOPs per sample (34 against 7.4 GFLOP at
+224 px), and the block3 cache takes 2 bytes x 28 x 28 x 256 per sample (1 GB for BUSI x 4).
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import yaml
+from tune_finetune import fresh_head
+from val_folds import emit, load_run, val_scores
+
+from busflow import models
+from busflow.folds import select_samples
+from busflow.jobs import load_split
+from busflow.training import epoch_order
+
+BLOCK3_OUTPUT = "block3_pool"
+TRAINED_BLOCKS = ("block4", "block5")
+
+
+def block3_features(run: str, base: keras.Model, arrays: dict, batch_size: int) -> np.ndarray:
+    """block3_pool output (float16) of every pool sample, in pool.npz's order (checked)."""
+    shards = sorted(Path(f"{run}/results/shards/pool").glob("*.npz"), key=lambda p: int(p.stem))
+    data, _ = load_split([str(p) for p in shards])
+    for key in ("image_ids", "copy_index"):
+        if not np.array_equal(data[key], arrays[key]):
+            raise SystemExit(f"{run}: the pool shards and results/features/pool.npz disagree on {key}; re-run the workflow")
+    extractor = block3_extractor(base, data["images"].shape[1])
+    return extractor.predict(data["images"][..., None], batch_size=batch_size, verbose=0).astype(np.float16)
+
+
+def block3_extractor(base: keras.Model, image_size: int) -> keras.Model:
+    """Pixels -> block3_pool output of the frozen base."""
+    upto_block3 = keras.Model(base.inputs, base.get_layer(BLOCK3_OUTPUT).output)
+    inputs = models.pixel_input(image_size)
+    return keras.Model(inputs, upto_block3(models.VGGInput()(inputs)))
+
+
+def build_block45_trainer(base: keras.Model, head: keras.Model) -> keras.Model:
+    """block3 features -> block4 + block5 (trainable) -> head; layers shared with ``base``."""
+    inputs = models.feature_input(base.get_layer(BLOCK3_OUTPUT).output.shape[1:], "block3")
+    x = inputs
+    for layer in base.layers:
+        if layer.name.startswith(TRAINED_BLOCKS):
+            layer.trainable = True
+            x = layer(x)
+    head.trainable = True
+    return keras.Model(inputs, head(x), name="finetune_block45")
+
+
+def run_fold(arrays, table, fold, selection, args):
+    train, val = (select_samples(arrays, table, fold, role, selection) for role in ("train", "val"))
+    classifier = keras.models.load_model(f"{args.run}/results/folds/{fold}/models/transfer.keras")
+    base, head = classifier.get_layer(models.BASE_NAME), classifier.get_layer(models.HEAD_NAME)
+    fresh_head(head, train, val, args.head_epochs, args.head_init_seed, args.head_settings)
+    keras.utils.set_random_seed(args.seed)
+    trainer = build_block45_trainer(base, head)
+    models.compile_binary(trainer, models.make_optimizer("sgd", args.lr, args.momentum))
+    per_epoch = [val_scores(trainer, val["x"], val["labels"])]  # epoch 0: the warmed-up head on frozen blocks
+    for epoch in range(args.epochs):
+        started = time.perf_counter()
+        order = epoch_order(len(train["labels"]), args.seed, epoch)
+        trainer.fit(train["x"][order], train["labels"][order], batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
+        per_epoch.append(val_scores(trainer, val["x"], val["labels"]))
+        auc, acc, loss = per_epoch[-1]
+        print(f"fold {fold} epoch {epoch + 1}: val auc {auc:.4f} acc {acc:.4f} loss {loss:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
+    return np.asarray(per_epoch)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", required=True, help="a finished k-fold run folder (pool shards and features, split.csv, fold models)")
+    ap.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="which folds to tune on")
+    ap.add_argument("--n-folds", type=int, default=5, help="the run's evaluation.folds")
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--batch", type=int, default=20)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--head-epochs", type=int, default=3)
+    ap.add_argument("--head-init-seed", type=int, default=3, help="3 is training.finetune.seed, as in the workflow")
+    ap.add_argument("--config", default="config/paper.yaml", help="its training.transfer settings train the fresh head")
+    ap.add_argument("--json", help="append one JSON line to this file")
+    args = ap.parse_args()
+    started = time.perf_counter()
+    args.head_settings = yaml.safe_load(Path(args.config).read_text())["training"]["transfer"]
+    arrays, table, selection = load_run(args.run, {"bottleneck": "bottleneck"}, args.n_folds, keep_original=True)
+    base = keras.models.load_model(f"{args.run}/results/folds/0/models/transfer.keras").get_layer(models.BASE_NAME)
+    arrays["x"] = block3_features(args.run, base, arrays, batch_size=32)
+    print(f"block3 features {arrays['x'].shape} in {time.perf_counter() - started:.0f} s", flush=True)
+    curves = np.stack([run_fold(arrays, table, fold, selection, args) for fold in args.folds])
+    mean = curves.mean(axis=0)
+    record = {"run": args.run, "trained": "block4 + block5 + head", "folds": args.folds, "head_epochs": args.head_epochs,
+              "head_init_seed": args.head_init_seed, "lr": args.lr, "momentum": args.momentum, "batch": args.batch, "epochs": args.epochs,
+              "val_mean_per_epoch": [{"epoch": e, "auc": round(float(a), 4), "acc": round(float(c), 4), "loss": round(float(lo), 4)}
+                                     for e, (a, c, lo) in enumerate(mean)],
+              "val_auc_per_fold_last_epoch": [round(float(a), 4) for a in curves[:, -1, 0]],
+              "seconds": round(time.perf_counter() - started, 1)}
+    emit(record, args.json)
+
+
+if __name__ == "__main__":
+    main()
