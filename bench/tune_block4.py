@@ -22,13 +22,12 @@ from pathlib import Path
 import keras
 import numpy as np
 import yaml
-from tune_finetune import fresh_head
-from val_folds import emit, load_run, val_scores
+from tune_finetune import add_sgd_arguments, curve_summary, fresh_head, sgd_curve
+from val_folds import emit, load_run
 
 from busflow import models
 from busflow.folds import select_samples
 from busflow.jobs import load_split
-from busflow.training import epoch_order
 
 BLOCK3_OUTPUT = "block3_pool"
 TRAINED_BLOCKS = ("block4", "block5")
@@ -70,17 +69,7 @@ def run_fold(arrays, table, fold, selection, args):
     base, head = classifier.get_layer(models.BASE_NAME), classifier.get_layer(models.HEAD_NAME)
     fresh_head(head, train, val, args.head_epochs, args.head_init_seed, args.head_settings)
     keras.utils.set_random_seed(args.seed)
-    trainer = build_block45_trainer(base, head)
-    models.compile_binary(trainer, models.make_optimizer("sgd", args.lr, args.momentum))
-    per_epoch = [val_scores(trainer, val["x"], val["labels"])]  # epoch 0: the warmed-up head on frozen blocks
-    for epoch in range(args.epochs):
-        started = time.perf_counter()
-        order = epoch_order(len(train["labels"]), args.seed, epoch)
-        trainer.fit(train["x"][order], train["labels"][order], batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
-        per_epoch.append(val_scores(trainer, val["x"], val["labels"]))
-        auc, acc, loss = per_epoch[-1]
-        print(f"fold {fold} epoch {epoch + 1}: val auc {auc:.4f} acc {acc:.4f} loss {loss:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
-    return np.asarray(per_epoch)
+    return sgd_curve(build_block45_trainer(base, head), train, val, fold, args)
 
 
 def main():
@@ -88,15 +77,8 @@ def main():
     ap.add_argument("--run", required=True, help="a finished k-fold run folder (pool shards and features, split.csv, fold models)")
     ap.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="which folds to tune on")
     ap.add_argument("--n-folds", type=int, default=5, help="the run's evaluation.folds")
-    ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--batch", type=int, default=20)
-    ap.add_argument("--lr", type=float, default=1e-4)
-    ap.add_argument("--momentum", type=float, default=0.9)
-    ap.add_argument("--seed", type=int, default=3)
+    add_sgd_arguments(ap)
     ap.add_argument("--head-epochs", type=int, default=3)
-    ap.add_argument("--head-init-seed", type=int, default=3, help="3 is training.finetune.seed, as in the workflow")
-    ap.add_argument("--config", default="config/paper.yaml", help="its training.transfer settings train the fresh head")
-    ap.add_argument("--json", help="append one JSON line to this file")
     args = ap.parse_args()
     started = time.perf_counter()
     args.head_settings = yaml.safe_load(Path(args.config).read_text())["training"]["transfer"]
@@ -105,13 +87,9 @@ def main():
     arrays["x"] = block3_features(args.run, base, arrays, batch_size=32)
     print(f"block3 features {arrays['x'].shape} in {time.perf_counter() - started:.0f} s", flush=True)
     curves = np.stack([run_fold(arrays, table, fold, selection, args) for fold in args.folds])
-    mean = curves.mean(axis=0)
     record = {"run": args.run, "trained": "block4 + block5 + head", "folds": args.folds, "head_epochs": args.head_epochs,
               "head_init_seed": args.head_init_seed, "lr": args.lr, "momentum": args.momentum, "batch": args.batch, "epochs": args.epochs,
-              "val_mean_per_epoch": [{"epoch": e, "auc": round(float(a), 4), "acc": round(float(c), 4), "loss": round(float(lo), 4)}
-                                     for e, (a, c, lo) in enumerate(mean)],
-              "val_auc_per_fold_last_epoch": [round(float(a), 4) for a in curves[:, -1, 0]],
-              "seconds": round(time.perf_counter() - started, 1)}
+              **curve_summary(curves), "seconds": round(time.perf_counter() - started, 1)}
     emit(record, args.json)
 
 

@@ -45,15 +45,43 @@ def run_fold(arrays, table, fold, selection, args):
     if args.head_epochs:
         fresh_head(head, train, val, args.head_epochs, args.head_init_seed, args.head_settings)
     keras.utils.set_random_seed(args.seed)
-    trainer = models.build_block5_trainer(base, head)
+    return sgd_curve(models.build_block5_trainer(base, head), train, val, fold, args)
+
+
+def sgd_curve(trainer, train, val, fold, args) -> np.ndarray:
+    """Trains ``trainer`` with SGD on ``train`` and returns its (epochs + 1, 3) validation scores
+    (AUC, accuracy, log-loss); row 0 is before the first epoch."""
     models.compile_binary(trainer, models.make_optimizer("sgd", args.lr, args.momentum))
-    per_epoch = [val_scores(trainer, val["x"], val["labels"])]  # epoch 0: the transfer model itself
+    per_epoch = [val_scores(trainer, val["x"], val["labels"])]
     for epoch in range(args.epochs):
+        started = time.perf_counter()
         order = epoch_order(len(train["labels"]), args.seed, epoch)
         trainer.fit(train["x"][order], train["labels"][order], batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
         per_epoch.append(val_scores(trainer, val["x"], val["labels"]))
-        print(f"fold {fold} epoch {epoch + 1}: val auc {per_epoch[-1][0]:.4f} acc {per_epoch[-1][1]:.4f} loss {per_epoch[-1][2]:.4f}", flush=True)
+        auc, acc, loss = per_epoch[-1]
+        print(f"fold {fold} epoch {epoch + 1}: val auc {auc:.4f} acc {acc:.4f} loss {loss:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
     return np.asarray(per_epoch)
+
+
+def curve_summary(curves: np.ndarray) -> dict:
+    """The record's fold mean per epoch (epoch 0 = before fine-tuning) and last-epoch AUC per fold."""
+    mean = curves.mean(axis=0)
+    return {"val_mean_per_epoch": [{"epoch": e, "auc": round(float(a), 4), "acc": round(float(c), 4), "loss": round(float(lo), 4)}
+                                   for e, (a, c, lo) in enumerate(mean)],
+            "val_auc_per_fold_last_epoch": [round(float(a), 4) for a in curves[:, -1, 0]]}
+
+
+def add_sgd_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options tune_finetune and tune_block4 share."""
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--batch", type=int, default=20)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--head-init-seed", type=int, default=3,
+                    help="global seed before the fresh head is built: 3 is training.finetune.seed, as in the workflow")
+    ap.add_argument("--config", default="config/paper.yaml", help="its training.transfer settings train the fresh head")
+    ap.add_argument("--json", help="append one JSON line to this file")
 
 
 def score_saved_models(arrays, table, selection, args):
@@ -76,19 +104,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", required=True, help="a finished k-fold run folder (pool features, split.csv, fold models)")
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--batch", type=int, default=20)
-    ap.add_argument("--lr", type=float, default=1e-4)
-    ap.add_argument("--momentum", type=float, default=0.9)
-    ap.add_argument("--seed", type=int, default=3)
+    add_sgd_arguments(ap)
     ap.add_argument("--head-epochs", type=int, default=0,
                     help="start from a fresh head trained this many epochs instead of the run's transfer head")
-    ap.add_argument("--head-init-seed", type=int, default=3,
-                    help="global seed before the fresh head is built: 3 is training.finetune.seed, as in the workflow")
-    ap.add_argument("--config", default="config/paper.yaml", help="its training.transfer settings train the fresh head")
     ap.add_argument("--keep-original", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--score-saved", action="store_true", help="only score the run's saved transfer and finetune models")
-    ap.add_argument("--json", help="append one JSON line to this file")
     args = ap.parse_args()
     started = time.perf_counter()
     args.head_settings = yaml.safe_load(Path(args.config).read_text())["training"]["transfer"]
@@ -97,12 +117,8 @@ def main():
         emit(score_saved_models(arrays, table, selection, args), args.json)
         return
     curves = np.stack([run_fold(arrays, table, fold, selection, args) for fold in range(args.folds)])
-    mean = curves.mean(axis=0)  # (epochs + 1, 3): fold mean per epoch, epoch 0 = before fine-tuning
     record = {"run": args.run, "head_epochs": args.head_epochs or "transfer model", "head_init_seed": args.head_init_seed, "lr": args.lr, "momentum": args.momentum, "batch": args.batch, "epochs": args.epochs,
-              "val_mean_per_epoch": [{"epoch": e, "auc": round(float(a), 4), "acc": round(float(c), 4), "loss": round(float(lo), 4)}
-                                     for e, (a, c, lo) in enumerate(mean)],
-              "val_auc_per_fold_last_epoch": [round(float(a), 4) for a in curves[:, -1, 0]],
-              "seconds": round(time.perf_counter() - started, 1)}
+              **curve_summary(curves), "seconds": round(time.perf_counter() - started, 1)}
     emit(record, args.json)
 
 
