@@ -52,7 +52,11 @@ def block3_extractor(base: keras.Model, image_size: int) -> keras.Model:
 
 
 def build_block45_trainer(base: keras.Model, head: keras.Model) -> keras.Model:
-    """block3 features -> block4 + block5 (trainable) -> head; layers shared with ``base``."""
+    """block3 features -> block4 + block5 (trainable) -> head; layers shared with ``base``.
+
+    Mirrors ``models.build_block5_trainer`` rather than generalizing it: busflow/models.py is an
+    input of the feature and training rules, so a bench-only change there would re-train every
+    user's finished run."""
     inputs = models.feature_input(base.get_layer(BLOCK3_OUTPUT).output.shape[1:], "block3")
     x = inputs
     for layer in base.layers:

@@ -64,11 +64,13 @@ def sgd_curve(trainer, train, val, fold, args) -> np.ndarray:
 
 
 def curve_summary(curves: np.ndarray) -> dict:
-    """The record's fold mean per epoch (epoch 0 = before fine-tuning) and last-epoch AUC per fold."""
+    """The record's fold mean per epoch (epoch 0 = before fine-tuning) and last-epoch AUC and
+    accuracy per fold."""
     mean = curves.mean(axis=0)
     return {"val_mean_per_epoch": [{"epoch": e, "auc": round(float(a), 4), "acc": round(float(c), 4), "loss": round(float(lo), 4)}
                                    for e, (a, c, lo) in enumerate(mean)],
-            "val_auc_per_fold_last_epoch": [round(float(a), 4) for a in curves[:, -1, 0]]}
+            "val_auc_per_fold_last_epoch": [round(float(a), 4) for a in curves[:, -1, 0]],
+            "val_acc_per_fold_last_epoch": [round(float(c), 4) for c in curves[:, -1, 1]]}
 
 
 def add_sgd_arguments(ap: argparse.ArgumentParser) -> None:

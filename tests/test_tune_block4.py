@@ -59,3 +59,4 @@ def test_sgd_curve_scores_before_and_after_each_epoch_and_summary_averages_folds
     assert [row["epoch"] for row in summary["val_mean_per_epoch"]] == [0, 1, 2]
     assert summary["val_mean_per_epoch"][2]["auc"] == round(float(curve[2, 0] + 0.05), 4)
     assert summary["val_auc_per_fold_last_epoch"] == [round(float(curve[2, 0]), 4), round(float(curve[2, 0] + 0.1), 4)]
+    assert summary["val_acc_per_fold_last_epoch"] == [round(float(curve[2, 1]), 4), round(float(curve[2, 1] + 0.1), 4)]
