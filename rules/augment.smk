@@ -3,7 +3,7 @@ rule augment_shard:
     input:
         manifest="results/manifest.csv",
         split="results/split.csv",
-        code=[package_file("augment.py"), package_file("shards.py")],
+        code=script_code("augment_shard.py"),
     output:
         "results/shards/{split}/{shard}.npz",
     log:

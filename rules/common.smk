@@ -6,6 +6,7 @@ from snakemake.utils import validate
 
 # The rules' planning helpers come from the package; it is importable even when not installed.
 sys.path.insert(0, workflow.basedir)
+from busflow.code_closure import code_closure  # noqa: E402
 from busflow.demo_data import demo_file  # noqa: E402
 from busflow.external import candidate_files  # noqa: E402
 from busflow.manifest import LayoutRules, list_candidate_files  # noqa: E402
@@ -31,16 +32,19 @@ wildcard_constraints:
     fold=r"\d+",
 
 
-def package_file(name):
-    """A busflow module as a rule input, so editing it re-runs the rules that use it (and only those)."""
-    return os.path.join(workflow.basedir, "busflow", name)
+def script_code(script):
+    """The busflow modules that scripts/<script> imports, directly or not: the rule's code inputs.
 
-
-# What the evaluation rules (test split and external sets) run: editing it re-runs them.
-EVALUATION_CODE = [
-    package_file(name)
-    for name in ("evaluation.py", "model_jobs.py", "tta.py", "augment.py")
-]
+    Derived from the imports (busflow.code_closure), so editing any of them re-runs the rules
+    that run it, and only those; tests/test_code_closure.py checks every rule uses it.
+    """
+    return [
+        str(path)
+        for path in code_closure(
+            os.path.join(workflow.basedir, "scripts", script),
+            os.path.join(workflow.basedir, "busflow"),
+        )
+    ]
 
 
 def demo_images():

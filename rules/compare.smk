@@ -8,7 +8,7 @@ rule compare_models:
         metrics=[metrics_file(model) for model in MODELS],
         external=external_metrics_files(),
         references=os.path.join(workflow.basedir, "config", "reference_results.csv"),
-        code=package_file("comparison.py"),
+        code=script_code("compare_models.py"),
     output:
         csv="results/comparison.csv",
         html=report(
@@ -30,7 +30,7 @@ rule plot_figures:
         histories=[path for model in MODELS for path in history_files(model)],
         predictions=[predictions_file(model) for model in MODELS],
         metrics=[metrics_file(model) for model in MODELS],
-        code=package_file("figures.py"),
+        code=script_code("plot_figures.py"),
     output:
         curves=report(
             expand("results/figures/training_{model}.png", model=MODELS),

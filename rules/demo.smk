@@ -3,6 +3,8 @@ localrules:
 
 
 rule generate_demo_data:
+    input:
+        code=script_code("generate_demo_data.py"),
     output:
         demo_images(),
     log:

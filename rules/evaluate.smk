@@ -3,7 +3,7 @@ rule evaluate_model:
         model=in_run("models/{model}.keras"),
         test=shard_files("test"),
         split=split_input,
-        code=EVALUATION_CODE,
+        code=script_code("evaluate_model.py"),
     output:
         metrics=in_run("eval/{model}/metrics.json"),
         predictions=in_run("eval/{model}/predictions.csv"),
@@ -48,7 +48,7 @@ rule summarise_folds:
         predictions=expand(
             "results/folds/{fold}/eval/{{model}}/predictions.csv", fold=range(FOLDS)
         ),
-        code=package_file("crossval.py"),
+        code=script_code("summarise_folds.py"),
     output:
         metrics="results/cv/{model}/metrics.json",
         predictions="results/cv/{model}/predictions.csv",

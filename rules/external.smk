@@ -11,7 +11,7 @@ rule build_external_manifest:
     input:
         images=lambda wildcards: external_images(wildcards.name),
         training_manifest="results/manifest.csv",
-        code=package_file("external.py"),
+        code=script_code("build_external_manifest.py"),
     output:
         manifest="results/external/{name}/manifest.csv",
         rejected="results/external/{name}/rejected.csv",
@@ -34,7 +34,7 @@ rule evaluate_external:
             in_run("models/{model}.keras"), fold=range(FOLDS), model=wildcards.model
         ),
         manifest="results/external/{name}/manifest.csv",
-        code=EVALUATION_CODE,
+        code=script_code("evaluate_external.py"),
     output:
         metrics="results/external/{name}/eval/{model}/metrics.json",
         predictions="results/external/{name}/eval/{model}/predictions.csv",

@@ -20,7 +20,7 @@ rule extract_vgg16_features:
     input:
         shards=lambda wildcards: shard_files(wildcards.split),
         weights=weights_input,
-        code=[package_file("models.py"), package_file("model_jobs.py")],
+        code=script_code("extract_vgg16_features.py"),
     output:
         "results/features/{split}.npz",
     log:

@@ -5,7 +5,7 @@ localrules:
 rule build_manifest:
     input:
         raw_images,
-        code=package_file("manifest.py"),
+        code=script_code("build_manifest.py"),
     output:
         manifest="results/manifest.csv",
         rejected="results/qc/rejected.csv",

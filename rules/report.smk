@@ -8,7 +8,7 @@ rule gradcam_examples:
         model=in_run("models/{model}.keras", fold=0),
         test=shard_files("test"),
         split=split_input,
-        code=package_file("gradcam.py"),
+        code=script_code("gradcam_examples.py"),
     output:
         report(
             "results/figures/cam_{model}.png",

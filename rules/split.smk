@@ -5,7 +5,7 @@ localrules:
 rule split_images:
     input:
         manifest="results/manifest.csv",
-        code=package_file("split.py"),
+        code=script_code("split_images.py"),
     output:
         "results/split.csv",
     log:

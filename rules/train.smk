@@ -8,7 +8,7 @@ rule train_baseline:
         train=shard_files("train"),
         val=shard_files("val"),
         split=split_input,
-        code=[package_file("models.py"), package_file("training.py")],
+        code=script_code("train_baseline.py"),
     output:
         model=in_run("models/baseline.keras"),
         history=in_run("history/baseline.csv"),
@@ -40,7 +40,7 @@ rule train_transfer:
         val=features_file("val"),
         split=split_input,
         weights=weights_input,
-        code=[package_file("models.py"), package_file("training.py")],
+        code=script_code("train_transfer.py"),
     output:
         model=in_run("models/transfer.keras"),
         history=in_run("history/transfer.csv"),
@@ -73,7 +73,7 @@ rule train_finetune:
         val=features_file("val"),
         split=split_input,
         transfer=in_run("models/transfer.keras"),
-        code=[package_file("models.py"), package_file("training.py")],
+        code=script_code("train_finetune.py"),
     output:
         model=in_run("models/finetune.keras"),
         history=in_run("history/finetune.csv"),
