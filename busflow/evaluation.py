@@ -1,6 +1,7 @@
 """Test-set metrics with 95% bootstrap confidence intervals, computed by scikit-learn."""
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score
 
 METRIC_NAMES = ["accuracy", "auc", "sensitivity", "specificity", "precision", "f1"]
@@ -50,3 +51,19 @@ def evaluate_predictions(labels, probabilities, eval_cfg: dict, threshold: float
         "n": int(len(labels)),
         "n_positive": int(labels.sum()),
     }
+
+
+def metrics_record(model: str, meta: dict, seed: int, weights: str, selection: dict | None = None) -> dict:
+    record = {"model": model, "protocol": meta["protocol"], "leaky": meta["leaky"], "seed": seed, "weights": weights}
+    if selection:
+        record.update(fold=selection["fold"], evaluation=f"fold {selection['fold']} of {selection['folds']}")
+    else:
+        record["evaluation"] = "test split"
+    return record
+
+
+def probabilities_table(data: dict, probabilities: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({
+        "image_id": data["image_ids"], "copy_index": data["copy_index"],
+        "label": data["labels"].astype(int), "probability": probabilities,
+    })

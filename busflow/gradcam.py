@@ -199,7 +199,7 @@ def cam_examples_job(model_file, test_shards, model_name: str, classes, per_clas
     """Rule gradcam_examples: Score-CAM heat maps of a few test images of each class, as one PNG."""
     from pathlib import Path
 
-    from busflow.jobs import load_role
+    from busflow.samples import load_role
 
     data, meta = load_role(test_shards, "test", selection)
     picked = pick_examples(data["labels"], data["image_ids"], data["copy_index"], per_class)

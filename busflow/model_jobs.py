@@ -11,8 +11,9 @@ import pandas as pd
 
 from busflow import models
 from busflow.acceleration import apply_acceleration, model_precision, set_predict_jit
-from busflow.evaluation import evaluate_predictions
-from busflow.jobs import load_role, load_split, load_train_val, metrics_record, probabilities_table, save_json, select_roles, write_csv
+from busflow.evaluation import evaluate_predictions, metrics_record, probabilities_table
+from busflow.outputs import save_json, write_csv
+from busflow.samples import load_role, load_split, load_train_val, select_roles
 from busflow.training import Checkpoint, TrainingPlan, fingerprint, save_model_atomic, train_epochs, train_resumable
 from busflow.tta import predict_each_with_tta, predict_with_tta, view_count
 

@@ -10,6 +10,7 @@ from busflow.code_closure import code_closure  # noqa: E402
 from busflow.demo_data import demo_file  # noqa: E402
 from busflow.external import candidate_files  # noqa: E402
 from busflow.manifest import LayoutRules, list_candidate_files  # noqa: E402
+from busflow.samples import fold_selection as fold_selection_of  # noqa: E402
 from busflow.settings import TRAINED_MODELS, check_settings  # noqa: E402
 from busflow.tta import tta_settings  # noqa: E402
 from busflow.weights import resolve_weights_file  # noqa: E402
@@ -131,17 +132,8 @@ def split_input(wildcards):
 
 
 def selection(fold):
-    """What busflow.folds needs to pick one fold's samples (None: the split's own shards)."""
-    if not CV:
-        return None
-    return {
-        "split_csv": "results/split.csv",
-        "fold": int(fold),
-        "folds": FOLDS,
-        "protocol": PROTOCOL,
-        "seed": config["split"]["seed"],
-        "keep_original": config["augment"]["keep_original"],
-    }
+    """What busflow.samples needs to pick one fold's samples (None: the split's own shards)."""
+    return fold_selection_of(config, "results/split.csv", fold) if CV else None
 
 
 def fold_selection(wildcards):

@@ -1,6 +1,6 @@
 """Rule augment_shard: decode, resize and augment one shard of a split."""
 
-from busflow.jobs import shard_job
+from busflow.jobs.shards import shard_job
 from busflow.runtime import start_job
 
 start_job(snakemake)

@@ -1,6 +1,6 @@
 """Rule build_external_manifest: one external set's images, with the ones also in the training data flagged."""
 
-from busflow.jobs import external_manifest_job
+from busflow.jobs.external_manifest import external_manifest_job
 from busflow.runtime import start_job
 
 start_job(snakemake)

@@ -1,6 +1,6 @@
 """Rule build_manifest: decode every raw image once; write the manifest and the QC tables."""
 
-from busflow.jobs import manifest_job
+from busflow.jobs.manifest import manifest_job
 from busflow.runtime import start_job
 
 start_job(snakemake)

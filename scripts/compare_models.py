@@ -1,6 +1,6 @@
 """Rule compare_models: this run's models beside the paper's and Hadad et al.'s figures."""
 
-from busflow.jobs import comparison_job
+from busflow.jobs.comparison import comparison_job
 from busflow.runtime import start_job
 
 start_job(snakemake)

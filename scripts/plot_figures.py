@@ -1,6 +1,6 @@
 """Rule plot_figures: training curves, ROC curves and confusion matrices as PNG."""
 
-from busflow.jobs import figures_job
+from busflow.jobs.figures import figures_job
 from busflow.runtime import start_job
 
 start_job(snakemake)

@@ -1,6 +1,6 @@
 """Rule split_images: assign images to train/val/test (leak_free) or mark the paper's pool."""
 
-from busflow.jobs import split_job
+from busflow.jobs.split import split_job
 from busflow.runtime import start_job
 
 start_job(snakemake)

@@ -1,6 +1,6 @@
 """Rule summarise_folds: one model's k-fold metrics (fold mean with t-interval, pooled out-of-fold)."""
 
-from busflow.jobs import crossval_job
+from busflow.jobs.crossval import crossval_job
 from busflow.runtime import start_job
 
 start_job(snakemake)

@@ -45,6 +45,7 @@ def test_closure_agrees_with_pythons_own_bytecode_scan_of_each_script():
         finder = ModuleFinder(path=[str(REPO)])
         finder.run_script(str(script))
         found = {Path(m.__file__) for name, m in finder.modules.items() if name.startswith("busflow.") and m.__file__}
+        found = {path for path in found if path.name != "__init__.py"}  # no code: see the test below
         assert set(code_closure(script, PACKAGE)) == found, script.name
 
 
@@ -157,3 +158,22 @@ def test_editing_a_module_deep_in_train_finetunes_closure_replans_it_and_nothing
     for rule, reasons in job_reasons(plan).items():
         for reason in reasons:
             assert str(edited) in reason or "updated by another job" in reason, (rule, reason)
+
+
+def test_package_init_files_hold_no_code_so_the_closure_may_leave_them_out():
+    import ast
+
+    for init in PACKAGE.rglob("__init__.py"):
+        for node in ast.parse(init.read_text()).body:
+            docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+            version = isinstance(node, ast.Assign) and [t.id for t in node.targets] == ["__version__"]
+            assert docstring or version, f"{init}: code in a package __init__ is not a rule input"
+
+
+def test_no_library_module_imports_a_rule_entry_point():
+    """busflow/jobs/ holds the rules' entry points; a library importing one would tie rules together."""
+    from busflow.code_closure import imported_modules
+
+    for module in PACKAGE.rglob("*.py"):
+        if "jobs" not in module.relative_to(PACKAGE).parts:
+            assert not {m for m in imported_modules(module) if m.startswith("busflow.jobs")}, module

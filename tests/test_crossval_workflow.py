@@ -144,3 +144,23 @@ def test_test_time_views_rerun_only_evaluation_and_average_the_models_prediction
     table = pd.read_csv(workdir / "results/comparison.csv")
     ours = table[table["source"].str.startswith("busflow")]
     assert ours["evaluation"].str.endswith("mean of 3 test-time views").all() and len(ours) == 9
+
+
+def test_an_experiment_overlay_retrains_on_a_fold_and_scores_only_its_validation_images(cv_run):
+    import sys
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from experiment import load_config, run_experiment
+
+    saved = {p: p.stat().st_mtime_ns for p in (cv_run / "results/folds").glob("*/models/*.keras")}
+    config = load_config([cv_run / "cv.yaml"], {"training": {"transfer": {"epochs": 1}}})
+    record = run_experiment(cv_run, config, ["transfer", "finetune"], "one-epoch-head", folds=[0])
+
+    history = pd.read_csv(cv_run / "experiments/one-epoch-head/fold0/transfer.csv")
+    assert len(history) == 1  # the overlay, not the run's 2 epochs
+    split = pd.read_csv(cv_run / "results/split.csv")
+    n_val = ((split["fold"] == 0) & (split["split"] == "val")).sum()
+    for model in MODELS:
+        (row,) = record["per_fold"][model]
+        assert row["fold"] == 0 and row["n"] == n_val and 0 <= row["auc"] <= 1
+    assert {p: p.stat().st_mtime_ns for p in saved} == saved  # the run's own models untouched

@@ -89,28 +89,3 @@ def test_without_views_each_sample_is_predicted_once_as_it_is(samples, tta):
 def test_settings_without_views_do_not_depend_on_the_augmentation():
     assert tta_settings(0, AUGMENT) == tta_settings(0, {"seed": 1, "transforms": {"zoom": 0.5}}) == {"copies": 0}
     assert tta_settings(2, AUGMENT) == {"copies": 2, "transforms": TRANSFORMS, "seed": 7}
-
-
-def test_the_validation_bench_scores_each_image_by_its_mean_over_the_first_views():
-    import sys
-    from pathlib import Path
-
-    import pandas as pd
-    from sklearn.metrics import roc_auc_score
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    from tta_val import scores
-
-    rng = np.random.default_rng(1)
-    ids = np.repeat([f"i{k}" for k in range(20)], 3)
-    labels = np.repeat(np.arange(20) % 2, 3)
-    frame = pd.DataFrame({"image_ids": ids, "copy_index": np.tile([0, 1, 2], 20), "labels": labels, "fold": 0,
-                          **{model: rng.uniform(size=60) for model in ("baseline", "transfer", "finetune")}})
-    alone, with_one = scores(frame, 0), scores(frame, 1)
-    originals = frame[frame["copy_index"] == 0]
-    assert alone["finetune"]["auc"] == round(roc_auc_score(originals["labels"], originals["finetune"]), 4)
-    pairs = frame[frame["copy_index"] <= 1].groupby("image_ids").agg(labels=("labels", "first"), p=("transfer", "mean"))
-    assert with_one["transfer"]["auc"] == round(roc_auc_score(pairs["labels"], pairs["p"]), 4)
-    assert with_one["transfer"]["acc"] == round(float(((pairs["p"] > 0.5) == pairs["labels"]).mean()), 4)
-    both = (originals["transfer"] + originals["finetune"]) / 2
-    assert alone["transfer+finetune"]["auc"] == round(roc_auc_score(originals["labels"], both), 4)

@@ -1,0 +1,146 @@
+"""One validation-fold experiment: a config overlay, scored on a finished k-fold run's validation folds.
+
+An experiment is a config overlay (e.g. ``training: {finetune: {head_epochs: 1}}`` or
+``evaluation: {tta_copies: 3}``), merged over the config files the run was made with. For each fold,
+the chosen models are trained by the workflow's own job functions on the fold's training samples
+(the run's pool shards, cached features and split.csv), into ``RUN/experiments/NAME/``, and scored
+on the fold's validation images, the way evaluation scores test images (test-time views included).
+The test folds are never read. One JSON line per experiment goes to the log; conclusions go to
+docs/results/experiments.md.
+
+    python bench/experiment.py --run runs/busi-cv5 --configfile config/paper.yaml config/busi_cpu_224.yaml \
+        --overlay my_overlay.yaml --models transfer finetune [--name NAME] [--log bench/results/experiments.jsonl]
+
+A model not in --models is taken from the run (finetune starts from the run's transfer model).
+"""
+
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from sklearn.metrics import log_loss, roc_auc_score
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+MODELS = ("baseline", "transfer", "finetune")
+
+
+def merged(base: dict, overlay: dict) -> dict:
+    """``overlay`` over ``base``, section by section (as Snakemake merges --configfile files)."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_config(configfiles, overlay: dict) -> dict:
+    """The workflow's config (config/config.yaml first, as the Snakefile does), the run's files,
+    the overlay; validated against the schema, which fills in the defaults."""
+    from snakemake.utils import validate
+
+    config = {}
+    for path in [REPO / "config" / "config.yaml", *configfiles]:
+        config = merged(config, yaml.safe_load(Path(path).read_text()) or {})
+    config = merged(config, overlay)
+    validate(config, str(REPO / "config" / "schema.yaml"))
+    return config
+
+
+def train(model: str, fold: int, config: dict, run: Path, out_dir: Path, selection: dict) -> Path:
+    """Train one model on one fold with the workflow's job function; returns the saved model."""
+    from busflow import model_jobs
+    from busflow.weights import resolve_weights_file
+
+    training = config["training"]
+    acceleration = {key: training[key] for key in ("precision", "jit_compile")}
+    out = {"model": str(out_dir / f"{model}.keras"), "history": str(out_dir / f"{model}.csv"),
+           "checkpoint": str(out_dir / f"{model}.checkpoint")}
+    pool_shards = sorted(map(str, (run / "results/shards/pool").glob("*.npz")), key=lambda p: int(Path(p).stem))
+    features = str(run / "results/features/pool.npz")
+    if model == "baseline":
+        model_jobs.train_baseline_job(pool_shards, pool_shards, training["baseline"], config["data"]["image_size"],
+                                      out, selection=selection, acceleration=acceleration)
+    elif model == "transfer":
+        model_jobs.train_transfer_job(features, features, resolve_weights_file(config["vgg16_weights"]),
+                                      training["transfer"], config["data"]["image_size"], out,
+                                      selection=selection, acceleration=acceleration)
+    else:
+        transfer = out_dir / "transfer.keras"
+        transfer = transfer if transfer.is_file() else run / f"results/folds/{fold}/models/transfer.keras"
+        model_jobs.train_finetune_job(features, features, str(transfer), training["finetune"], out,
+                                      selection=selection, acceleration=acceleration,
+                                      head_settings=training["transfer"])
+    return Path(out["model"])
+
+
+def validation_scores(model_file: Path, val: dict, tta: dict) -> dict:
+    """AUC, accuracy at 0.5 and log-loss on the fold's validation images (with test-time views)."""
+    import keras
+
+    from busflow.tta import predict_with_tta
+
+    model = keras.models.load_model(model_file)
+    probabilities = predict_with_tta(lambda x: model.predict(x[..., None], batch_size=64, verbose=0).ravel(),
+                                     val["images"], val["image_ids"], val["copy_index"], tta)
+    labels = val["labels"].astype(int)
+    clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
+    return {"n": int(len(labels)), "auc": float(roc_auc_score(labels, probabilities)),
+            "accuracy": float(((probabilities >= 0.5) == labels).mean()),
+            "log_loss": float(log_loss(labels, clipped, labels=[0, 1]))}
+
+
+def run_experiment(run: Path, config: dict, models: list[str], name: str, folds: list[int] | None = None) -> dict:
+    """Train ``models`` on each fold and score every model of the workflow on the validation folds."""
+    from busflow.samples import fold_selection, load_role
+    from busflow.tta import tta_settings
+
+    if config["evaluation"]["folds"] < 2:
+        raise SystemExit("experiments score validation folds: use a finished k-fold run (evaluation.folds >= 2)")
+    pool_shards = sorted(map(str, (run / "results/shards/pool").glob("*.npz")), key=lambda p: int(Path(p).stem))
+    tta = tta_settings(config["evaluation"]["tta_copies"], config["augment"])
+    per_fold = {model: [] for model in MODELS}
+    for fold in folds if folds is not None else range(config["evaluation"]["folds"]):
+        selection = fold_selection(config, str(run / "results/split.csv"), fold)
+        out_dir = run / "experiments" / name / f"fold{fold}"
+        val, _ = load_role(pool_shards, "val", selection)
+        for model in MODELS:
+            trained = train(model, fold, config, run, out_dir, selection) if model in models else None
+            model_file = trained or run / f"results/folds/{fold}/models/{model}.keras"
+            per_fold[model].append({"fold": fold, **validation_scores(model_file, val, tta)})
+    return {"name": name, "run": str(run), "trained": models, "per_fold": per_fold,
+            "val_mean": {model: {key: round(float(np.mean([row[key] for row in rows])), 4)
+                                 for key in ("auc", "accuracy", "log_loss")} for model, rows in per_fold.items()}}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", required=True, type=Path, help="a finished k-fold run folder")
+    parser.add_argument("--configfile", nargs="*", default=[], help="the config files the run was made with")
+    parser.add_argument("--overlay", type=Path, help="the experiment: a config overlay (none: the run's own settings)")
+    parser.add_argument("--models", nargs="*", default=[], choices=MODELS, help="models to retrain under the overlay")
+    parser.add_argument("--folds", nargs="*", type=int, help="only these folds (default: all)")
+    parser.add_argument("--name", help="folder under RUN/experiments/ (default: the overlay's stem)")
+    parser.add_argument("--log", type=Path, help="append the JSON line here")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    overlay = yaml.safe_load(args.overlay.read_text()) if args.overlay else {}
+    config = load_config(args.configfile, overlay)
+    started = time.perf_counter()
+    name = args.name or (args.overlay.stem if args.overlay else "run-as-is")
+    record = run_experiment(args.run, config, args.models, name, args.folds)
+    record.update(overlay=overlay, seconds=round(time.perf_counter() - started, 1))
+    line = json.dumps(record)
+    print(line)
+    if args.log:
+        with args.log.open("a") as log:
+            log.write(line + "\n")
+
+
+if __name__ == "__main__":
+    main()

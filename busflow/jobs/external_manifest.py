@@ -1,0 +1,17 @@
+"""Rule build_external_manifest: one external set's images, checked against the training data."""
+
+import pandas as pd
+
+from busflow.external import build_external_manifest
+from busflow.outputs import write_csv
+
+
+def external_manifest_job(source, data_cfg: dict, training_manifest_csv, out: dict) -> None:
+    """out: manifest, rejected (paths) of one external validation set."""
+    training = pd.read_csv(training_manifest_csv, keep_default_na=False)
+    tables = build_external_manifest(source, data_cfg, training)
+    for name, table in tables.items():
+        write_csv(table, out[name])
+    manifest = tables["manifest"]
+    print(f"external set {source}: {len(manifest)} images, {int(manifest['in_training'].sum())} also in the "
+          f"training data (left out of its metrics), {len(tables['rejected'])} rejected")
