@@ -74,7 +74,12 @@ class Recalibration:
         return sigmoid(self.scale * logit(probabilities) + self.shift)
 
     def as_record(self) -> dict:
-        return {"method": self.method, "scale": self.scale, "shift": self.shift, "fitted_on": "validation"}
+        fitted_on = "validation" if self.method != "none" else None
+        return {"method": self.method, "scale": self.scale, "shift": self.shift, "fitted_on": fitted_on}
+
+    @classmethod
+    def from_record(cls, record: dict) -> "Recalibration":
+        return cls(record["method"], float(record["scale"]), float(record["shift"]))
 
 
 def fit_recalibration(labels, probabilities, method: str) -> Recalibration:

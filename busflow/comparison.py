@@ -4,8 +4,14 @@ import math
 
 import pandas as pd
 
+from busflow.operating_point import threshold_label
+
+ESTIMATES = ["accuracy", "auc", "sensitivity", "specificity"]
 COLUMNS = ["source", "modality", "model", "protocol", "leaky", "weights", "evaluation", "n",
-           "accuracy", "accuracy_ci_low", "accuracy_ci_high", "auc", "auc_ci_low", "auc_ci_high", "note"]
+           *[f"{name}{part}" for name in ESTIMATES for part in ("", "_ci_low", "_ci_high")],
+           "threshold", "ece", "brier", "note"]
+HEADER = ["Source", "Modality", "Model", "Protocol", "Weights", "Evaluation", "n", "Accuracy (95% CI)",
+          "AUC (95% CI)", "Threshold", "Sensitivity (95% CI)", "Specificity (95% CI)", "ECE", "Brier"]
 LEAK_NOTE = {
     True: "leaky: augmented copies of one image are in both train and test (the paper's protocol)",
     False: "leak-free: duplicate groups split before augmentation; test images never augmented",
@@ -19,15 +25,20 @@ def run_row(metrics: dict) -> dict:
     """One table row from an evaluation's metrics.json (``external`` names an external test set)."""
     m = metrics["metrics"]
     source = f"busflow (external: {metrics['external']})" if metrics.get("external") else OURS
-    return {
+    row = {
         "source": source, "modality": "US", "model": metrics["model"], "protocol": metrics["protocol"],
         "leaky": metrics["leaky"], "weights": metrics.get("weights", ""),
         "evaluation": evaluation_label(metrics), "n": metrics["n"],
-        "accuracy": m["accuracy"]["value"], "accuracy_ci_low": m["accuracy"]["ci_low"],
-        "accuracy_ci_high": m["accuracy"]["ci_high"], "auc": m["auc"]["value"],
-        "auc_ci_low": m["auc"]["ci_low"], "auc_ci_high": m["auc"]["ci_high"],
         "note": LEAK_NOTE[bool(metrics["leaky"])],
     }
+    for name in ESTIMATES:
+        # runs made before sensitivity and specificity were reported have accuracy and AUC only
+        estimate = m.get(name, {"value": math.nan, "ci_low": math.nan, "ci_high": math.nan})
+        row.update({name: estimate["value"], f"{name}_ci_low": estimate["ci_low"], f"{name}_ci_high": estimate["ci_high"]})
+    calibration = metrics.get("calibration", {})
+    row.update(threshold=threshold_label(metrics["operating_point"]) if "operating_point" in metrics else "",
+               ece=calibration.get("ece", math.nan), brier=calibration.get("brier", math.nan))
+    return row
 
 
 def evaluation_label(metrics: dict) -> str:
@@ -57,28 +68,40 @@ def format_estimate(value, low=None, high=None) -> str:
     return text
 
 
+def display_cells(row) -> list[str]:
+    """One table row as the Markdown and HTML tables show it (HEADER's columns)."""
+    n = "" if pd.isna(row.n) else str(int(row.n))
+    estimates = {name: format_estimate(getattr(row, name), getattr(row, f"{name}_ci_low"), getattr(row, f"{name}_ci_high"))
+                 for name in ESTIMATES}
+    threshold = "" if pd.isna(row.threshold) else row.threshold
+    return [row.source, row.modality, row.model, row.protocol, row.weights or "", row.evaluation, n,
+            estimates["accuracy"], estimates["auc"], threshold, estimates["sensitivity"], estimates["specificity"],
+            format_estimate(row.ece), format_estimate(row.brier)]
+
+
+INTRO = ("Accuracy, ROC AUC, and sensitivity and specificity at each model's operating point (a threshold "
+         "chosen on its validation images, or fixed in the config) on each source's test set; calibration "
+         "as expected calibration error (ECE) and Brier score. busflow rows give 95% CIs: bootstrap over "
+         "the test images for one split or an external set; for k-fold CV the mean over the folds with "
+         "a t-interval, and n counts each image once (its test fold).")
+
+
 def to_markdown(table: pd.DataFrame, title: str = "busflow comparison") -> str:
     """A Markdown table with 95% CIs in brackets, and a line on what 'leaky' means."""
     lines = [
-        f"# {title}", "",
-        "Accuracy and ROC AUC on each source's test set. busflow rows give 95% CIs: bootstrap over "
-        "the test images for one split or an external set; for k-fold CV the mean over the folds with "
-        "a t-interval, and n counts each image once (its test fold). "
+        f"# {title}", "", INTRO + " "
         "Rows marked **leaky** split *after* augmentation, so copies of one image sit in train and "
         "test and their figures are inflated; **leak-free** rows split duplicate groups first.", "",
-        "| Source | Modality | Model | Protocol | Weights | Evaluation | n | Accuracy (95% CI) | AUC (95% CI) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "---|" * len(HEADER),
     ]
     for row in table.itertuples():
+        cells = display_cells(row)
         if row.leaky:
-            protocol = f"{row.protocol} (**leaky**)"
-        else:
-            protocol = f"{row.protocol} (**leak-free**)" if row.source.startswith("busflow") else row.protocol
-        n = "" if pd.isna(row.n) else str(int(row.n))
-        lines.append(
-            f"| {row.source} | {row.modality} | {row.model} | {protocol} | {row.weights or ''} | {row.evaluation} | {n} | "
-            f"{format_estimate(row.accuracy, row.accuracy_ci_low, row.accuracy_ci_high)} | {format_estimate(row.auc, row.auc_ci_low, row.auc_ci_high)} |"
-        )
+            cells[3] = f"{row.protocol} (**leaky**)"
+        elif row.source.startswith("busflow"):
+            cells[3] = f"{row.protocol} (**leak-free**)"
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -86,22 +109,18 @@ def to_html(table: pd.DataFrame, title: str = "busflow comparison") -> str:
     """The Markdown table's content as a standalone HTML page (Snakemake's report shows HTML)."""
     import html
 
-    header = ["Source", "Modality", "Model", "Protocol", "Weights", "Evaluation", "n", "Accuracy (95% CI)", "AUC (95% CI)"]
     rows = []
     for row in table.itertuples():
-        leak = "leaky" if row.leaky else "leak-free"
-        n = "" if pd.isna(row.n) else str(int(row.n))
-        cells = [row.source, row.modality, row.model, f"{row.protocol} ({leak})", row.weights or "", row.evaluation, n,
-                 format_estimate(row.accuracy, row.accuracy_ci_low, row.accuracy_ci_high), format_estimate(row.auc, row.auc_ci_low, row.auc_ci_high)]
+        cells = display_cells(row)
+        cells[3] = f"{row.protocol} ({'leaky' if row.leaky else 'leak-free'})"
         style = ' style="background:#fff3cd"' if row.leaky else ""
         rows.append(f"<tr{style}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
         "padding:4px 8px}</style></head><body>"
-        f"<h2>{html.escape(title)}</h2><p>Accuracy and ROC AUC with 95% CIs for this run (bootstrap "
-        "over test images; for k-fold CV a t-interval of the fold mean). "
+        f"<h2>{html.escape(title)}</h2><p>{html.escape(INTRO)} "
         "Highlighted rows are <b>leaky</b>: split after augmentation, so copies of one image are in "
-        "train and test.</p><table><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>"
+        "train and test.</p><table><tr>" + "".join(f"<th>{h}</th>" for h in HEADER) + "</tr>"
         + "".join(rows) + "</table></body></html>\n"
     )

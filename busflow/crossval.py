@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from busflow.calibration import calibration_summary
 from busflow.evaluation import METRIC_NAMES, evaluate_predictions
 
 
@@ -35,20 +36,31 @@ def fold_rows(records: list[dict]) -> list[dict]:
             for i, r in enumerate(records)]
 
 
+def fold_operating_points(records: list[dict]) -> dict:
+    """The rule and each fold's threshold (every fold chose its own on its validation images)."""
+    first = records[0].get("operating_point", {"rule": "fixed", "target_sensitivity": None})
+    return {"rule": first["rule"], "target_sensitivity": first.get("target_sensitivity"),
+            "thresholds": [r.get("operating_point", {}).get("threshold", r.get("threshold", 0.5)) for r in records]}
+
+
 def summarise_folds(records: list[dict], predictions: list[pd.DataFrame], eval_cfg: dict) -> dict:
     """The cross-validated metrics.json: ``metrics`` holds fold means with their CIs (the table's
     figures), ``folds`` each fold's values, ``pooled`` the out-of-fold predictions' metrics."""
     level = eval_cfg.get("ci_level", 0.95)
     pooled = pd.concat(predictions, ignore_index=True)
+    # each image at the operating point of the fold that tested it (0.5 for runs made before them)
+    thresholds = pooled["threshold"].to_numpy() if "threshold" in pooled else 0.5
     first = records[0]
     return {
-        **{key: first[key] for key in ("model", "protocol", "leaky", "seed", "weights", "test_time_augmentation") if key in first},
+        **{key: first[key] for key in ("model", "protocol", "leaky", "seed", "weights", "test_time_augmentation", "recalibration") if key in first},
         "evaluation": f"{len(records)}-fold CV",
         "metrics": fold_means(records, level),
         "ci_level": level,
         "ci_method": f"Student t-interval of the mean over {len(records)} folds",
         "folds": fold_rows(records),
-        "pooled": evaluate_predictions(pooled["label"], pooled["probability"], eval_cfg),
+        "pooled": evaluate_predictions(pooled["label"], pooled["probability"], eval_cfg, thresholds),
+        "operating_point": fold_operating_points(records),
+        "calibration": calibration_summary(pooled["label"], pooled["probability"], eval_cfg["calibration_bins"]),
         "confusion_matrix": np.sum([r["confusion_matrix"] for r in records], axis=0).tolist(),
         "n": int(sum(r["n"] for r in records)),
         "n_positive": int(sum(r["n_positive"] for r in records)),

@@ -25,18 +25,25 @@ def bootstrap_intervals(labels, probabilities, n_resamples: int, seed: int, leve
     """Percentile intervals over resamples of the test images (with replacement)."""
     rng = np.random.default_rng(seed)
     draws = {name: [] for name in METRIC_NAMES}
+    per_image = np.ndim(threshold) > 0
     for _ in range(n_resamples):
         rows = rng.integers(0, len(labels), len(labels))
-        for name, value in point_metrics(labels[rows], probabilities[rows], threshold).items():
+        resampled_threshold = threshold[rows] if per_image else threshold
+        for name, value in point_metrics(labels[rows], probabilities[rows], resampled_threshold).items():
             draws[name].append(value)
     tail = (1 - level) / 2 * 100
     return {name: tuple(float(v) for v in np.nanpercentile(values, [tail, 100 - tail])) for name, values in draws.items()}
 
 
-def evaluate_predictions(labels, probabilities, eval_cfg: dict, threshold: float = 0.5) -> dict:
-    """The metrics.json body: each metric with its CI, the confusion matrix [[TN, FP], [FN, TP]], n."""
+def evaluate_predictions(labels, probabilities, eval_cfg: dict, threshold=0.5) -> dict:
+    """The metrics.json body: each metric with its CI, the confusion matrix [[TN, FP], [FN, TP]], n.
+
+    ``threshold`` is one number, or one per image (pooled k-fold predictions, each image thresholded
+    at the operating point of the fold that tested it)."""
     labels = np.asarray(labels).astype(int)
     probabilities = np.asarray(probabilities, dtype=float)
+    if np.ndim(threshold) > 0:
+        threshold = np.asarray(threshold, dtype=float)
     points = point_metrics(labels, probabilities, threshold)
     intervals = bootstrap_intervals(labels, probabilities, eval_cfg["bootstrap"], eval_cfg["seed"], eval_cfg.get("ci_level", 0.95), threshold)
     return {
@@ -46,7 +53,7 @@ def evaluate_predictions(labels, probabilities, eval_cfg: dict, threshold: float
         },
         "ci_level": eval_cfg.get("ci_level", 0.95),
         "bootstrap_resamples": eval_cfg["bootstrap"],
-        "threshold": threshold,
+        "threshold": float(threshold) if np.ndim(threshold) == 0 else "each image at its fold's operating point",
         "confusion_matrix": confusion_matrix(labels, (probabilities >= threshold).astype(int), labels=[0, 1]).tolist(),
         "n": int(len(labels)),
         "n_positive": int(labels.sum()),

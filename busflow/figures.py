@@ -1,4 +1,5 @@
-"""The report's figures: training curves (the paper's Figs 2-4), ROC curves, confusion matrices."""
+"""The report's figures: training curves (the paper's Figs 2-4), ROC curves, confusion matrices,
+reliability diagrams and precision-recall curves."""
 
 import matplotlib
 
@@ -70,6 +71,26 @@ def plot_confusion_matrices(matrices: dict[str, list], class_names: list[str], p
         ax.set_xticks([0, 1], [f"pred {c}" for c in class_names])
         ax.set_yticks([0, 1], class_names)
         ax.set_title(model)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def plot_calibration(predictions: dict[str, pd.DataFrame], n_bins: int, path, title: str) -> None:
+    """Reliability diagrams (fraction malignant against mean predicted probability, per bin) and
+    precision-recall curves of the models' (recalibrated) probabilities, with sklearn's displays."""
+    from sklearn.calibration import CalibrationDisplay
+    from sklearn.metrics import PrecisionRecallDisplay
+
+    figure, (reliability, precision_recall) = plt.subplots(1, 2, figsize=(10, 4.6))
+    for model, table in predictions.items():
+        CalibrationDisplay.from_predictions(table["label"], table["probability"], n_bins=n_bins, name=model,
+                                            ax=reliability)
+        PrecisionRecallDisplay.from_predictions(table["label"], table["probability"], name=model,
+                                                ax=precision_recall)
+    reliability.set_title("reliability")
+    precision_recall.set_title("precision-recall (malignant)")
+    figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import roc_curve
 
+from busflow.calibration import Recalibration, calibration_summary, fit_recalibration
+
 RULES = ("fixed", "youden", "sensitivity")
 
 
@@ -68,3 +70,42 @@ def operating_point_record(labels, probabilities, rule: OperatingPointRule) -> d
         "validation_sensitivity": float(predicted[positives].mean()) if positives.any() else float("nan"),
         "validation_specificity": float((~predicted[negatives]).mean()) if negatives.any() else float("nan"),
     }
+
+
+def fixed_operating_point(rule: OperatingPointRule) -> dict:
+    """The record of a threshold set in the config: nothing is fitted, no image is read."""
+    return {
+        "operating_point": {"rule": "fixed", "target_sensitivity": None, "threshold": rule.threshold,
+                            "chosen_on": "config (evaluation.operating_point.threshold)"},
+        "recalibration": Recalibration().as_record(),
+    }
+
+
+def choose_operating_point(labels, probabilities, rule: OperatingPointRule, recalibration: str, bins: int) -> dict:
+    """The operating_point/{model}.json body, from validation labels and probabilities: the
+    recalibration fitted on them, the threshold chosen on the recalibrated probabilities, and the
+    validation calibration it gives."""
+    fitted = fit_recalibration(labels, probabilities, recalibration)
+    calibrated = fitted.apply(probabilities)
+    return {
+        "operating_point": operating_point_record(labels, calibrated, rule),
+        "recalibration": fitted.as_record(),
+        "validation_calibration": calibration_summary(labels, calibrated, bins),
+    }
+
+
+def apply_operating_point(chosen: dict, probabilities) -> tuple[np.ndarray, float]:
+    """(recalibrated probabilities, threshold) of a chosen operating point on new images."""
+    return Recalibration.from_record(chosen["recalibration"]).apply(probabilities), chosen["operating_point"]["threshold"]
+
+
+def threshold_label(operating_point: dict) -> str:
+    """How the comparison table names an operating point, e.g. '0.312 (sensitivity 0.90 on val)'."""
+    thresholds = operating_point.get("thresholds", [operating_point.get("threshold")])
+    value = f"{np.mean(thresholds):.3g}" + (" (fold mean)" if len(thresholds) > 1 else "")
+    rule = operating_point["rule"]
+    if rule == "fixed":
+        return f"{value} (fixed)"
+    if rule == "sensitivity":
+        return f"{value} (sensitivity {operating_point['target_sensitivity']:.2f} on val)"
+    return f"{value} (Youden on val)"

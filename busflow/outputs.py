@@ -14,3 +14,7 @@ def write_csv(table: pd.DataFrame, path) -> None:
 def save_json(data: dict, path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(data, indent=2) + "\n")
+
+
+def read_json(path) -> dict:
+    return json.loads(Path(path).read_text())

@@ -37,7 +37,22 @@ def check_model_only_keys(config: dict) -> None:
                 )
 
 
+def check_operating_point(config: dict) -> None:
+    """The paper protocol's validation images are test copies: a threshold or recalibration fitted on
+    them would be fitted on the test set, so only the fixed threshold is allowed there."""
+    evaluation = config["evaluation"]
+    if config["split"]["protocol"] != "paper":
+        return
+    if evaluation["operating_point"]["rule"] != "fixed" or evaluation["recalibration"] != "none":
+        raise ConfigError(
+            "evaluation.operating_point.rule and evaluation.recalibration are fitted on the validation images, "
+            "which under split.protocol: paper are the test copies. Set evaluation.operating_point.rule: fixed and "
+            "evaluation.recalibration: none for the paper protocol, or use split.protocol: leak_free."
+        )
+
+
 def check_settings(config: dict) -> None:
     """Every check of this module, run once the schema has validated (and filled) the config."""
     check_epoch_selection(config)
+    check_operating_point(config)
     check_model_only_keys(config)

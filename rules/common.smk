@@ -179,6 +179,7 @@ def final_outputs():
         "results/comparison.html",
         "results/figures/roc.png",
         "results/figures/confusion_matrices.png",
+        "results/figures/calibration.png",
         *expand("results/figures/training_{model}.png", model=MODELS),
         *expand("results/figures/cam_{model}.png", model=MODELS),
     ]

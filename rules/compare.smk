@@ -47,6 +47,11 @@ rule plot_figures:
             caption="../report/confusion.rst",
             category="Evaluation",
         ),
+        calibration=report(
+            "results/figures/calibration.png",
+            caption="../report/calibration.rst",
+            category="Evaluation",
+        ),
     log:
         "results/logs/plot_figures.log",
     conda:
@@ -55,5 +60,6 @@ rule plot_figures:
         models=MODELS,
         folds=FOLDS,
         classes=config["data"]["classes"],
+        calibration_bins=config["evaluation"]["calibration_bins"],
     script:
         "../scripts/plot_figures.py"

@@ -1,6 +1,39 @@
+# The decision threshold (and an optional recalibration) of each trained model, chosen on its
+# validation images before any test or external image is scored; evaluation applies it unchanged.
+rule choose_operating_point:
+    input:
+        model=in_run("models/{model}.keras"),
+        val=shard_files("val"),
+        split=split_input,
+        code=script_code("choose_operating_point.py"),
+    output:
+        in_run("operating_point/{model}.json"),
+    log:
+        job_file("logs/choose_operating_point/{model}", "log"),
+    benchmark:
+        job_file("benchmarks/choose_operating_point/{model}", "tsv")
+    wildcard_constraints:
+        model="|".join(MODELS),
+    conda:
+        "../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    params:
+        evaluation=config["evaluation"],
+        selection=fold_selection,
+        tta=TTA,
+        backend=config["training"]["backend"],
+        acceleration=ACCELERATION,
+    script:
+        "../scripts/choose_operating_point.py"
+
+
 rule evaluate_model:
     input:
         model=in_run("models/{model}.keras"),
+        operating_point=in_run("operating_point/{model}.json"),
         test=shard_files("test"),
         split=split_input,
         code=script_code("evaluate_model.py"),

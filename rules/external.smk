@@ -33,6 +33,11 @@ rule evaluate_external:
         models=lambda wildcards: expand(
             in_run("models/{model}.keras"), fold=range(FOLDS), model=wildcards.model
         ),
+        operating_points=lambda wildcards: expand(
+            in_run("operating_point/{model}.json"),
+            fold=range(FOLDS),
+            model=wildcards.model,
+        ),
         manifest="results/external/{name}/manifest.csv",
         code=script_code("evaluate_external.py"),
     output:

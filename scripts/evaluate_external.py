@@ -14,4 +14,5 @@ external_eval_job(
     dict(snakemake.output.items()),
     acceleration=snakemake.params.acceleration,
     tta=snakemake.params.tta,
+    operating_point_files=snakemake.input.operating_points,
 )

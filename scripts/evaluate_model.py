@@ -16,4 +16,5 @@ evaluate_job(
     selection=snakemake.params.selection,
     acceleration=snakemake.params.acceleration,
     tta=snakemake.params.tta,
+    operating_point_file=snakemake.input.operating_point,
 )

@@ -1,4 +1,4 @@
-"""Rule plot_figures: training curves, ROC curves and confusion matrices as PNG."""
+"""Rule plot_figures: training curves, ROC curves, confusion matrices and calibration as PNG."""
 
 from busflow.jobs.figures import figures_job
 from busflow.runtime import start_job
@@ -12,4 +12,5 @@ figures_job(
     snakemake.input.metrics,
     snakemake.params.classes,
     dict(snakemake.output.items()),
+    calibration_bins=snakemake.params.calibration_bins,
 )

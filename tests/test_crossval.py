@@ -9,7 +9,7 @@ from scipy import stats
 from busflow.crossval import mean_interval, summarise_folds
 from busflow.evaluation import evaluate_predictions
 
-EVAL_CFG = {"bootstrap": 50, "seed": 1, "ci_level": 0.95}
+EVAL_CFG = {"bootstrap": 50, "seed": 1, "ci_level": 0.95, "calibration_bins": 10}
 
 
 def test_mean_interval_is_the_students_t_interval():

@@ -24,7 +24,8 @@ def cv_config(workdir, folds, external=()):
         "data": {"raw": str(workdir / "raw"), "image_size": 32},
         "demo": {"generate": True, "n_per_class": 30, "size": 64},
         "augment": {"factor": 2, "shards": 2},
-        "evaluation": {"folds": folds, "bootstrap": 50},
+        "evaluation": {"folds": folds, "bootstrap": 50, "recalibration": "temperature",
+                       "operating_point": {"rule": "sensitivity", "target_sensitivity": 0.9}},
         "training": TINY_TRAINING,
         "external": list(external),
     })
@@ -92,6 +93,28 @@ def test_external_sets_get_a_row_per_model_and_training_duplicates_are_left_out(
     assert manifest.loc[manifest["in_training"], "training_match"].tolist() == ["benign/benign_0004"]
 
 
+def test_every_row_reports_the_validation_chosen_operating_point_and_calibration(cv_run):
+    table = pd.read_csv(cv_run / "results/comparison.csv")
+    ours = table[table["source"].str.startswith("busflow")]
+    assert len(ours) == 9  # this run and two external sets, three models each
+    assert ours["threshold"].str.endswith("(fold mean) (sensitivity 0.90 on val)").all()
+    for column in ("sensitivity", "specificity", "ece", "brier"):
+        assert ours[column].between(0, 1).all(), column
+    markdown = (cv_run / "results/comparison.md").read_text()
+    assert "| Threshold | Sensitivity (95% CI) | Specificity (95% CI) | ECE | Brier |" in markdown
+
+
+def test_external_sets_use_each_fold_models_validation_threshold_unchanged(cv_run):
+    for model in MODELS:
+        chosen = [json.loads((cv_run / f"results/folds/{f}/operating_point/{model}.json").read_text()) for f in range(2)]
+        assert all(c["operating_point"]["chosen_on"] == "validation" for c in chosen)
+        assert all(c["recalibration"]["method"] == "temperature" for c in chosen)
+        external = json.loads((cv_run / f"results/external/hospital_b/eval/{model}/metrics.json").read_text())
+        assert external["operating_point"]["thresholds"] == [c["operating_point"]["threshold"] for c in chosen]
+        tested = [json.loads((cv_run / f"results/folds/{f}/eval/{model}/metrics.json").read_text()) for f in range(2)]
+        assert [t["threshold"] for t in tested] == [c["operating_point"]["threshold"] for c in chosen]
+
+
 def test_a_bad_external_csv_stops_by_name_and_keeps_the_trained_models(cv_run):
     csv = cv_run / "listed.csv"
     original = csv.read_text()
@@ -138,6 +161,10 @@ def test_test_time_views_rerun_only_evaluation_and_average_the_models_prediction
     stack = views(test["images"], test["image_ids"], test["copy_index"], tta)
     model = keras.models.load_model(workdir / "results/folds/1/models/transfer.keras")
     expected = model.predict(stack[..., None], verbose=0).reshape(-1, 3).mean(axis=1)
+    from busflow.calibration import Recalibration  # the fold's validation-fitted map, applied after the mean
+
+    chosen = json.loads((workdir / "results/folds/1/operating_point/transfer.json").read_text())
+    expected = Recalibration.from_record(chosen["recalibration"]).apply(expected)
     by_id = dict(zip(after["image_id"], after["probability"]))
     np.testing.assert_allclose([by_id[i] for i in test["image_ids"]], expected, rtol=1e-4, atol=1e-5)
 

@@ -36,7 +36,7 @@ SMALL_CONFIG = {
 }
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-EXPECTED_FIGURES = {"roc.png", "confusion_matrices.png",
+EXPECTED_FIGURES = {"roc.png", "confusion_matrices.png", "calibration.png",
                     *(f"training_{m}.png" for m in MODELS), *(f"cam_{m}.png" for m in MODELS)}
 
 

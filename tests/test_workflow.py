@@ -53,11 +53,11 @@ def demo_run(tmp_path_factory):
 def test_demo_writes_every_output(demo_run):
     expected = ["results/manifest.csv", "results/split.csv", "results/qc/rejected.csv", "results/qc/conflicts.csv",
                 "results/comparison.csv", "results/comparison.md", "results/figures/roc.png",
-                "results/figures/confusion_matrices.png"]
+                "results/figures/confusion_matrices.png", "results/figures/calibration.png"]
     for model in ("baseline", "transfer", "finetune"):
         expected += [f"results/models/{model}.keras", f"results/history/{model}.csv",
                      f"results/eval/{model}/metrics.json", f"results/eval/{model}/predictions.csv",
-                     f"results/figures/training_{model}.png"]
+                     f"results/figures/training_{model}.png", f"results/operating_point/{model}.json"]
     missing = [path for path in expected if not (demo_run / path).is_file()]
     assert not missing
     assert not list((demo_run / "results" / "models").glob("*.checkpoint"))
