@@ -5,7 +5,10 @@ localrules:
 rule build_manifest:
     input:
         raw_images,
-        code=package_file("manifest.py"),
+        code=[
+            package_file(name)
+            for name in ("manifest.py", "layout.py", "duplicates.py", "images.py")
+        ],
     output:
         manifest="results/manifest.csv",
         rejected="results/qc/rejected.csv",
@@ -20,5 +23,6 @@ rule build_manifest:
     params:
         raw=config["data"]["raw"],
         data=config["data"],
+        layout=raw_layout,
     script:
         "../scripts/build_manifest.py"
