@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from busflow.errors import BadImageError, ConfigError
-from busflow.hashing import hamming_distances
+from busflow.duplicates import hash_matrix, window_distances
 from busflow.images import DEFAULT_MAX_PIXELS
 from busflow.layout import LayoutRules, readable_candidate_files
 from busflow.manifest import describe_image, drop_shared_ids, scan_images
@@ -100,11 +100,12 @@ def scan_csv(csv_path, classes, on_bad_image: str, max_pixels: int | None = DEFA
 
 
 def flag_training_overlap(external: pd.DataFrame, training: pd.DataFrame, max_distance: int) -> pd.DataFrame:
-    """in_training: the image's pHash is within max_distance bits of a training-manifest image's."""
-    train_hashes = np.array([int(h, 16) for h in training["phash"]], dtype=np.uint64)
+    """in_training: the image is a near duplicate of a training-manifest image (the manifest's
+    test: a window hash within max_distance bits, see busflow.duplicates)."""
+    train_hashes = hash_matrix(training["window_hashes"])
     matches = []
-    for phash in external["phash"]:
-        distances = hamming_distances(int(phash, 16), train_hashes)
+    for hashes in hash_matrix(external["window_hashes"]):
+        distances = window_distances(hashes, train_hashes)
         nearest = int(np.argmin(distances)) if len(distances) else -1
         matches.append(training["image_id"].iloc[nearest] if nearest >= 0 and distances[nearest] <= max_distance else "")
     flagged = external.copy()

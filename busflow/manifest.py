@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from busflow.duplicates import group_duplicates
+from busflow.duplicates import group_duplicates, image_fingerprint
 from busflow.errors import BadImageError, DatasetLayoutError
-from busflow.hashing import file_sha256, perceptual_hash, pixel_sha256
+from busflow.hashing import file_sha256
 from busflow.images import DEFAULT_MAX_PIXELS, check_supported_format, decode_image
 from busflow.layout import LayoutRules, check_layout, list_candidate_files
 
 MANIFEST_COLUMNS = [
     "image_id", "path", "label", "sha256", "width", "height", "group",
-    "mode", "pixel_sha256", "phash", "conflict",
+    "mode", "pixel_sha256", "phash", "conflict", "window_hashes",
 ]
 REJECTED_COLUMNS = ["path", "reason"]
 
@@ -37,8 +37,7 @@ def describe_image(path: Path, label: str, raw_dir: Path, max_pixels: int | None
         "width": grey.shape[1],
         "height": grey.shape[0],
         "mode": mode,
-        "pixel_sha256": pixel_sha256(grey),
-        "phash": f"{perceptual_hash(grey):016x}",
+        **image_fingerprint(grey),
     }
 
 

@@ -218,3 +218,20 @@ def test_a_class_with_every_image_rejected_names_them_in_the_error(raw_copy):
         build_manifest(raw_copy, {**DATA_CFG, "on_bad_image": "skip"})
     assert "rejected.csv" not in str(error.value)
     assert "malignant_0000.png (the file is empty (0 bytes))" in str(error.value)
+
+
+def test_a_shifted_or_tighter_framed_rescan_shares_its_originals_group(raw_copy):
+    """A 3-pixel shift or a 4-pixel crop of a 64 px image: the whole-image pHash grouped 0 of 20."""
+    sources = sorted((raw_copy / "benign").glob("*.png"))[:5]
+    for source in sources:
+        pixels = np.asarray(Image.open(source))
+        shifted = np.zeros_like(pixels)
+        shifted[3:, 3:] = pixels[:-3, :-3]
+        Image.fromarray(shifted).save(source.with_name(f"{source.stem} shifted.png"))
+        Image.fromarray(pixels[4:-4, 4:-4]).save(source.with_name(f"{source.stem} cropped.png"))
+    tables = build_manifest(raw_copy, DATA_CFG)
+    group = tables["manifest"].set_index("image_id")["group"]
+    for source in sources:
+        original = f"benign/{source.stem}"
+        assert group[f"{original} shifted"] == group[original] == group[f"{original} cropped"]
+    assert group.nunique() == 24  # and no distinct pictures merged
