@@ -1,5 +1,6 @@
 """Checks across config values that the JSON schema cannot express."""
 
+import os
 import re
 
 from busflow.errors import ConfigError
@@ -63,8 +64,20 @@ def check_external_sets(config: dict) -> None:
         seen.add(name)
 
 
+def check_split_record(config: dict) -> None:
+    """The split record must outlive results/ (cleaning results must not re-split every image) and
+    must not land on one of the workflow's outputs."""
+    record = config["split"].get("record")
+    if record and os.path.normpath(record).split(os.sep)[0] == "results":
+        raise ConfigError(
+            f"split.record: {record} is inside results/, where cleaning the results would delete it and re-split "
+            f"every image, and where it could overwrite an output. Put it outside results/, e.g. split_record.csv."
+        )
+
+
 def check_settings(config: dict) -> None:
     """Every check of this module, run once the schema has validated (and filled) the config."""
     check_epoch_selection(config)
     check_model_only_keys(config)
     check_external_sets(config)
+    check_split_record(config)

@@ -85,6 +85,14 @@ def external_images(name):
     return candidate_files(EXTERNAL[name]["path"], config["data"])
 
 
+def external_layout(wildcards):
+    """A folder set's layout (see raw_layout): a change re-runs its manifest and layout checks."""
+    source = EXTERNAL[wildcards.name]["path"]
+    if source.lower().endswith(".csv"):
+        return []
+    return layout_signature(source, LayoutRules.from_config(config["data"]))
+
+
 def external_metrics_files():
     return [
         f"results/external/{name}/eval/{model}/metrics.json"

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from busflow.errors import ConfigError
-from busflow.settings import check_epoch_selection, check_external_sets, check_model_only_keys
+from busflow.settings import check_epoch_selection, check_external_sets, check_model_only_keys, check_split_record
 from workflow_helpers import REPO, snakemake, write_config
 
 
@@ -123,3 +123,13 @@ def test_a_class_listed_twice_is_refused_by_the_schema():
     config["data"]["classes"] = ["benign", "benign"]
     with pytest.raises(Exception, match="non-unique|unique"):
         validated(config)
+
+
+@pytest.mark.parametrize("record", ["results/split_record.csv", "./results/qc/record.csv"])
+def test_a_split_record_inside_results_is_refused(record):
+    config = demo_config()
+    config["split"]["record"] = record
+    with pytest.raises(ConfigError, match="split.record: .* is inside results/"):
+        check_split_record(config)
+    config["split"]["record"] = "records/split.csv"
+    check_split_record(config)
