@@ -50,9 +50,3 @@ def perceptual_hash(grey: np.ndarray, hash_size: int = 8, highfreq_factor: int =
     low = dct(dct(pixels, axis=0, norm="ortho"), axis=1, norm="ortho")[:hash_size, :hash_size]
     bits = (low > np.median(low)).ravel()
     return int("".join("1" if bit else "0" for bit in bits), 2)
-
-
-def hamming_distances(value: int, others: np.ndarray) -> np.ndarray:
-    """Bit distances between one 64-bit hash and an array of them (dtype uint64)."""
-    xor = np.bitwise_xor(others, np.uint64(value))
-    return np.unpackbits(xor.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)

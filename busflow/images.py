@@ -8,14 +8,30 @@ from PIL import Image, UnidentifiedImageError
 from busflow.errors import BadImageError
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif"}
+# data.max_image_pixels' default (the schema holds the same number): 50 megapixels is 70x BUSI's
+# largest image (1048 x 719) and far above any ultrasound frame, yet decodes in ~150 MB as RGB.
+DEFAULT_MAX_PIXELS = 50_000_000
+# busflow checks the pixel count itself, naming the file and the setting; Pillow's own check
+# raises a DecompressionBombError that names neither, at a limit no config could change.
+Image.MAX_IMAGE_PIXELS = None
 
 
-def decode_image(path) -> tuple[np.ndarray, str]:
+def check_supported_format(path) -> None:
+    """Raise BadImageError naming the file if its extension is not one busflow reads."""
+    suffix = os.path.splitext(str(path))[1]
+    if suffix.lower() not in IMAGE_EXTENSIONS:
+        supported = ", ".join(sorted(IMAGE_EXTENSIONS))
+        raise BadImageError(path, f"unsupported format '{suffix or '(no extension)'}'; busflow reads {supported}. "
+                                  f"Convert it to PNG")
+
+
+def decode_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, str]:
     """Decode a file fully into grey uint8 pixels; returns (pixels, original Pillow mode).
 
     Raises BadImageError naming the file for: zero bytes, unreadable, not an image, truncated or
-    corrupt data. Colour images become grey with ITU-R 601 luma, which leaves grey-in-RGB exactly
-    as it was.
+    corrupt data, more than ``max_pixels`` pixels (checked from the header, before decoding:
+    a decompression bomb never reaches memory; None: no limit). Colour images become grey with
+    ITU-R 601 luma, which leaves grey-in-RGB exactly as it was.
     """
     try:
         if not os.path.exists(path):
@@ -23,6 +39,7 @@ def decode_image(path) -> tuple[np.ndarray, str]:
         if os.path.getsize(path) == 0:
             raise BadImageError(path, "the file is empty (0 bytes)")
         with Image.open(path) as image:
+            check_pixel_count(path, image.size, max_pixels)
             mode = image.mode
             image.load()
             return _to_grey(image), mode
@@ -34,6 +51,14 @@ def decode_image(path) -> tuple[np.ndarray, str]:
         raise BadImageError(path, "not an image file Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise BadImageError(path, f"corrupt or truncated image data ({error})") from None
+
+
+def check_pixel_count(path, size: tuple[int, int], max_pixels: int | None) -> None:
+    width, height = size
+    if max_pixels is not None and width * height > max_pixels:
+        raise BadImageError(path, f"{width} x {height} pixels is more than data.max_image_pixels ({max_pixels:,}); "
+                                  f"a file this large is usually damaged or a decompression bomb. If it is a real "
+                                  f"scan, raise data.max_image_pixels")
 
 
 def _to_grey(image: Image.Image) -> np.ndarray:
@@ -57,5 +82,5 @@ def resize_square(grey: np.ndarray, size: int) -> np.ndarray:
 
 def load_training_image(path, size: int) -> np.ndarray:
     """The pixels a model sees for one file: grey, size x size, uint8."""
-    grey, _ = decode_image(path)
+    grey, _ = decode_image(path, max_pixels=None)  # the manifest has checked its size against the config
     return resize_square(grey, size)

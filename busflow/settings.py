@@ -1,5 +1,8 @@
 """Checks across config values that the JSON schema cannot express."""
 
+import os
+import re
+
 from busflow.errors import ConfigError
 
 # The three models in the order every table and figure lists them (rules/common.smk uses it too).
@@ -51,8 +54,45 @@ def check_operating_point(config: dict) -> None:
         )
 
 
+# An external set's name becomes a folder: results/external/{name}/. A plain identifier cannot
+# climb out of it ('..') or land on another output; the schema has the same pattern.
+EXTERNAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def check_external_sets(config: dict) -> None:
+    """External set names are plain identifiers, and each is used once (else the last one would
+    silently overwrite the others' outputs)."""
+    seen = set()
+    for i, entry in enumerate(config.get("external", [])):
+        name = entry["name"]
+        if not EXTERNAL_NAME.fullmatch(name):
+            raise ConfigError(
+                f"external[{i}].name '{name}': a set's name becomes the folder results/external/<name>/, so it must "
+                f"be letters, digits, '_' or '-' (starting with a letter or digit). Rename it, e.g. hospital_b."
+            )
+        if name in seen:
+            raise ConfigError(
+                f"external[{i}].name '{name}' is used by two external sets; their results would overwrite each "
+                f"other. Give each set its own name."
+            )
+        seen.add(name)
+
+
+def check_split_record(config: dict) -> None:
+    """The split record must outlive results/ (cleaning results must not re-split every image) and
+    must not land on one of the workflow's outputs."""
+    record = config["split"].get("record")
+    if record and os.path.normpath(record).split(os.sep)[0] == "results":
+        raise ConfigError(
+            f"split.record: {record} is inside results/, where cleaning the results would delete it and re-split "
+            f"every image, and where it could overwrite an output. Put it outside results/, e.g. split_record.csv."
+        )
+
+
 def check_settings(config: dict) -> None:
     """Every check of this module, run once the schema has validated (and filled) the config."""
     check_epoch_selection(config)
     check_operating_point(config)
     check_model_only_keys(config)
+    check_external_sets(config)
+    check_split_record(config)

@@ -11,13 +11,19 @@ rows are marked ``leaky``.
 
 split.csv has one row per (image, fold): with ``evaluation.folds`` = 1 that is one row per image
 in fold 0; with k > 1 each image has k rows, see busflow.folds.
+
+The hash alone cannot keep existing images in place when a new duplicate joins their group; the
+split record does (busflow.split_record): ``plan_split`` honours it and says what to add to it.
 """
+
+from dataclasses import dataclass
 
 import pandas as pd
 
 from busflow.errors import ConfigError
 from busflow.folds import check_every_fold_has_every_class, fold_roles
 from busflow.hashing import stable_unit
+from busflow.split_record import CONFLICT_COLUMNS, honour_record, long_table, settings_key, updated_record
 
 PROTOCOLS = ("leak_free", "paper")
 SPLIT_COLUMNS = ["image_id", "label", "group", "fold", "split", "protocol", "leaky"]
@@ -33,28 +39,52 @@ def split_of_group(group: str, label: str, seed: int, val_fraction: float, test_
     return "train"
 
 
-def assign_splits(manifest: pd.DataFrame, split_cfg: dict, folds: int = 1) -> pd.DataFrame:
-    """split.csv rows for the images that take part (label conflicts are left out)."""
+@dataclass(frozen=True)
+class SplitPlan:
+    table: pd.DataFrame  # split.csv
+    record: pd.DataFrame  # the split record to write back (unchanged under the paper protocol)
+    conflicts: pd.DataFrame  # qc/split_conflicts.csv: images a recorded split left out or could not keep apart
+
+
+def hashed_roles(usable: pd.DataFrame, split_cfg: dict, folds: int) -> pd.DataFrame:
+    """Long (image, fold) table from the stable hashes of the group keys alone (leak_free)."""
+    if folds > 1:
+        return fold_roles(usable, split_cfg, folds)
+    return usable.assign(fold=0, split=[
+        split_of_group(g, lab, split_cfg["seed"], split_cfg["val_fraction"], split_cfg["test_fraction"])
+        for g, lab in zip(usable["group"], usable["label"])
+    ])
+
+
+def plan_split(manifest: pd.DataFrame, split_cfg: dict, folds: int = 1, record: pd.DataFrame | None = None) -> SplitPlan:
+    """split.csv rows for the images that take part (label conflicts are left out), honouring the
+    split record under leak_free (None: no record, a pure function of the manifest)."""
     protocol = split_cfg.get("protocol", "leak_free")
     if protocol not in PROTOCOLS:
         raise ConfigError(f"split.protocol '{protocol}' is not one of {', '.join(PROTOCOLS)}")
-    usable = manifest[~manifest["conflict"].astype(bool)].copy()
+    usable = manifest[~manifest["conflict"].astype(bool)][["image_id", "label", "group"]]
+    conflicts = pd.DataFrame(columns=CONFLICT_COLUMNS)
     if protocol == "paper":
         # The paper's split is per augmented copy, made in busflow.shards / busflow.folds.
-        usable = pd.concat([usable.assign(fold=fold, split="pool") for fold in range(folds)], ignore_index=True)
-    elif folds > 1:
-        usable = fold_roles(usable, split_cfg, folds)
-        check_every_fold_has_every_class(usable)
+        table = pd.concat([usable.assign(fold=fold, split="pool") for fold in range(folds)], ignore_index=True)
     else:
-        usable["fold"] = 0
-        usable["split"] = [
-            split_of_group(g, lab, split_cfg["seed"], split_cfg["val_fraction"], split_cfg["test_fraction"])
-            for g, lab in zip(usable["group"], usable["label"])
-        ]
-        check_every_split_has_every_class(usable)
-    usable["protocol"] = protocol
-    usable["leaky"] = protocol == "paper"
-    return usable[SPLIT_COLUMNS].sort_values(["fold", "image_id"], ignore_index=True)
+        table = hashed_roles(usable, split_cfg, folds)
+        if record is not None:
+            key = settings_key(split_cfg, folds)
+            roles, conflicts = honour_record(table, record[record["settings"] == key])
+            table = long_table(usable, roles)
+            record = updated_record(record, key, table)
+        if folds > 1:
+            check_every_fold_has_every_class(table)
+        else:
+            check_every_split_has_every_class(table)
+    table = table.assign(protocol=protocol, leaky=protocol == "paper")
+    return SplitPlan(table[SPLIT_COLUMNS].sort_values(["fold", "image_id"], ignore_index=True), record, conflicts)
+
+
+def assign_splits(manifest: pd.DataFrame, split_cfg: dict, folds: int = 1, record: pd.DataFrame | None = None) -> pd.DataFrame:
+    """split.csv's rows (see plan_split)."""
+    return plan_split(manifest, split_cfg, folds, record).table
 
 
 def check_every_split_has_every_class(split: pd.DataFrame) -> None:
@@ -63,6 +93,13 @@ def check_every_split_has_every_class(split: pd.DataFrame) -> None:
         for label in split["label"].unique():
             if counts.get((name, label), 0) == 0:
                 raise ConfigError(
-                    f"the {name} split has no '{label}' image: too few images for "
-                    f"split.val_fraction/test_fraction. Add images or raise the fractions."
+                    f"the {name} split has no '{label}' image: too few '{label}' images for "
+                    f"split.val_fraction/test_fraction. Add images, or {fraction_fix(name)}."
                 )
+
+
+def fraction_fix(split: str) -> str:
+    """The fraction change that gives an empty split images: train gets what val and test leave."""
+    if split == "train":
+        return "lower split.val_fraction and split.test_fraction"
+    return f"raise split.{split}_fraction"

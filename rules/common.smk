@@ -9,7 +9,8 @@ sys.path.insert(0, workflow.basedir)
 from busflow.code_closure import code_closure  # noqa: E402
 from busflow.demo_data import demo_file  # noqa: E402
 from busflow.external import candidate_files  # noqa: E402
-from busflow.manifest import LayoutRules, list_candidate_files  # noqa: E402
+from busflow.layout import LayoutRules, layout_signature  # noqa: E402
+from busflow.layout import readable_candidate_files  # noqa: E402
 from busflow.samples import fold_selection as fold_selection_of  # noqa: E402
 from busflow.settings import TRAINED_MODELS, check_settings  # noqa: E402
 from busflow.tta import tta_settings  # noqa: E402
@@ -65,15 +66,36 @@ def raw_images(wildcards):
 
     Listing the files (not the folder) makes adding or removing an image re-run the manifest;
     naming the demo files up front keeps that set the same before and after generating them.
+    Broken links are left out here (Snakemake would stop at planning, naming no fix): raw_layout
+    re-runs the manifest, which reports them by name.
     """
     rules = LayoutRules.from_config(config["data"])
-    listed = [str(p) for p in list_candidate_files(config["data"]["raw"], rules)]
+    listed = [str(p) for p in readable_candidate_files(config["data"]["raw"], rules)]
     return sorted(set(listed) | set(demo_images()))
+
+
+def raw_layout(wildcards):
+    """The raw folder's layout as the manifest's layout checks see it (folders, nested folders,
+    broken links): a param, so that a change re-runs the manifest and its checks."""
+    if config["demo"]["generate"] and not os.path.exists(config["data"]["raw"]):
+        # What generate_demo_data will make, so the signature is the same after it ran.
+        return sorted(f"{label}/" for label in config["data"]["classes"])
+    return layout_signature(
+        config["data"]["raw"], LayoutRules.from_config(config["data"])
+    )
 
 
 def external_images(name):
     """An external set's files (folder images, or the CSV and the images it lists)."""
     return candidate_files(EXTERNAL[name]["path"], config["data"])
+
+
+def external_layout(wildcards):
+    """A folder set's layout (see raw_layout): a change re-runs its manifest and layout checks."""
+    source = EXTERNAL[wildcards.name]["path"]
+    if source.lower().endswith(".csv"):
+        return []
+    return layout_signature(source, LayoutRules.from_config(config["data"]))
 
 
 def external_metrics_files():

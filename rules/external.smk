@@ -24,6 +24,7 @@ rule build_external_manifest:
     params:
         source=lambda wildcards: EXTERNAL[wildcards.name]["path"],
         data=config["data"],
+        layout=external_layout,
     script:
         "../scripts/build_external_manifest.py"
 

@@ -20,5 +20,6 @@ rule build_manifest:
     params:
         raw=config["data"]["raw"],
         data=config["data"],
+        layout=raw_layout,
     script:
         "../scripts/build_manifest.py"

@@ -2,12 +2,19 @@ localrules:
     split_images,
 
 
+# The split record (split.record, outside results/) is this rule's memory, not a product: the job
+# reads it and adds the new images to it. It is a param, not an input or output: Snakemake deletes
+# a job's outputs before running it, and a rule cannot read its own output; as an input, the
+# record that every run rewrites would re-run the split each time. The rule re-runs when the
+# manifest changes, which is when the record matters. To start over: delete the record and run
+# with --forcerun split_images.
 rule split_images:
     input:
         manifest="results/manifest.csv",
         code=script_code("split_images.py"),
     output:
-        "results/split.csv",
+        split="results/split.csv",
+        conflicts="results/qc/split_conflicts.csv",
     log:
         "results/logs/split_images.log",
     conda:

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from busflow.errors import BadImageError, ConfigError
+from busflow.errors import BadImageError, ConfigError, DatasetLayoutError
 from busflow.external import build_external_manifest, candidate_files
 from busflow.manifest import build_manifest
 
@@ -69,3 +69,23 @@ def test_bad_csv_rows_name_the_csv_the_line_and_the_fix(external_raw, training_m
 def test_a_missing_csv_names_the_config_key(training_manifest, tmp_path):
     with pytest.raises(ConfigError, match="external:"):
         build_external_manifest(tmp_path / "nope.csv", DATA_CFG, training_manifest)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("path,label\nimages/benign/benign_0000.png,benign,extra\n", "line 2: not a CSV of the header.s 2 columns.*path,label"),
+    ("path,label\n", "lists no images"),
+    ("", "the file is empty"),
+], ids=["extra-field", "header-only", "empty"])
+def test_a_malformed_csv_names_the_csv_and_the_fix(external_raw, training_manifest, tmp_path, text, message):
+    """Today: a bare pandas ParserError, or KeyError: 'phash'."""
+    csv = tmp_path / "labels.csv"
+    csv.write_text(text)
+    with pytest.raises(ConfigError, match=message) as error:
+        build_external_manifest(csv, DATA_CFG, training_manifest)
+    assert str(csv) in str(error.value)
+
+
+def test_a_missing_set_folder_names_the_external_key_not_data_raw(training_manifest, tmp_path):
+    with pytest.raises(DatasetLayoutError, match="external:") as error:
+        build_external_manifest(tmp_path / "hospital_c", DATA_CFG, training_manifest)
+    assert "data.raw" not in str(error.value)

@@ -140,3 +140,98 @@ def test_manifest_does_not_depend_on_listing_order(raw_copy):
     # Only the copied image's group key may change (its copy's id sorts first).
     assert changed_group.sum() <= 1
     pd.testing.assert_series_equal(kept["sha256"], first["sha256"])
+
+
+def test_two_files_with_one_stem_stop_the_run_naming_both(raw_copy):
+    """benign/x.png and benign/x.jpg would share the image_id benign/x."""
+    source = first_image(raw_copy)
+    Image.open(source).save(source.with_suffix(".jpg"), quality=90)
+    with pytest.raises(BadImageError, match="share the image_id") as error:
+        build_manifest(raw_copy, DATA_CFG)
+    assert str(source) in str(error.value) and str(source.with_suffix(".jpg")) in str(error.value)
+    tables = build_manifest(raw_copy, {**DATA_CFG, "on_bad_image": "skip"})
+    assert tables["manifest"]["image_id"].is_unique
+    assert set(tables["rejected"]["path"]) == {str(source), str(source.with_suffix(".jpg"))}
+
+
+def write_png_header(path, width, height):
+    """A PNG that says it is width x height (only the header is real): a decompression bomb."""
+    import struct
+    import zlib
+
+    Image.new("L", (1, 1)).save(path)
+    data = bytearray(path.read_bytes())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+
+
+def test_an_image_over_the_pixel_limit_is_named_and_skippable(raw_copy):
+    bomb = raw_copy / "benign" / "bomb.png"
+    write_png_header(bomb, 20000, 20000)
+    with pytest.raises(BadImageError, match="data.max_image_pixels") as error:
+        build_manifest(raw_copy, DATA_CFG)
+    assert str(bomb) in str(error.value)
+    tables = build_manifest(raw_copy, {**DATA_CFG, "on_bad_image": "skip"})
+    assert tables["rejected"]["path"].tolist() == [str(bomb)]
+    with pytest.raises(BadImageError, match="data.max_image_pixels"):
+        build_manifest(raw_copy, {**DATA_CFG, "max_image_pixels": 64 * 64 - 1})
+
+
+def test_a_broken_link_is_named_and_skippable(raw_copy):
+    link = raw_copy / "malignant" / "moved away.png"
+    os.symlink(raw_copy / "nowhere.png", link)
+    with pytest.raises(BadImageError, match="broken link") as error:
+        build_manifest(raw_copy, DATA_CFG)
+    assert str(link) in str(error.value)
+    assert build_manifest(raw_copy, {**DATA_CFG, "on_bad_image": "skip"})["rejected"]["path"].tolist() == [str(link)]
+
+
+def test_blank_images_are_bad_images_not_duplicates(raw_copy):
+    """Every flat image has the same perceptual hash; grouped, they became 'duplicates' (and conflicts)."""
+    Image.new("L", (1, 1), 0).save(raw_copy / "benign" / "blank.png")
+    Image.new("L", (300, 200), 0).save(raw_copy / "malignant" / "black frame.png")
+    with pytest.raises(BadImageError, match="blank"):
+        build_manifest(raw_copy, DATA_CFG)
+    tables = build_manifest(raw_copy, {**DATA_CFG, "on_bad_image": "skip"})
+    assert len(tables["rejected"]) == 2 and tables["rejected"]["reason"].str.contains("blank").all()
+    assert tables["conflicts"].empty and tables["duplicates"].empty
+
+
+def test_an_unsupported_format_says_which_formats_are_read(raw_copy):
+    Image.open(first_image(raw_copy)).save(raw_copy / "benign" / "scan.webp")
+    with pytest.raises(BadImageError, match=r"unsupported format '\.webp'.*\.png"):
+        build_manifest(raw_copy, DATA_CFG)
+
+
+def test_a_file_as_the_raw_folder_is_called_a_file(tmp_path):
+    (tmp_path / "images.zip").write_bytes(b"PK")
+    with pytest.raises(DatasetLayoutError, match="is a file, not a folder. Set data.raw"):
+        build_manifest(tmp_path / "images.zip", DATA_CFG)
+
+
+def test_a_class_with_every_image_rejected_names_them_in_the_error(raw_copy):
+    """The job stops, so qc/rejected.csv is never written: the message cannot send the user there."""
+    for path in (raw_copy / "malignant").glob("*.png"):
+        path.write_bytes(b"")
+    with pytest.raises(DatasetLayoutError) as error:
+        build_manifest(raw_copy, {**DATA_CFG, "on_bad_image": "skip"})
+    assert "rejected.csv" not in str(error.value)
+    assert "malignant_0000.png (the file is empty (0 bytes))" in str(error.value)
+
+
+def test_a_shifted_or_tighter_framed_rescan_shares_its_originals_group(raw_copy):
+    """A 3-pixel shift or a 4-pixel crop of a 64 px image: the whole-image pHash grouped 0 of 20."""
+    sources = sorted((raw_copy / "benign").glob("*.png"))[:5]
+    for source in sources:
+        pixels = np.asarray(Image.open(source))
+        shifted = np.zeros_like(pixels)
+        shifted[3:, 3:] = pixels[:-3, :-3]
+        Image.fromarray(shifted).save(source.with_name(f"{source.stem} shifted.png"))
+        Image.fromarray(pixels[4:-4, 4:-4]).save(source.with_name(f"{source.stem} cropped.png"))
+    tables = build_manifest(raw_copy, DATA_CFG)
+    group = tables["manifest"].set_index("image_id")["group"]
+    for source in sources:
+        original = f"benign/{source.stem}"
+        assert group[f"{original} shifted"] == group[original] == group[f"{original} cropped"]
+    assert group.nunique() == 24  # and no distinct pictures merged

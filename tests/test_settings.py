@@ -1,12 +1,13 @@
 """Config checks the schema cannot express."""
 
 import copy
+import re
 
 import pytest
 import yaml
 
 from busflow.errors import ConfigError
-from busflow.settings import check_epoch_selection, check_model_only_keys
+from busflow.settings import check_epoch_selection, check_external_sets, check_model_only_keys, check_split_record
 from workflow_helpers import REPO, snakemake, write_config
 
 
@@ -88,3 +89,47 @@ def test_dry_run_stops_on_head_epochs_outside_finetune_and_names_it(tmp_path):
     assert result.returncode != 0
     assert "training.baseline.head_epochs is read only by finetune" in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def validated(config):
+    """The config after the schema's validation (what rules/common.smk does first)."""
+    from snakemake.utils import validate
+
+    validate(config, str(REPO / "config" / "schema.yaml"))
+    return config
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "hospital.b", "-rf"])
+def test_an_external_set_name_that_is_not_a_plain_identifier_is_refused(name):
+    """'..' wrote the external manifest over results/manifest.csv."""
+    config = demo_config()
+    config["external"] = [{"name": name, "path": "set.csv"}]
+    with pytest.raises(ConfigError, match=f"external\\[0\\].name '{re.escape(name)}'"):
+        check_external_sets(config)
+    with pytest.raises(Exception, match="does not match"):
+        validated(config)
+
+
+def test_two_external_sets_with_one_name_are_refused():
+    config = demo_config()
+    config["external"] = [{"name": "hospital_b", "path": "a.csv"}, {"name": "hospital_b", "path": "b.csv"}]
+    validated(config)
+    with pytest.raises(ConfigError, match="external\\[1\\].name 'hospital_b' is used by two"):
+        check_external_sets(config)
+
+
+def test_a_class_listed_twice_is_refused_by_the_schema():
+    config = demo_config()
+    config["data"]["classes"] = ["benign", "benign"]
+    with pytest.raises(Exception, match="non-unique|unique"):
+        validated(config)
+
+
+@pytest.mark.parametrize("record", ["results/split_record.csv", "./results/qc/record.csv"])
+def test_a_split_record_inside_results_is_refused(record):
+    config = demo_config()
+    config["split"]["record"] = record
+    with pytest.raises(ConfigError, match="split.record: .* is inside results/"):
+        check_split_record(config)
+    config["split"]["record"] = "records/split.csv"
+    check_split_record(config)

@@ -64,3 +64,9 @@ def test_paper_protocol_is_flagged_leaky():
 def test_too_few_images_for_a_split_is_a_named_error():
     with pytest.raises(ConfigError, match="split has no"):
         assign_splits(synthetic_manifest(4), SPLIT_CFG)
+
+
+def test_an_empty_train_split_asks_to_lower_the_fractions():
+    """Raising them (the old advice) empties train further."""
+    with pytest.raises(ConfigError, match="train split has no .*lower split.val_fraction and split.test_fraction"):
+        assign_splits(synthetic_manifest(30), {**SPLIT_CFG, "val_fraction": 0.5, "test_fraction": 0.5})

@@ -124,7 +124,8 @@ def test_a_corrupt_new_image_stops_the_run_by_name_and_keeps_the_models(demo_run
 
 
 def test_adding_an_image_reruns_from_the_manifest_and_moves_no_existing_image(demo_run):
-    """Last in this module: it leaves the demo folder with one more image."""
+    """Last in this module: it leaves the demo folder with two more images. One is a copy of a test
+    image under a name that sorts first (it used to become its group's key and move the group)."""
     import numpy as np
     from PIL import Image
 
@@ -133,11 +134,16 @@ def test_adding_an_image_reruns_from_the_manifest_and_moves_no_existing_image(de
     before = pd.read_csv(demo_run / "results/split.csv")
     pixels = render_lesion_image(np.random.default_rng(12345), "malignant", 128)
     Image.fromarray(pixels).save(demo_run / "resources/demo_data/malignant/malignant_new.png")
+    test_id = before.loc[before["split"] == "test", "image_id"].iloc[0]
+    label = test_id.split("/")[0]
+    shutil.copy(demo_run / "resources/demo_data" / f"{test_id}.png", demo_run / "resources/demo_data" / label / "a_rescan.png")
     jobs = planned_jobs(snakemake(demo_run, "-n").stdout)
     assert {"build_manifest", "split_images", "augment_shard", "train_baseline", "evaluate_model"} <= set(jobs)
     assert "generate_demo_data" not in jobs
     snakemake(demo_run, "--cores", "2", "results/split.csv")
     after = pd.read_csv(demo_run / "results/split.csv")
-    assert len(after) == len(before) + 1
-    kept = after[after["image_id"] != "malignant/malignant_new"].reset_index(drop=True)
-    pd.testing.assert_frame_equal(kept, before)
+    assert len(after) == len(before) + 2
+    added = after["image_id"].isin(["malignant/malignant_new", f"{label}/a_rescan"])
+    pd.testing.assert_frame_equal(after[~added].reset_index(drop=True), before)
+    assert after.set_index("image_id").loc[f"{label}/a_rescan", "split"] == "test"
+    assert (demo_run / "split_record.csv").is_file()

@@ -4,9 +4,18 @@ import pandas as pd
 
 from busflow import split as split_lib
 from busflow.outputs import write_csv
+from busflow.split_record import read_record, write_record
 
 
-def split_job(manifest_csv, split_cfg: dict, folds: int, out_csv) -> None:
-    table = split_lib.assign_splits(pd.read_csv(manifest_csv, keep_default_na=False), split_cfg, folds)
-    write_csv(table, out_csv)
-    print(table.groupby(["fold", "split", "label"]).size().to_string())
+def split_job(manifest_csv, split_cfg: dict, folds: int, out: dict) -> None:
+    """out: split, conflicts (paths). Honours and extends the split record at split_cfg['record']."""
+    record_path = split_cfg.get("record")
+    record = read_record(record_path) if record_path else None
+    plan = split_lib.plan_split(pd.read_csv(manifest_csv, keep_default_na=False), split_cfg, folds, record)
+    if record_path and plan.record is not record:
+        write_record(plan.record, record_path)  # first: a job killed before split.csv re-runs to the same split
+    write_csv(plan.table, out["split"])
+    write_csv(plan.conflicts, out["conflicts"])
+    print(plan.table.groupby(["fold", "split", "label"]).size().to_string())
+    if len(plan.conflicts):
+        print(f"{len(plan.conflicts)} images in split conflicts, see {out['conflicts']}:\n{plan.conflicts.to_string()}")

@@ -1,0 +1,220 @@
+"""How well the manifest's duplicate finder groups re-scans of one picture, and whether it merges distinct ones.
+
+For every perturbation kind (shift, crop, scale, brightness, JPEG, caliper overlay) each original
+image gets one perturbed copy; the finder (busflow.duplicates.group_duplicates, as the manifest
+calls it) runs on originals + copies, and the script prints
+
+- recall: the share of copies put in their original's group;
+- false merges: originals that share a group with another original in that run but not when the
+  finder runs on the originals alone (a copy that bridged two distinct pictures);
+
+and, on the originals alone ("distinct"), the originals the finder links to another original. On
+the demo generator's images every original is a distinct picture, so each is a false merge. BUSI
+(``--busi DIR``; never in tests) holds real duplicates: the script also groups all its images and
+prints the group counts and the pairs only one finder links. Each figure is given for the finder
+before issue 17 (one whole-image pHash) and now (window hashes, busflow.duplicates).
+
+    python bench/duplicate_finder.py [--n 100] [--size 256] [--busi ../shared/data/busi] [--busi-sample 120]
+"""
+
+import argparse
+import io
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from busflow.demo_data import CLASSES, render_lesion_image  # noqa: E402
+from busflow.duplicates import group_duplicates, image_fingerprint  # noqa: E402
+from busflow.images import decode_image  # noqa: E402
+
+
+def shift(grey, fraction):
+    """The picture moved right and down by fraction of its side, the uncovered edge black."""
+    d = max(1, round(fraction * min(grey.shape)))
+    moved = np.zeros_like(grey)
+    moved[d:, d:] = grey[:-d, :-d]
+    return moved
+
+
+def crop(grey, fraction):
+    """fraction of the side cut from every edge (a re-scan framed tighter)."""
+    c = max(1, round(fraction * min(grey.shape)))
+    return grey[c:-c, c:-c]
+
+
+def scale(grey, factor):
+    height, width = grey.shape
+    size = (max(8, round(width * factor)), max(8, round(height * factor)))
+    return np.asarray(Image.fromarray(grey).resize(size, Image.Resampling.BILINEAR))
+
+
+def brightness(grey, offset):
+    return np.clip(grey.astype(np.int16) + offset, 0, 255).astype(np.uint8)
+
+
+def jpeg(grey, quality):
+    buffer = io.BytesIO()
+    Image.fromarray(grey).save(buffer, format="JPEG", quality=quality)
+    return np.asarray(Image.open(buffer).convert("L"))
+
+
+def calipers(grey, seed):
+    """Two '+' caliper marks and a dotted line between them, in white, plus a small text-like bar."""
+    rng = np.random.default_rng(seed)
+    image = Image.fromarray(grey.copy())
+    draw = ImageDraw.Draw(image)
+    height, width = grey.shape
+    arm = max(2, round(0.03 * min(grey.shape)))
+    points = [(int(rng.uniform(0.25, 0.45) * width), int(rng.uniform(0.3, 0.7) * height)),
+              (int(rng.uniform(0.55, 0.75) * width), int(rng.uniform(0.3, 0.7) * height))]
+    for x, y in points:
+        draw.line([(x - arm, y), (x + arm, y)], fill=255)
+        draw.line([(x, y - arm), (x, y + arm)], fill=255)
+    (x0, y0), (x1, y1) = points
+    for t in np.linspace(0.1, 0.9, 9):
+        x, y = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
+        draw.point((x, y), fill=255)
+    draw.rectangle([(width // 20, height // 20), (width // 20 + width // 6, height // 20 + max(2, height // 40))], fill=230)
+    return np.asarray(image)
+
+
+PERTURBATIONS = {
+    "shift 2%": lambda g, i: shift(g, 0.02),
+    "shift 5%": lambda g, i: shift(g, 0.05),
+    "crop 3%": lambda g, i: crop(g, 0.03),
+    "crop 6%": lambda g, i: crop(g, 0.06),
+    "scale x0.5": lambda g, i: scale(g, 0.5),
+    "scale x1.5": lambda g, i: scale(g, 1.5),
+    "brightness +20": lambda g, i: brightness(g, 20),
+    "brightness -20": lambda g, i: brightness(g, -20),
+    "jpeg q50": lambda g, i: jpeg(g, 50),
+    "calipers": lambda g, i: calipers(g, i),
+}
+
+
+def demo_images(n, size, seed=2024):
+    rng = np.random.default_rng(seed)
+    return {f"demo/{i:04d}": render_lesion_image(rng, CLASSES[i % 2], size) for i in range(n)}
+
+
+def busi_images(folder, sample=None, seed=0):
+    """BUSI's benign and malignant images (masks left out), or a random sample of them."""
+    paths = sorted(p for label in CLASSES for p in (Path(folder) / label).glob("*.png") if "_mask" not in p.name)
+    if sample:
+        paths = [paths[i] for i in sorted(np.random.default_rng(seed).choice(len(paths), sample, replace=False))]
+    return {f"{p.parent.name}/{p.stem}": decode_image(p)[0] for p in paths}
+
+
+FINDERS = {
+    # The finder before issue 17: one pHash of the whole image (the first window hash).
+    "before": lambda table: table.assign(window_hashes=table["phash"]),
+    "now": lambda table: table,
+}
+
+
+def fingerprint_table(images: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"image_id": image_id, **image_fingerprint(grey)} for image_id, grey in images.items()])
+
+
+def group_of(table, distance, finder="now") -> dict:
+    groups, _ = group_duplicates(FINDERS[finder](table), distance)
+    return dict(zip(table["image_id"], groups))
+
+
+def linked_original_pairs(groups: dict, ids) -> set:
+    members = {}
+    for image_id in ids:
+        members.setdefault(groups[image_id], []).append(image_id)
+    return {(a, b) for group in members.values() for i, a in enumerate(group) for b in group[i + 1:]}
+
+
+def perturbation_rows(images: dict, originals: pd.DataFrame, distance: int, finder: str) -> list[dict]:
+    """Recall and false merges of one finder, one row per perturbation kind."""
+    ids = list(images)
+    alone = linked_original_pairs(group_of(originals, distance, finder), ids)
+    rows = []
+    for kind, perturb in PERTURBATIONS.items():
+        copies = {f"{image_id} ~ {kind}": perturb(grey, i) for i, (image_id, grey) in enumerate(images.items())}
+        both = pd.concat([originals, fingerprint_table(copies)], ignore_index=True)
+        groups = group_of(both, distance, finder)
+        found = [groups[copy] == groups[image_id] for copy, image_id in zip(copies, ids)]
+        merged = linked_original_pairs(groups, ids) - alone
+        rows.append({"perturbation": kind, "finder": finder, "recall": float(np.mean(found)),
+                     "false_merges": len({i for pair in merged for i in pair})})
+    rows.append({"perturbation": "distinct (originals alone)", "finder": finder, "recall": float("nan"),
+                 "false_merges": len({i for pair in alone for i in pair})})
+    return rows
+
+
+def report(name, images, distance):
+    """Prints recall / false merges per kind for both finders; returns the table."""
+    start = time.perf_counter()
+    originals = fingerprint_table(images)
+    per_image = (time.perf_counter() - start) / len(images)
+    rows = [row for finder in FINDERS for row in perturbation_rows(images, originals, distance, finder)]
+    table = pd.DataFrame(rows).pivot(index="perturbation", columns="finder", values=["recall", "false_merges"])
+    table = table.reindex([*PERTURBATIONS, "distinct (originals alone)"])
+    print(f"\n{name}: {len(images)} originals, one copy each per kind, near_duplicate_distance {distance}")
+    print(table.to_string(float_format=lambda x: f"{x:.2f}", na_rep="-"))
+    print(f"fingerprint {per_image * 1000:.1f} ms per image; {time.perf_counter() - start:.1f} s in all")
+    return table
+
+
+def busi_groups(folder, distance):
+    """Every BUSI image grouped by both finders: group counts and the pairs only one finder links."""
+    every = fingerprint_table(busi_images(folder))
+    ids = list(every["image_id"])
+    pairs = {}
+    for finder in FINDERS:
+        groups = group_of(every, distance, finder)
+        pairs[finder] = linked_original_pairs(groups, ids)
+        labels = {}
+        for image_id, group in groups.items():
+            labels.setdefault(group, set()).add(image_id.split("/")[0])
+        crossed = sum(len(found) > 1 for found in labels.values())
+        print(f"BUSI, all {len(ids)} benign + malignant images, finder {finder}: {len(set(groups.values()))} groups, "
+              f"{len(pairs[finder])} linked pairs, {crossed} groups holding both labels")
+    print(f"pairs linked before but not now: {sorted(pairs['before'] - pairs['now'])}")
+    print("pairs linked now but not before:")
+    for a, b in sorted(pairs["now"] - pairs["before"]):
+        print(f"  {a} ~ {b}")
+
+
+def grouping_time(n_images, distance):
+    """Seconds to fingerprint, and to group, n_images demo-like images (the manifest's share of the finder)."""
+    images = demo_images(n_images, 128, seed=7)
+    start = time.perf_counter()
+    table = fingerprint_table(images)
+    middle = time.perf_counter()
+    group_of(table, distance)
+    return middle - start, time.perf_counter() - middle
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=100, help="demo originals per size")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--distance", type=int, default=4, help="data.near_duplicate_distance")
+    parser.add_argument("--busi", help="BUSI's Dataset_BUSI_with_GT folder (optional)")
+    parser.add_argument("--busi-sample", type=int, default=120, help="BUSI originals perturbed (all are grouped)")
+    parser.add_argument("--timing", type=int, default=2000, help="images for the grouping time (0: skip)")
+    args = parser.parse_args(argv)
+    for size in args.sizes:
+        report(f"demo generator, {size} px", demo_images(args.n, size), args.distance)
+    if args.busi:
+        report(f"BUSI sample of {args.busi_sample} (seed 0)", busi_images(args.busi, args.busi_sample), args.distance)
+        print()
+        busi_groups(args.busi, args.distance)
+    if args.timing:
+        fingerprint, grouping = grouping_time(args.timing, args.distance)
+        print(f"\n{args.timing} images of 128 px: fingerprints {fingerprint:.1f} s, grouping {grouping:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
