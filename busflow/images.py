@@ -68,7 +68,11 @@ def _to_grey(image: Image.Image) -> np.ndarray:
         span = max(pixels.max() - pixels.min(), 1.0)
         return ((pixels - pixels.min()) * (255.0 / span)).round().astype(np.uint8)
     if image.mode in ("RGBA", "LA", "P", "PA"):
-        image = image.convert("RGBA").convert("RGB")
+        # Transparent regions (cropped out for anonymisation, as in BrEaST) are no signal: black, as
+        # an ultrasound frame's background. Dropping alpha instead would show whatever the file kept
+        # under it (some hold text there).
+        black = Image.new("RGBA", image.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(black, image.convert("RGBA")).convert("RGB")
     return np.asarray(image.convert("L"), dtype=np.uint8)
 
 

@@ -235,3 +235,21 @@ def test_a_shifted_or_tighter_framed_rescan_shares_its_originals_group(raw_copy)
         original = f"benign/{source.stem}"
         assert group[f"{original} shifted"] == group[original] == group[f"{original} cropped"]
     assert group.nunique() == 24  # and no distinct pictures merged
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_transparent_regions_are_black_whatever_the_file_keeps_under_them(tmp_path, mode):
+    """BrEaST crops regions out with alpha 0; some files keep text under them, which must not show."""
+    from busflow.images import decode_image
+
+    grey = np.full((8, 8), 120, dtype=np.uint8)
+    alpha = np.full((8, 8), 255, dtype=np.uint8)
+    grey[:, :3], alpha[:, :3] = 255, 0  # hidden white "text" under a transparent band
+    channels = [grey, grey, grey, alpha] if mode == "RGBA" else [grey, alpha]
+    path = tmp_path / f"scan_{mode}.png"
+    Image.fromarray(np.stack(channels, axis=-1), mode).save(path)
+
+    pixels, original_mode = decode_image(path)
+
+    assert original_mode == mode
+    assert (pixels[:, :3] == 0).all() and (pixels[:, 3:] == 120).all()
