@@ -24,7 +24,11 @@ OURS = "busflow (this run)"
 def run_row(metrics: dict) -> dict:
     """One table row from an evaluation's metrics.json (``external`` names an external test set)."""
     m = metrics["metrics"]
-    source = f"busflow (external: {metrics['external']})" if metrics.get("external") else OURS
+    source = OURS
+    if metrics.get("external"):
+        source = f"busflow (external: {metrics['external']})"
+    elif metrics.get("held_out_site"):
+        source = f"busflow (held-out site: {metrics['held_out_site']})"
     row = {
         "source": source, "modality": "US", "model": metrics["model"], "protocol": metrics["protocol"],
         "leaky": metrics["leaky"], "weights": metrics.get("weights", ""),

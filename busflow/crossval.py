@@ -53,7 +53,8 @@ def summarise_folds(records: list[dict], predictions: list[pd.DataFrame], eval_c
     first = records[0]
     return {
         **{key: first[key] for key in ("model", "protocol", "leaky", "seed", "weights", "test_time_augmentation", "recalibration") if key in first},
-        "evaluation": f"{len(records)}-fold CV",
+        "evaluation": (f"leave-one-site-out, mean of {len(records)} sites" if "held_out_site" in first
+                       else f"{len(records)}-fold CV"),
         "metrics": fold_means(records, level),
         "ci_level": level,
         "ci_method": f"Student t-interval of the mean over {len(records)} folds",

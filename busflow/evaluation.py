@@ -62,7 +62,10 @@ def evaluate_predictions(labels, probabilities, eval_cfg: dict, threshold=0.5) -
 
 def metrics_record(model: str, meta: dict, seed: int, weights: str, selection: dict | None = None) -> dict:
     record = {"model": model, "protocol": meta["protocol"], "leaky": meta["leaky"], "seed": seed, "weights": weights}
-    if selection:
+    if selection and "held_out_site" in selection:
+        record.update(fold=selection["fold"], held_out_site=selection["held_out_site"],
+                      evaluation=f"held-out site {selection['held_out_site']}")
+    elif selection:
         record.update(fold=selection["fold"], evaluation=f"fold {selection['fold']} of {selection['folds']}")
     else:
         record["evaluation"] = "test split"

@@ -15,10 +15,11 @@ from busflow.errors import BadImageError, DatasetLayoutError
 from busflow.hashing import file_sha256
 from busflow.images import DEFAULT_MAX_PIXELS, check_supported_format, decode_image
 from busflow.layout import LayoutRules, check_layout, list_candidate_files
+from busflow.sites import sites_of
 
 MANIFEST_COLUMNS = [
     "image_id", "path", "label", "sha256", "width", "height", "group",
-    "mode", "pixel_sha256", "phash", "conflict", "window_hashes",
+    "mode", "pixel_sha256", "phash", "conflict", "window_hashes", "site",
 ]
 REJECTED_COLUMNS = ["path", "reason"]
 
@@ -101,11 +102,28 @@ def find_label_conflicts(manifest: pd.DataFrame) -> pd.DataFrame:
     return rows[["group", "image_id", "label", "path"]].sort_values(["group", "image_id"])
 
 
-def build_manifest(raw_dir, data_cfg: dict) -> dict[str, pd.DataFrame]:
-    """Everything the manifest rule writes: manifest, rejected, duplicates and conflicts tables."""
+def scan_sites(raw, data_cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every site's images, one table (busflow.sites): with several sites each image id starts with
+    its site's name, so two hospitals' ``benign/case001`` stay two images."""
     rules = LayoutRules.from_config(data_cfg)
-    images, rejected = scan_images(raw_dir, rules, data_cfg.get("on_bad_image", "error"),
-                                   data_cfg.get("max_image_pixels", DEFAULT_MAX_PIXELS))
+    sites = sites_of({"raw": raw})
+    tables, rejected = [], []
+    for site in sites:
+        setting = f"data.raw ({site.name})" if site.name else "data.raw"
+        images, bad = scan_images(site.path, rules, data_cfg.get("on_bad_image", "error"),
+                                  data_cfg.get("max_image_pixels", DEFAULT_MAX_PIXELS), setting)
+        if site.name:
+            images["image_id"] = site.name + "/" + images["image_id"]
+        tables.append(images.assign(site=site.name or Path(site.path).name))
+        rejected.append(bad)
+    return pd.concat(tables, ignore_index=True), pd.concat(rejected, ignore_index=True)
+
+
+def build_manifest(raw_dir, data_cfg: dict) -> dict[str, pd.DataFrame]:
+    """Everything the manifest rule writes: manifest, rejected, duplicates and conflicts tables.
+    ``raw_dir`` is data.raw: one folder, or a list of ``{name, path}`` sites (duplicates and label
+    conflicts are then found across sites too)."""
+    images, rejected = scan_sites(raw_dir, data_cfg)
     images = images.sort_values("image_id", ignore_index=True)
     groups, duplicates = group_duplicates(images, data_cfg.get("near_duplicate_distance", 4))
     images["group"] = groups

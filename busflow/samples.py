@@ -8,6 +8,7 @@ import pandas as pd
 
 from busflow.folds import select_samples
 from busflow.shards import load_shards, read_shard_meta
+from busflow.sites import fold_count, held_out_sites
 
 
 def load_split(paths) -> tuple[dict, dict]:
@@ -37,12 +38,17 @@ def load_role(paths, role: str, selection: dict | None = None) -> tuple[dict, di
 
 
 def fold_selection(config: dict, split_csv: str, fold: int) -> dict:
-    """What select_roles needs to pick fold ``fold``'s samples from the pool of a k-fold run."""
-    return {
+    """What select_roles needs to pick fold ``fold``'s samples from the pool of a k-fold run
+    (leave one site out: also the name of the fold's held-out site)."""
+    selection = {
         "split_csv": split_csv,
         "fold": int(fold),
-        "folds": config["evaluation"]["folds"],
+        "folds": fold_count(config),
         "protocol": config["split"]["protocol"],
         "seed": config["split"]["seed"],
         "keep_original": config["augment"]["keep_original"],
     }
+    sites = held_out_sites(config)
+    if sites:
+        selection["held_out_site"] = sites[int(fold)]
+    return selection

@@ -4,6 +4,7 @@ import os
 import re
 
 from busflow.errors import ConfigError
+from busflow.sites import is_multi_site, sites_of
 
 # The three models in the order every table and figure lists them (rules/common.smk uses it too).
 TRAINED_MODELS = ("baseline", "transfer", "finetune")
@@ -89,6 +90,26 @@ def check_split_record(config: dict) -> None:
         )
 
 
+def check_sites(config: dict) -> None:
+    """Several sites need unique names; leave_one_site_out needs two sites and makes the folds."""
+    names = [site.name for site in sites_of(config["data"])]
+    if is_multi_site(config["data"]):
+        if len(set(names)) != len(names):
+            raise ConfigError(f"data.raw: site names {', '.join(names)} repeat; image ids start with the site's name, "
+                              f"so each site needs its own. Rename one.")
+        if config["demo"]["generate"]:
+            raise ConfigError("demo.generate writes one demo folder into data.raw, which lists several sites. "
+                              "Set demo.generate: false, or data.raw to one folder.")
+    if not config["evaluation"]["leave_one_site_out"]:
+        return
+    if len(names) < 2:
+        raise ConfigError("evaluation.leave_one_site_out needs two or more sites: set data.raw to a list of "
+                          "{name, path} folders, or set evaluation.leave_one_site_out: false.")
+    if config["evaluation"]["folds"] != 1 or config["split"]["protocol"] != "leak_free":
+        raise ConfigError("evaluation.leave_one_site_out makes one fold per site: keep evaluation.folds: 1 and "
+                          "split.protocol: leak_free with it.")
+
+
 def check_settings(config: dict) -> None:
     """Every check of this module, run once the schema has validated (and filled) the config."""
     check_epoch_selection(config)
@@ -96,3 +117,4 @@ def check_settings(config: dict) -> None:
     check_model_only_keys(config)
     check_external_sets(config)
     check_split_record(config)
+    check_sites(config)

@@ -18,10 +18,11 @@ split record does (busflow.split_record): ``plan_split`` honours it and says wha
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from busflow.errors import ConfigError
-from busflow.folds import check_every_fold_has_every_class, fold_roles
+from busflow.folds import check_every_fold_has_every_class, fold_roles, is_validation
 from busflow.hashing import stable_unit
 from busflow.split_record import CONFLICT_COLUMNS, honour_record, long_table, settings_key, updated_record
 
@@ -46,8 +47,11 @@ class SplitPlan:
     conflicts: pd.DataFrame  # qc/split_conflicts.csv: images a recorded split left out or could not keep apart
 
 
-def hashed_roles(usable: pd.DataFrame, split_cfg: dict, folds: int) -> pd.DataFrame:
-    """Long (image, fold) table from the stable hashes of the group keys alone (leak_free)."""
+def hashed_roles(usable: pd.DataFrame, split_cfg: dict, folds: int, held_out_sites=None) -> pd.DataFrame:
+    """Long (image, fold) table from the stable hashes of the group keys alone (leak_free), or with
+    ``held_out_sites`` one fold per site (leave one site out)."""
+    if held_out_sites:
+        return site_roles(usable, split_cfg, held_out_sites)
     if folds > 1:
         return fold_roles(usable, split_cfg, folds)
     return usable.assign(fold=0, split=[
@@ -56,21 +60,43 @@ def hashed_roles(usable: pd.DataFrame, split_cfg: dict, folds: int) -> pd.DataFr
     ])
 
 
-def plan_split(manifest: pd.DataFrame, split_cfg: dict, folds: int = 1, record: pd.DataFrame | None = None) -> SplitPlan:
+def site_roles(usable: pd.DataFrame, split_cfg: dict, sites: list[str]) -> pd.DataFrame:
+    """Fold k tests every image of site k; the other sites' groups train, but for a hashed
+    validation share (as in k-fold); a group with an image at site k is ``excluded`` from fold k."""
+    if "site" not in usable or not set(sites) <= set(usable["site"]):
+        missing = sorted(set(sites) - set(usable.get("site", [])))
+        raise ConfigError(f"evaluation.leave_one_site_out: no image of site(s) {', '.join(missing)} in the manifest. "
+                          f"List two or more sites with images under data.raw.")
+    validation = [is_validation(g, lab, split_cfg["seed"], split_cfg["val_fraction"], len(sites))
+                  for g, lab in zip(usable["group"], usable["label"])]
+    tables = []
+    for fold, site in enumerate(sites):
+        held = usable["site"] == site
+        shares_a_group = usable["group"].isin(usable.loc[held, "group"])
+        split = np.where(held, "test", np.where(shares_a_group, "excluded", np.where(validation, "val", "train")))
+        tables.append(usable.assign(fold=fold, split=split))
+    return pd.concat(tables, ignore_index=True).drop(columns="site")
+
+
+def plan_split(manifest: pd.DataFrame, split_cfg: dict, folds: int = 1, record: pd.DataFrame | None = None,
+               held_out_sites: list[str] | None = None) -> SplitPlan:
     """split.csv rows for the images that take part (label conflicts are left out), honouring the
-    split record under leak_free (None: no record, a pure function of the manifest)."""
+    split record under leak_free (None: no record, a pure function of the manifest).
+    ``held_out_sites``: leave one site out, fold k holding out the k-th (busflow.sites)."""
     protocol = split_cfg.get("protocol", "leak_free")
     if protocol not in PROTOCOLS:
         raise ConfigError(f"split.protocol '{protocol}' is not one of {', '.join(PROTOCOLS)}")
-    usable = manifest[~manifest["conflict"].astype(bool)][["image_id", "label", "group"]]
+    columns = ["image_id", "label", "group"] + (["site"] if held_out_sites else [])
+    usable = manifest[~manifest["conflict"].astype(bool)][columns]
     conflicts = pd.DataFrame(columns=CONFLICT_COLUMNS)
     if protocol == "paper":
         # The paper's split is per augmented copy, made in busflow.shards / busflow.folds.
         table = pd.concat([usable.assign(fold=fold, split="pool") for fold in range(folds)], ignore_index=True)
     else:
-        table = hashed_roles(usable, split_cfg, folds)
+        table = hashed_roles(usable, split_cfg, folds, held_out_sites)
+        usable = usable[["image_id", "label", "group"]]
         if record is not None:
-            key = settings_key(split_cfg, folds)
+            key = settings_key(split_cfg, folds, held_out_sites)
             roles, conflicts = honour_record(table, record[record["settings"] == key])
             table = long_table(usable, roles)
             record = updated_record(record, key, table)

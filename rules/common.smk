@@ -13,6 +13,7 @@ from busflow.layout import LayoutRules, layout_signature  # noqa: E402
 from busflow.layout import readable_candidate_files  # noqa: E402
 from busflow.samples import fold_selection as fold_selection_of  # noqa: E402
 from busflow.settings import TRAINED_MODELS, check_settings  # noqa: E402
+from busflow.sites import fold_count, held_out_sites, sites_of  # noqa: E402
 from busflow.tta import tta_settings  # noqa: E402
 from busflow.weights import resolve_weights_file  # noqa: E402
 
@@ -22,7 +23,7 @@ check_settings(config)
 MODELS = list(TRAINED_MODELS)
 PROTOCOL = config["split"]["protocol"]
 WEIGHTS_FILE = resolve_weights_file(config["vgg16_weights"])
-FOLDS = config["evaluation"]["folds"]
+FOLDS = fold_count(config)
 # k-fold cross-validation: per-fold files carry a {fold} wildcard, the shards are one "pool".
 CV = FOLDS > 1
 EXTERNAL = {entry["name"]: entry for entry in config["external"]}
@@ -62,7 +63,8 @@ def demo_images():
 
 
 def raw_images(wildcards):
-    """What the manifest reads: every candidate file of data.raw, plus the demo files to generate.
+    """What the manifest reads: every candidate file of each site of data.raw, plus the demo files
+    to generate.
 
     Listing the files (not the folder) makes adding or removing an image re-run the manifest;
     naming the demo files up front keeps that set the same before and after generating them.
@@ -70,19 +72,26 @@ def raw_images(wildcards):
     re-runs the manifest, which reports them by name.
     """
     rules = LayoutRules.from_config(config["data"])
-    listed = [str(p) for p in readable_candidate_files(config["data"]["raw"], rules)]
+    listed = [
+        str(path)
+        for site in sites_of(config["data"])
+        for path in readable_candidate_files(site.path, rules)
+    ]
     return sorted(set(listed) | set(demo_images()))
 
 
 def raw_layout(wildcards):
-    """The raw folder's layout as the manifest's layout checks see it (folders, nested folders,
+    """The raw folders' layout as the manifest's layout checks see it (folders, nested folders,
     broken links): a param, so that a change re-runs the manifest and its checks."""
     if config["demo"]["generate"] and not os.path.exists(config["data"]["raw"]):
         # What generate_demo_data will make, so the signature is the same after it ran.
         return sorted(f"{label}/" for label in config["data"]["classes"])
-    return layout_signature(
-        config["data"]["raw"], LayoutRules.from_config(config["data"])
-    )
+    rules = LayoutRules.from_config(config["data"])
+    return [
+        f"{site.name}:{entry}" if site.name else entry
+        for site in sites_of(config["data"])
+        for entry in layout_signature(site.path, rules)
+    ]
 
 
 def external_images(name):
@@ -173,6 +182,17 @@ def metrics_file(model):
 
 def predictions_file(model):
     return f"results/{'cv' if CV else 'eval'}/{model}/predictions.csv"
+
+
+def held_out_site_metrics_files():
+    """Leave one site out: each held-out site's own rows in the table, beside their mean."""
+    if not held_out_sites(config):
+        return []
+    return [
+        in_run(f"eval/{model}/metrics.json", fold)
+        for fold in range(FOLDS)
+        for model in MODELS
+    ]
 
 
 def history_files(model):

@@ -6,6 +6,7 @@ localrules:
 rule compare_models:
     input:
         metrics=[metrics_file(model) for model in MODELS],
+        sites=held_out_site_metrics_files(),
         external=external_metrics_files(),
         references=os.path.join(workflow.basedir, "config", "reference_results.csv"),
         code=script_code("compare_models.py"),

@@ -22,5 +22,6 @@ rule split_images:
     params:
         split=config["split"],
         folds=FOLDS,
+        held_out_sites=held_out_sites(config),
     script:
         "../scripts/split_images.py"

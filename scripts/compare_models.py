@@ -4,4 +4,8 @@ from busflow.jobs.comparison import comparison_job
 from busflow.runtime import start_job
 
 start_job(snakemake)
-comparison_job([*snakemake.input.metrics, *snakemake.input.external], snakemake.input.references, dict(snakemake.output.items()))
+comparison_job(
+    [*snakemake.input.metrics, *snakemake.input.sites, *snakemake.input.external],
+    snakemake.input.references,
+    dict(snakemake.output.items()),
+)

@@ -4,4 +4,10 @@ from busflow.jobs.split import split_job
 from busflow.runtime import start_job
 
 start_job(snakemake)
-split_job(snakemake.input.manifest, snakemake.params.split, snakemake.params.folds, dict(snakemake.output.items()))
+split_job(
+    snakemake.input.manifest,
+    snakemake.params.split,
+    snakemake.params.folds,
+    dict(snakemake.output.items()),
+    held_out_sites=snakemake.params.held_out_sites,
+)

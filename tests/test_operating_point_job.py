@@ -36,8 +36,9 @@ def choose(workdir, shard, name) -> dict:
     from busflow.model_jobs import operating_point_job
     from busflow.samples import fold_selection
 
-    selection = fold_selection({"evaluation": {"folds": 2}, "split": {"protocol": "leak_free", "seed": 42},
-                                "augment": {"keep_original": True}}, str(workdir / "results/split.csv"), 0)
+    config = {"evaluation": {"folds": 2, "leave_one_site_out": False}, "data": {"raw": "unused"},
+              "split": {"protocol": "leak_free", "seed": 42}, "augment": {"keep_original": True}}
+    selection = fold_selection(config, str(workdir / "results/split.csv"), 0)
     out = workdir / f"{name}.json"
     operating_point_job(str(workdir / "untrained.keras"), [str(shard)], EVALUATION, out, selection=selection)
     return json.loads(out.read_text())

@@ -7,11 +7,12 @@ from busflow.outputs import write_csv
 from busflow.split_record import read_record, write_record
 
 
-def split_job(manifest_csv, split_cfg: dict, folds: int, out: dict) -> None:
-    """out: split, conflicts (paths). Honours and extends the split record at split_cfg['record']."""
+def split_job(manifest_csv, split_cfg: dict, folds: int, out: dict, held_out_sites=None) -> None:
+    """out: split, conflicts (paths). Honours and extends the split record at split_cfg['record'].
+    ``held_out_sites``: leave one site out (busflow.sites), fold k holding out the k-th."""
     record_path = split_cfg.get("record")
     record = read_record(record_path) if record_path else None
-    plan = split_lib.plan_split(pd.read_csv(manifest_csv, keep_default_na=False), split_cfg, folds, record)
+    plan = split_lib.plan_split(pd.read_csv(manifest_csv, keep_default_na=False), split_cfg, folds, record, held_out_sites)
     if record_path and plan.record is not record:
         write_record(plan.record, record_path)  # first: a job killed before split.csv re-runs to the same split
     write_csv(plan.table, out["split"])
