@@ -5,7 +5,7 @@ import math
 import pandas as pd
 
 COLUMNS = ["source", "modality", "model", "protocol", "leaky", "weights", "evaluation", "n",
-           "accuracy", "accuracy_ci_low", "accuracy_ci_high", "auc", "auc_ci_low", "auc_ci_high", "note"]
+           "accuracy", "accuracy_ci_low", "accuracy_ci_high", "auc", "auc_ci_low", "auc_ci_high", "note", "trained_on"]
 LEAK_NOTE = {
     True: "leaky: augmented copies of one image are in both train and test (the paper's protocol)",
     False: "leak-free: duplicate groups split before augmentation; test images never augmented",
@@ -27,6 +27,7 @@ def run_row(metrics: dict) -> dict:
         "accuracy_ci_high": m["accuracy"]["ci_high"], "auc": m["auc"]["value"],
         "auc_ci_low": m["auc"]["ci_low"], "auc_ci_high": m["auc"]["ci_high"],
         "note": LEAK_NOTE[bool(metrics["leaky"])],
+        "trained_on": metrics.get("device", {}).get("training", ""),
     }
 
 
@@ -44,6 +45,7 @@ def comparison_table(run_metrics: list[dict], references: pd.DataFrame) -> pd.Da
     refs["weights"] = ""
     refs["evaluation"] = "as published"
     refs["n"] = pd.NA
+    refs["trained_on"] = ""
     rows = pd.DataFrame([run_row(m) for m in run_metrics])
     return pd.concat([rows, refs], ignore_index=True).reindex(columns=COLUMNS)
 
@@ -79,7 +81,17 @@ def to_markdown(table: pd.DataFrame, title: str = "busflow comparison") -> str:
             f"| {row.source} | {row.modality} | {row.model} | {protocol} | {row.weights or ''} | {row.evaluation} | {n} | "
             f"{format_estimate(row.accuracy, row.accuracy_ci_low, row.accuracy_ci_high)} | {format_estimate(row.auc, row.auc_ci_low, row.auc_ci_high)} |"
         )
+    devices = trained_on_lines(table)
+    if devices:
+        lines += ["", "Where this run's models were trained (backend, version, device):", "", *(f"- {line}" for line in devices)]
     return "\n".join(lines) + "\n"
+
+
+def trained_on_lines(table: pd.DataFrame) -> list[str]:
+    """'baseline, transfer: jax 0.4.38 on gpu NVIDIA H100 ...' for this run's (not external) rows."""
+    ours = table[(table["source"] == OURS) & table["trained_on"].fillna("").astype(bool)]
+    models_by_device = ours.groupby("trained_on", sort=False)["model"].apply(list)
+    return [f"{', '.join(models)}: {device}" for device, models in models_by_device.items()]
 
 
 def to_html(table: pd.DataFrame, title: str = "busflow comparison") -> str:
@@ -103,5 +115,7 @@ def to_html(table: pd.DataFrame, title: str = "busflow comparison") -> str:
         "over test images; for k-fold CV a t-interval of the fold mean). "
         "Highlighted rows are <b>leaky</b>: split after augmentation, so copies of one image are in "
         "train and test.</p><table><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>"
-        + "".join(rows) + "</table></body></html>\n"
+        + "".join(rows) + "</table>"
+        + "".join(f"<p>Trained on: {html.escape(line)}</p>" for line in trained_on_lines(table))
+        + "</body></html>\n"
     )

@@ -42,7 +42,7 @@ def summarise_folds(records: list[dict], predictions: list[pd.DataFrame], eval_c
     pooled = pd.concat(predictions, ignore_index=True)
     first = records[0]
     return {
-        **{key: first[key] for key in ("model", "protocol", "leaky", "seed", "weights", "test_time_augmentation") if key in first},
+        **{key: first[key] for key in ("model", "protocol", "leaky", "seed", "weights", "test_time_augmentation", "device") if key in first},
         "evaluation": f"{len(records)}-fold CV",
         "metrics": fold_means(records, level),
         "ci_level": level,

@@ -1,6 +1,7 @@
 rule evaluate_model:
     input:
         model=in_run("models/{model}.keras"),
+        training_device=in_run("models/{model}.device.json"),
         test=shard_files("test"),
         split=split_input,
         code=EVALUATION_CODE,

@@ -16,4 +16,5 @@ evaluate_job(
     selection=snakemake.params.selection,
     acceleration=snakemake.params.acceleration,
     tta=snakemake.params.tta,
+    training_device=snakemake.input.training_device,
 )
