@@ -4,7 +4,7 @@
 
 Prints one line per check (versions, backend and devices, the GPU build, the VGG16 weights file
 the jobs will read, the data folder, the SLURM plugin, partitions with GPUs, the account and
-partition the jobs will use) and the fix for each problem. Exits 1 when any check failed, else 0.
+partition the jobs will use, whether squeue can replace sacct as status command) and the fix for each problem. Exits 1 when any check failed, else 0.
 The SLURM checks are skipped, not failed, where ``sinfo`` is not on PATH (not a SLURM node).
 """
 
@@ -269,9 +269,30 @@ def check_account(profile: dict, sources: dict) -> Check:
     return ok("account", f"slurm_account {account} (from {where})")
 
 
+# squeue forgets a finished job after MinJobAge; the plugin wants 3 status-check intervals of it.
+SQUEUE_MIN_JOB_AGE = 120
+
+
+def check_status_command(profile: dict) -> Check:
+    """Informational: whether --slurm-status-command squeue (which sees a scancel'd job as
+    CANCELLED, unlike the plugin's reading of sacct) is safe on this cluster."""
+    out = run(["scontrol", "show", "config"])
+    if out is None:
+        return skip("scancel", "scontrol is not on PATH: not a SLURM node")
+    ages = [line.split("=", 1)[1].split()[0] for line in out.splitlines() if line.replace(" ", "").startswith("MinJobAge=")]
+    age = int(ages[0]) if ages and ages[0].isdigit() else None
+    chosen = profile.get("slurm-status-command", "sacct (the plugin's default)")
+    if age is not None and age >= SQUEUE_MIN_JOB_AGE:
+        return ok("scancel", f"MinJobAge {age} s: slurm-status-command squeue is safe here and makes a job you scancel fail "
+                  f"instead of hanging; in use: {chosen}")
+    return ok("scancel", f"MinJobAge {age} s is too short for squeue: keep sacct; after a scancel stop Snakemake with Ctrl-C "
+              "and start it again")
+
+
 def run_checks(config: dict, profile: dict, sources: dict, directory: Path) -> list[Check]:
     return [check_versions(config), check_devices(config), check_gpu_build(config), check_weights(config, directory),
-            check_data(config, directory), check_plugin(), check_partitions(profile, sources), check_account(profile, sources)]
+            check_data(config, directory), check_plugin(), check_partitions(profile, sources), check_account(profile, sources),
+            check_status_command(profile)]
 
 
 def main(argv=None) -> int:

@@ -57,19 +57,22 @@ def select_backend(backend: str | None) -> None:
 
 
 def job_threads(threads: int, environ=None, affinity=None) -> int:
-    """The CPU threads a job's framework may use: under SLURM every CPU of the allocation (the
-    CPUs this process may run on), elsewhere the rule's ``threads`` as Snakemake scaled them.
+    """The CPU threads a job's framework may use: under SLURM every CPU of the job's allocation on
+    this node (SLURM_CPUS_ON_NODE, else SLURM_CPUS_PER_TASK), capped by the CPUs this process may
+    run on; elsewhere the rule's ``threads`` as Snakemake scaled them.
 
-    A SLURM job owns its CPUs whatever the rule asked; a site may give more (whole-GPU shares).
+    A SLURM job owns its CPUs whatever the rule asked (a site may give more per GPU); the cap
+    keeps a site without CPU binding from counting the whole node.
     """
     environ = os.environ if environ is None else environ
     if not environ.get("SLURM_JOB_ID"):
         return threads
     if affinity is None:
         affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else ()
-    if affinity:
-        return len(affinity)
-    return int(environ.get("SLURM_CPUS_PER_TASK") or threads)
+    allocated = int(environ.get("SLURM_CPUS_ON_NODE") or environ.get("SLURM_CPUS_PER_TASK") or 0)
+    if allocated and affinity:
+        return min(allocated, len(affinity))
+    return allocated or len(affinity) or threads
 
 
 def limit_threads(threads: int) -> None:

@@ -15,10 +15,12 @@ REPO = doctor.REPO
 SINFO_GPU = "main* (null)\ngpu gpu:a100:4\n"
 
 
-def fake_slurm(folder, sinfo=SINFO_GPU, accounts="busflow\nother\n"):
-    """sinfo and sacctmgr that print ``sinfo`` and ``accounts``; returns the folder to put on PATH."""
+def fake_slurm(folder, sinfo=SINFO_GPU, accounts="busflow\nother\n", min_job_age=300):
+    """sinfo, sacctmgr and scontrol that print ``sinfo``, ``accounts`` and a config with
+    ``min_job_age``; returns the folder to put on PATH."""
     folder.mkdir(exist_ok=True)
-    for name, text in (("sinfo", sinfo), ("sacctmgr", accounts)):
+    config = f"MaxJobCount             = 10000\nMinJobAge               = {min_job_age} sec\n"
+    for name, text in (("sinfo", sinfo), ("sacctmgr", accounts), ("scontrol", config)):
         tool = folder / name
         tool.write_text(f"#!/bin/sh\ncat <<'EOF'\n{text}EOF\n")
         tool.chmod(0o755)
@@ -154,3 +156,11 @@ def test_the_command_line_probes_the_real_backend(tmp_path):
     assert result.returncode in (0, 1)
     assert "ok   backend: tensorflow" in result.stdout and "sees cpu" in result.stdout, result.stdout + result.stderr
     assert ("FAIL" in result.stdout) == (result.returncode == 1)
+
+
+def test_the_scancel_line_says_whether_squeue_is_safe(good_setup, tmp_path, gpu_backend, monkeypatch, capsys):
+    for age, expected in ((300, "MinJobAge 300 s: slurm-status-command squeue is safe here"), (60, "MinJobAge 60 s is too short")):
+        bin_dir = fake_slurm(tmp_path / f"age{age}", min_job_age=age)
+        monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+        code, out = run_doctor(good_setup, capsys)
+        assert code == 0 and expected in line_of(out, "scancel"), out

@@ -24,11 +24,19 @@ def test_the_device_line_goes_above_what_the_backend_printed_while_loading(tmp_p
 
 
 def test_a_slurm_job_uses_every_cpu_it_was_given():
-    assert job_threads(2, {"SLURM_JOB_ID": "1"}, affinity={0, 1, 2, 3, 4, 5}) == 6
+    assert job_threads(2, {"SLURM_JOB_ID": "1", "SLURM_CPUS_ON_NODE": "6"}, affinity=set(range(6))) == 6
 
 
-def test_a_slurm_job_without_an_affinity_mask_uses_slurm_cpus_per_task():
+def test_a_slurm_job_falls_back_to_slurm_cpus_per_task():
     assert job_threads(2, {"SLURM_JOB_ID": "1", "SLURM_CPUS_PER_TASK": "8"}, affinity=set()) == 8
+
+
+def test_a_slurm_job_on_a_node_without_cpu_binding_does_not_count_the_whole_node():
+    assert job_threads(2, {"SLURM_JOB_ID": "1", "SLURM_CPUS_ON_NODE": "4"}, affinity=set(range(128))) == 4
+
+
+def test_a_slurm_job_without_slurm_cpu_variables_uses_its_affinity_mask():
+    assert job_threads(2, {"SLURM_JOB_ID": "1"}, affinity={0, 1, 2}) == 3
 
 
 def test_a_local_job_uses_the_threads_snakemake_gave_it():

@@ -374,3 +374,13 @@ def test_a_job_cancelled_with_scancel_fails_under_the_squeue_status_command(clus
     assert run.returncode != 0
     assert f"SLURM-job '{job_id}' failed, SLURM status is: 'CANCELLED'" in output, output[-2000:]
     assert time.time() - cancelled < 60
+
+
+def test_doctor_on_the_test_cluster_finds_its_gpu_partition_and_account(cluster, tiny_config, cpu_allowed, tmp_path):
+    """The preflight against the real sinfo/sacctmgr/scontrol, with the test profile as site profile."""
+    result = subprocess.run([sys.executable, "-m", "busflow.doctor", "--configfile", str(tiny_config), str(cpu_allowed),
+                             "--profile", str(TEST_PROFILE), "--directory", str(tmp_path)],
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok   GPU partitions: main (gpu:" in result.stdout and "the GPU jobs go to main" in result.stdout
+    assert "ok   account: slurm_account busflow" in result.stdout and "ok   scancel: MinJobAge 600 s" in result.stdout
