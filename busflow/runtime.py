@@ -85,13 +85,17 @@ def limit_threads(threads: int) -> None:
 def start_job(smk, backend: str | None = None, require_gpu: bool = True) -> int:
     """Set up a Snakemake script job: ``smk`` is the ``snakemake`` object of the script.
 
-    A job whose rule asks for a GPU (resources gpu or gres) and runs under SLURM then imports
-    Keras and stops with busflow.devices.WrongDeviceError when the backend sees no GPU, unless
-    ``require_gpu`` is False (training.require_gpu). Returns the CPU threads the job may use.
+    A job whose rule asks for a GPU (resources gpu or gres) uses every CPU of its SLURM
+    allocation (it is alone in it; grouped CPU jobs such as augment_shard share theirs, so they
+    keep their threads), and under SLURM imports Keras and stops with
+    busflow.devices.WrongDeviceError when the backend sees no GPU, unless ``require_gpu`` is
+    False (training.require_gpu). Returns the CPU threads the job may use.
     """
+    from busflow.devices import gpu_requested
+
     if smk.log:
         redirect_output(smk.log[0])
-    threads = job_threads(smk.threads)
+    threads = job_threads(smk.threads) if gpu_requested(smk.resources) else smk.threads
     limit_threads(threads)
     select_backend(backend)
     refuse_wrong_device(smk.resources, threads, require_gpu)
