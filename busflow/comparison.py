@@ -9,7 +9,7 @@ from busflow.operating_point import threshold_label
 ESTIMATES = ["accuracy", "auc", "sensitivity", "specificity"]
 COLUMNS = ["source", "modality", "model", "protocol", "leaky", "weights", "evaluation", "n",
            *[f"{name}{part}" for name in ESTIMATES for part in ("", "_ci_low", "_ci_high")],
-           "threshold", "ece", "brier", "note"]
+           "threshold", "ece", "brier", "note", "trained_on"]
 HEADER = ["Source", "Modality", "Model", "Protocol", "Weights", "Evaluation", "n", "Accuracy (95% CI)",
           "AUC (95% CI)", "Threshold", "Sensitivity (95% CI)", "Specificity (95% CI)", "ECE", "Brier"]
 LEAK_NOTE = {
@@ -34,6 +34,7 @@ def run_row(metrics: dict) -> dict:
         "leaky": metrics["leaky"], "weights": metrics.get("weights", ""),
         "evaluation": evaluation_label(metrics), "n": metrics["n"],
         "note": LEAK_NOTE[bool(metrics["leaky"])],
+        "trained_on": metrics.get("device", {}).get("training", ""),
     }
     for name in ESTIMATES:
         # runs made before sensitivity and specificity were reported have accuracy and AUC only
@@ -59,6 +60,7 @@ def comparison_table(run_metrics: list[dict], references: pd.DataFrame) -> pd.Da
     refs["weights"] = ""
     refs["evaluation"] = "as published"
     refs["n"] = pd.NA
+    refs["trained_on"] = ""
     rows = pd.DataFrame([run_row(m) for m in run_metrics])
     return pd.concat([rows, refs], ignore_index=True).reindex(columns=COLUMNS)
 
@@ -106,7 +108,17 @@ def to_markdown(table: pd.DataFrame, title: str = "busflow comparison") -> str:
         elif row.source.startswith("busflow"):
             cells[3] = f"{row.protocol} (**leak-free**)"
         lines.append("| " + " | ".join(cells) + " |")
+    devices = trained_on_lines(table)
+    if devices:
+        lines += ["", "Where this run's models were trained (backend, version, device):", "", *(f"- {line}" for line in devices)]
     return "\n".join(lines) + "\n"
+
+
+def trained_on_lines(table: pd.DataFrame) -> list[str]:
+    """'baseline, transfer: jax 0.4.38 on gpu NVIDIA H100 ...' for this run's (not external) rows."""
+    ours = table[(table["source"] == OURS) & table["trained_on"].fillna("").astype(bool)]
+    models_by_device = ours.groupby("trained_on", sort=False)["model"].apply(list)
+    return [f"{', '.join(models)}: {device}" for device, models in models_by_device.items()]
 
 
 def to_html(table: pd.DataFrame, title: str = "busflow comparison") -> str:
@@ -126,5 +138,7 @@ def to_html(table: pd.DataFrame, title: str = "busflow comparison") -> str:
         f"<h2>{html.escape(title)}</h2><p>{html.escape(INTRO)} "
         "Highlighted rows are <b>leaky</b>: split after augmentation, so copies of one image are in "
         "train and test.</p><table><tr>" + "".join(f"<th>{h}</th>" for h in HEADER) + "</tr>"
-        + "".join(rows) + "</table></body></html>\n"
+        + "".join(rows) + "</table>"
+        + "".join(f"<p>Trained on: {html.escape(line)}</p>" for line in trained_on_lines(table))
+        + "</body></html>\n"
     )

@@ -52,7 +52,7 @@ def summarise_folds(records: list[dict], predictions: list[pd.DataFrame], eval_c
     thresholds = pooled["threshold"].to_numpy() if "threshold" in pooled else 0.5
     first = records[0]
     return {
-        **{key: first[key] for key in ("model", "protocol", "leaky", "seed", "weights", "test_time_augmentation", "recalibration") if key in first},
+        **{key: first[key] for key in ("model", "protocol", "leaky", "seed", "weights", "test_time_augmentation", "recalibration", "device") if key in first},
         "evaluation": (f"leave-one-site-out, mean of {len(records)} sites" if "held_out_site" in first
                        else f"{len(records)}-fold CV"),
         "metrics": fold_means(records, level),

@@ -3,6 +3,8 @@
 Import this only after busflow.runtime.start_job has chosen the backend.
 """
 
+import json
+import os
 from pathlib import Path
 
 import keras
@@ -17,16 +19,21 @@ from busflow.operating_point import (OperatingPointRule, apply_operating_point, 
                                      fixed_operating_point)
 from busflow.outputs import read_json, save_json, write_csv
 from busflow.samples import load_role, load_split, load_train_val, select_roles
+from busflow.devices import device_line, device_summary, job_device, list_devices
+from busflow.runtime import log_first
 from busflow.training import Checkpoint, TrainingPlan, fingerprint, save_model_atomic, train_epochs, train_resumable
 from busflow.tta import predict_each_with_tta, predict_with_tta, view_count
 
 
 def accelerate(acceleration: dict | None) -> dict:
-    """Set the dtype policy and resolve jit before any model is built or loaded; logs the result."""
+    """Set the dtype policy and resolve jit before any model is built or loaded; logs where the job
+    runs (busflow.devices.device_line) and returns the resolved settings with that record as 'device'."""
     resolved = apply_acceleration(acceleration or {})
-    print(f"precision {resolved['precision']} (setting {resolved['precision_setting']}), "
-          f"jit_compile {resolved['jit_compile']} (setting {resolved['jit_compile_setting']}), backend {resolved['backend']}")
-    return resolved
+    threads = os.environ.get("OMP_NUM_THREADS")  # what busflow.runtime.start_job gave the frameworks
+    record = job_device(resolved["backend"], list_devices(resolved["backend"]), int(threads) if threads else None)
+    record.update(precision=resolved["precision"], jit_compile=resolved["jit_compile"])
+    log_first(device_line(record, resolved))
+    return {**resolved, "device": record}
 
 
 def features_job(shard_paths, weights_file, image_size: int, batch_size: int, out_npz, acceleration=None) -> None:
@@ -48,8 +55,11 @@ def _plan(settings: dict, inputs, checkpoint_dir, selection, resolved: dict) -> 
                         fingerprint(identity, inputs), settings.get("keep_epoch", "last"))
 
 
-def _write_training_outputs(model, history, out: dict, checkpoint_dir) -> None:
+def _write_training_outputs(model, history, out: dict, checkpoint_dir, resolved: dict) -> None:
+    """The model, its curve and (out['device'], when given) where it was trained; then drop the checkpoint."""
     write_csv(history, out["history"])
+    if out.get("device"):
+        save_json(resolved["device"], out["device"])
     save_model_atomic(model, out["model"])
     # Only now is the checkpoint redundant; a kill before this line resumes from it.
     Checkpoint(checkpoint_dir).remove()
@@ -67,7 +77,7 @@ def train_baseline_job(train_shards, val_shards, settings: dict, image_size: int
 
     plan = _plan(settings, [*train_shards, *val_shards], out["checkpoint"], selection, resolved)
     model, history = train_resumable(build, (train["images"], train["labels"]), (val["images"], val["labels"]), plan, add_channel=True)
-    _write_training_outputs(model, history, out, out["checkpoint"])
+    _write_training_outputs(model, history, out, out["checkpoint"], resolved)
 
 
 def _load_features(train_path, val_path, key: str, selection) -> tuple[tuple, tuple]:
@@ -96,7 +106,7 @@ def train_transfer_job(train_features, val_features, weights_file, settings: dic
     head, history = train_resumable(build, train, val, _plan(settings, inputs, out["checkpoint"], selection, resolved))
     base = models.build_vgg16_base(image_size, weights_file)
     head.name = models.HEAD_NAME
-    _write_training_outputs(models.assemble_classifier(base, head, image_size, "transfer"), history, out, out["checkpoint"])
+    _write_training_outputs(models.assemble_classifier(base, head, image_size, "transfer"), history, out, out["checkpoint"], resolved)
 
 
 def _compiled_head(feature_shape, settings: dict, jit_compile) -> keras.Model:
@@ -145,7 +155,7 @@ def train_finetune_job(train_features, val_features, transfer_model, settings: d
     trainer, history = train_resumable(build, train, val, plan)
     models.copy_block5_and_head(trainer, base, head)
     finetuned = keras.Model(classifier.inputs, classifier.outputs, name="finetune")
-    _write_training_outputs(finetuned, history, out, out["checkpoint"])
+    _write_training_outputs(finetuned, history, out, out["checkpoint"], resolved)
 
 
 def operating_point_job(model_file, val_shards, eval_cfg: dict, out_json, selection=None, acceleration=None,
@@ -170,9 +180,10 @@ def operating_point_job(model_file, val_shards, eval_cfg: dict, out_json, select
 
 
 def evaluate_job(model_file, test_shards, model_name: str, weights: str, eval_cfg: dict, out: dict, selection=None, acceleration=None,
-                 tta=None, operating_point_file=None) -> None:
+                 tta=None, operating_point_file=None, training_device=None) -> None:
     """``tta`` (busflow.tta.tta_settings): each test sample's probability is the mean over it and its augmented views.
-    ``operating_point_file`` (choose_operating_point's JSON): its recalibration and threshold are applied."""
+    ``operating_point_file`` (choose_operating_point's JSON): its recalibration and threshold are applied.
+    ``training_device``: the training job's device record (its .device.json), kept in metrics.json."""
     resolved = accelerate(acceleration)
     data, meta = load_role(test_shards, "test", selection)
     model = set_predict_jit(keras.models.load_model(model_file), resolved["jit_compile"])
@@ -183,6 +194,7 @@ def evaluate_job(model_file, test_shards, model_name: str, weights: str, eval_cf
     record = metrics_record(model_name, meta, eval_cfg["seed"], weights, selection)
     record["precision"] = model_precision(model)
     record["test_time_augmentation"] = view_count(tta)
+    record["device"] = device_provenance(training_device, resolved["device"])
     record.update(evaluate_predictions(data["labels"], probabilities, eval_cfg, threshold))
     record.update(operating_point=chosen["operating_point"], recalibration=chosen["recalibration"],
                   calibration=calibration_summary(data["labels"], probabilities, eval_cfg["calibration_bins"]))
@@ -191,6 +203,18 @@ def evaluate_job(model_file, test_shards, model_name: str, weights: str, eval_cf
     print(f"{model_name}: accuracy {m['accuracy']['value']:.3f} AUC {m['auc']['value']:.3f}, at threshold {threshold:.4f} "
           f"sensitivity {m['sensitivity']['value']:.3f} specificity {m['specificity']['value']:.3f} "
           f"on {record['n']} test samples ({meta['protocol']})")
+
+
+def device_provenance(training_device, evaluation_device: dict) -> dict:
+    """metrics.json's 'device': where the model was trained (its record file, when there is one) and
+    evaluated, each as a short label and as the full record."""
+    training = json.loads(Path(training_device).read_text()) if training_device else None
+    return {
+        "training": device_summary(training) if training else "not recorded",
+        "evaluation": device_summary(evaluation_device),
+        "training_record": training,
+        "evaluation_record": evaluation_device,
+    }
 
 
 def _predictor(model: keras.Model, eval_cfg: dict):
@@ -231,6 +255,7 @@ def external_eval_job(model_files, manifest_csv, run: dict, eval_cfg: dict, out:
         "seed": eval_cfg["seed"], "weights": run["weights"],
         "n_in_training_left_out": int(len(table) - len(used)), "test_time_augmentation": view_count(tta),
         "recalibration": chosen[0]["recalibration"] if len(chosen) == 1 else [c["recalibration"] for c in chosen],
+        "device": device_provenance(None, resolved["device"]),
     }
     if len(model_files) == 1:
         record.update(evaluation="external set", operating_point=chosen[0]["operating_point"], **records[0])

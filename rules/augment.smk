@@ -17,6 +17,10 @@ rule augment_shard:
         "augment"
     conda:
         "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
     params:
         n_shards=lambda wildcards: n_shards(wildcards.split),
         config={k: config[k] for k in ("data", "split", "augment")},

@@ -11,11 +11,17 @@ from busflow.demo_data import demo_file  # noqa: E402
 from busflow.external import candidate_files  # noqa: E402
 from busflow.layout import LayoutRules, layout_signature  # noqa: E402
 from busflow.layout import readable_candidate_files  # noqa: E402
+from busflow.runtime import import_busflow_from  # noqa: E402
 from busflow.samples import fold_selection as fold_selection_of  # noqa: E402
 from busflow.settings import TRAINED_MODELS, check_settings  # noqa: E402
 from busflow.sites import fold_count, held_out_sites, sites_of  # noqa: E402
 from busflow.tta import tta_settings  # noqa: E402
 from busflow.weights import resolve_weights_file  # noqa: E402
+
+# The jobs' scripts import busflow from this workflow's folder too, in whatever environment runs
+# them (a conda env built from envs/*.yaml, which do not install busflow; a SLURM job, which
+# parses this file again).
+import_busflow_from(workflow.basedir)
 
 validate(config, schema="../config/schema.yaml")
 check_settings(config)
@@ -29,6 +35,9 @@ CV = FOLDS > 1
 EXTERNAL = {entry["name"]: entry for entry in config["external"]}
 ACCELERATION = {key: config["training"][key] for key in ("precision", "jit_compile")}
 TTA = tta_settings(config["evaluation"]["tta_copies"], config["augment"])
+# CPU threads of a GPU job (data feeding, host-side ops); SLURM gets them as --cpus-per-task, a
+# laptop scales them down to its --cores, and the job uses every CPU SLURM gives it.
+GPU_JOB_THREADS = 4
 
 
 wildcard_constraints:

@@ -34,6 +34,7 @@ rule evaluate_model:
     input:
         model=in_run("models/{model}.keras"),
         operating_point=in_run("operating_point/{model}.json"),
+        training_device=in_run("models/{model}.device.json"),
         test=shard_files("test"),
         split=split_input,
         code=script_code("evaluate_model.py"),

@@ -31,7 +31,7 @@ rule extract_vgg16_features:
         split="train|val|test|pool",
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: GPU_JOB_THREADS
     resources:
         gpu=1,
         mem_mb=lambda wildcards, attempt: 16000 * attempt,
@@ -41,6 +41,7 @@ rule extract_vgg16_features:
         image_size=config["data"]["image_size"],
         batch_size=config["training"]["feature_batch_size"],
         backend=config["training"]["backend"],
+        require_gpu=config["training"]["require_gpu"],
         acceleration=ACCELERATION,
     script:
         "../scripts/extract_vgg16_features.py"

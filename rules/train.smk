@@ -1,6 +1,7 @@
 # Three GPU jobs (per fold under k-fold cross-validation). Each checkpoints every epoch under
 # .../models/{model}.checkpoint/ (not an output, so it survives a killed job) and resumes from it
-# when re-run with the same inputs.
+# when re-run with the same inputs. Each records where it trained in models/{model}.device.json;
+# under SLURM it stops before training when its backend sees no GPU (training.require_gpu).
 
 
 rule train_baseline:
@@ -12,13 +13,14 @@ rule train_baseline:
     output:
         model=in_run("models/baseline.keras"),
         history=in_run("history/baseline.csv"),
+        device=in_run("models/baseline.device.json"),
     log:
         job_file("logs/train_baseline", "log"),
     benchmark:
         job_file("benchmarks/train_baseline", "tsv")
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: GPU_JOB_THREADS
     resources:
         gpu=1,
         mem_mb=lambda wildcards, attempt: 16000 * attempt,
@@ -29,6 +31,7 @@ rule train_baseline:
         checkpoint=checkpoint_dir("baseline"),
         selection=fold_selection,
         backend=config["training"]["backend"],
+        require_gpu=config["training"]["require_gpu"],
         acceleration=ACCELERATION,
     script:
         "../scripts/train_baseline.py"
@@ -44,13 +47,14 @@ rule train_transfer:
     output:
         model=in_run("models/transfer.keras"),
         history=in_run("history/transfer.csv"),
+        device=in_run("models/transfer.device.json"),
     log:
         job_file("logs/train_transfer", "log"),
     benchmark:
         job_file("benchmarks/train_transfer", "tsv")
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: GPU_JOB_THREADS
     resources:
         gpu=1,
         mem_mb=lambda wildcards, attempt: 16000 * attempt,
@@ -62,6 +66,7 @@ rule train_transfer:
         checkpoint=checkpoint_dir("transfer"),
         selection=fold_selection,
         backend=config["training"]["backend"],
+        require_gpu=config["training"]["require_gpu"],
         acceleration=ACCELERATION,
     script:
         "../scripts/train_transfer.py"
@@ -77,13 +82,14 @@ rule train_finetune:
     output:
         model=in_run("models/finetune.keras"),
         history=in_run("history/finetune.csv"),
+        device=in_run("models/finetune.device.json"),
     log:
         job_file("logs/train_finetune", "log"),
     benchmark:
         job_file("benchmarks/train_finetune", "tsv")
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: GPU_JOB_THREADS
     resources:
         gpu=1,
         mem_mb=lambda wildcards, attempt: 32000 * attempt,
@@ -94,6 +100,7 @@ rule train_finetune:
         checkpoint=checkpoint_dir("finetune"),
         selection=fold_selection,
         backend=config["training"]["backend"],
+        require_gpu=config["training"]["require_gpu"],
         acceleration=ACCELERATION,
     script:
         "../scripts/train_finetune.py"

@@ -17,4 +17,5 @@ evaluate_job(
     acceleration=snakemake.params.acceleration,
     tta=snakemake.params.tta,
     operating_point_file=snakemake.input.operating_point,
+    training_device=snakemake.input.training_device,
 )

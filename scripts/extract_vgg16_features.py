@@ -2,7 +2,7 @@
 
 from busflow.runtime import start_job
 
-start_job(snakemake, snakemake.params.backend)
+start_job(snakemake, snakemake.params.backend, snakemake.params.require_gpu)
 
 from busflow.model_jobs import features_job  # noqa: E402  (Keras only after the backend is set)
 

@@ -63,6 +63,22 @@ def test_demo_writes_every_output(demo_run):
     assert not list((demo_run / "results" / "models").glob("*.checkpoint"))
 
 
+def test_every_keras_job_log_starts_with_its_device_and_metrics_record_it(demo_run):
+    """Locally (no SLURM) on this CPU machine: no refusal, and each log says where it ran."""
+    logs = [demo_run / "results" / "logs" / f"{rule}.log" for rule in TRAINING_RULES]
+    logs += [*(demo_run / "results" / "logs" / "extract_vgg16_features").glob("*.log"),
+             *(demo_run / "results" / "logs" / "evaluate_model").glob("*.log")]
+    assert len(logs) == 3 + 2 + 3
+    for log in logs:
+        first = log.read_text().splitlines()[0]
+        assert first.startswith("device: tensorflow ") and " on cpu " in first and "precision float32" in first, (log, first)
+        assert "SLURM" not in first
+    for model in TRAINING_RULES:
+        device = json.loads((demo_run / f"results/eval/{model.split('_')[1]}/metrics.json").read_text())["device"]
+        assert device["training"].startswith("tensorflow ") and " on cpu " in device["training"]
+        assert device["training_record"]["precision"] == "float32"
+
+
 def test_baseline_learns_the_demo_on_the_leak_free_test_split(demo_run):
     metrics = json.loads((demo_run / "results/eval/baseline/metrics.json").read_text())
     assert metrics["protocol"] == "leak_free" and metrics["leaky"] is False

@@ -1,6 +1,8 @@
-"""The workflow on a real one-node SLURM cluster (tests/slurm/cluster.sh): submission through
-sbatch with a GPU request, results equal to a local run, and a training job killed mid-run that
-Snakemake re-submits and that resumes to the same end."""
+"""The workflow on a real one-node SLURM cluster (tests/slurm/cluster.sh): a GPU job that finds no
+GPU stops (the fake GPU is /dev/null) and keeps what finished, the same run with
+training.require_gpu: false submits through sbatch with a GPU request and gives results equal to
+a local run, and a training job killed mid-run is re-submitted and resumes to the same end.
+Without the cluster: a site profile composes with profiles/slurm, and the gres setting."""
 
 import json
 import os
@@ -54,6 +56,12 @@ def tiny_config(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def cpu_allowed(tmp_path_factory):
+    """The overlay that lets the GPU jobs train on the test cluster's CPU (its GPU is fake)."""
+    return write_config(tmp_path_factory.mktemp("cfg") / "cpu_allowed.yaml", {"training": {"require_gpu": False}})
+
+
+@pytest.fixture(scope="module")
 def local_run(tiny_config, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("local")
     snakemake(workdir, "--cores", "2", configfile=tiny_config)
@@ -65,15 +73,16 @@ def cluster_overrides() -> list[str]:
     profile = yaml.safe_load((TEST_PROFILE / "config.yaml").read_text())
     args = ["--default-resources", *(f"{k}={v}" for k, v in profile.pop("default-resources").items())]
     args += ["--set-resources", *(f"{rule}:{k}={v}" for rule, res in profile.pop("set-resources").items() for k, v in res.items())]
+    args += ["--set-threads", *(f"{rule}={n}" for rule, n in profile.pop("set-threads").items())]
     args += ["--group-components", *(f"{g}={n}" for g, n in profile.pop("group-components").items())]
     for key, value in profile.items():
         args += [f"--{key}", str(value)]
     return args
 
 
-def slurm_run(workdir, tiny_config, check=True):
-    return snakemake(workdir, "--workflow-profile", str(REPO / "profiles" / "slurm"), *cluster_overrides(),
-                     configfile=tiny_config, check=check, timeout=1500)
+def slurm_run(workdir, *configfiles, check=True, options=()):
+    return snakemake(workdir, "--workflow-profile", str(REPO / "profiles" / "slurm"), *cluster_overrides(), *options,
+                     "--configfile", *map(str, configfiles), check=check, timeout=1500)
 
 
 def accounting_since(started: str) -> pd.DataFrame:
@@ -99,11 +108,58 @@ def read_metrics(workdir, model):
 
 
 @pytest.fixture(scope="module")
-def slurm_workflow(cluster, tiny_config, tmp_path_factory):
+def refused_then_allowed(cluster, tiny_config, cpu_allowed, tmp_path_factory):
+    """One run directory, twice: with the default training.require_gpu the first GPU job finds no
+    GPU and the run stops (retries off: the error would only repeat); then the same run with
+    require_gpu: false finishes from what the first one left. Accounting of each attempt."""
     workdir = tmp_path_factory.mktemp("slurm")
     started = now_for_sacct()
-    slurm_run(workdir, tiny_config)
-    return workdir, accounting_since(started)
+    refused = slurm_run(workdir, tiny_config, check=False, options=["--retries", "0"])
+    refused_jobs = accounting_since(started)
+    outputs_after_refusal = sorted(str(p.relative_to(workdir)) for p in (workdir / "results").rglob("*") if p.is_file())
+    started = now_for_sacct()
+    slurm_run(workdir, tiny_config, cpu_allowed)
+    return {"workdir": workdir, "refused": refused, "refused_jobs": refused_jobs, "outputs_after_refusal": outputs_after_refusal,
+            "jobs": accounting_since(started)}
+
+
+@pytest.fixture(scope="module")
+def slurm_workflow(refused_then_allowed):
+    return refused_then_allowed["workdir"], refused_then_allowed["jobs"]
+
+
+def failed_gpu_logs(workdir: Path) -> list[Path]:
+    logs = [workdir / "results" / "logs" / f"{rule}.log" for rule in GPU_RULES[1:]]
+    logs += list((workdir / "results" / "logs" / "extract_vgg16_features").glob("*.log"))
+    return [log for log in logs if log.is_file() and "WrongDeviceError" in log.read_text()]
+
+
+def test_a_gpu_job_that_finds_no_gpu_stops_the_run_with_the_fix(refused_then_allowed):
+    run = refused_then_allowed
+    assert run["refused"].returncode != 0
+    jobs = run["refused_jobs"]
+    gpu_jobs = jobs[jobs["comment"].str.contains("|".join(GPU_RULES))]
+    assert len(gpu_jobs) >= 1 and (gpu_jobs["state"] == "FAILED").all(), jobs
+    assert not any("models" in path for path in run["outputs_after_refusal"]), run["outputs_after_refusal"]
+
+
+def test_the_refusal_says_what_was_asked_what_was_found_and_the_fix(refused_then_allowed):
+    # The GPU job logs of the refused attempt are overwritten by the second run: read the
+    # message where Snakemake showed it (show-failed-logs) in the first run's output.
+    output = refused_then_allowed["refused"].stdout + refused_then_allowed["refused"].stderr
+    assert "WrongDeviceError" in output, output[-3000:]
+    message = output[output.index("This job asked SLURM for a GPU"):][:1500]
+    assert "gpu=1" in message and "SLURM job" in message
+    assert "lists no GPU or TPU, only: cpu" in message and "tensorflow" in message
+    assert "training.require_gpu: false" in message and ".[gpu]" in message
+
+
+def test_the_refused_run_keeps_what_finished_and_the_next_run_reuses_it(refused_then_allowed):
+    kept = refused_then_allowed["outputs_after_refusal"]
+    for path in ("results/manifest.csv", "results/split.csv", "results/shards/train/0.npz", "results/shards/test/0.npz"):
+        assert path in kept, kept
+    jobs = refused_then_allowed["jobs"]
+    assert not jobs["comment"].str.contains("augment").any(), jobs  # shards were not made again
 
 
 def test_every_gpu_job_went_through_sbatch_with_a_gpu(slurm_workflow):
@@ -115,8 +171,23 @@ def test_every_gpu_job_went_through_sbatch_with_a_gpu(slurm_workflow):
         assert rows["alloc_tres"].str.contains("gres/gpu=1").all(), rows
 
 
-def test_cheap_rules_stay_local_and_shards_are_grouped(slurm_workflow):
-    _, jobs = slurm_workflow
+def test_every_gpu_job_log_starts_with_the_device_line(slurm_workflow):
+    workdir, _ = slurm_workflow
+    logs = [workdir / "results" / "logs" / f"{rule}.log" for rule in GPU_RULES[1:]]
+    logs += [*(workdir / "results" / "logs" / "extract_vgg16_features").glob("*.log"),
+             *(workdir / "results" / "logs" / "evaluate_model").glob("*.log")]
+    assert len(logs) == 3 + 2 + 3
+    for log in logs:
+        first = log.read_text().splitlines()[0]
+        assert first.startswith("device: tensorflow ") and " on cpu " in first and "SLURM job " in first, (log, first)
+        assert "precision float32" in first and "2 CPU threads" in first, (log, first)
+    metrics = json.loads((workdir / "results" / "eval" / "baseline" / "metrics.json").read_text())
+    assert " on cpu " in metrics["device"]["training"] and metrics["device"]["training_record"]["slurm_job_id"]
+    assert "baseline, transfer, finetune: tensorflow" in (workdir / "results" / "comparison.md").read_text()
+
+
+def test_cheap_rules_stay_local_and_shards_are_grouped(refused_then_allowed):
+    jobs = pd.concat([refused_then_allowed["refused_jobs"], refused_then_allowed["jobs"]])
     for local_rule in ("build_manifest", "compare_models", "plot_figures", "generate_demo_data"):
         assert not jobs["comment"].str.contains(local_rule).any(), jobs
     # 4 augment_shard jobs (2 train + val + test) in fewer submissions than shards
@@ -168,13 +239,13 @@ def kill_when_checkpointed(workdir: Path, min_epoch: int, killed: list, deadline
         time.sleep(0.1)
 
 
-def test_killed_training_job_is_resubmitted_and_resumes_to_the_same_end(cluster, tiny_config, local_run, tmp_path):
+def test_killed_training_job_is_resubmitted_and_resumes_to_the_same_end(cluster, tiny_config, cpu_allowed, local_run, tmp_path):
     started = now_for_sacct()
     killed = []
     watcher = threading.Thread(target=kill_when_checkpointed, args=(tmp_path, 2, killed, time.time() + 900))
     watcher.start()
     try:
-        slurm_run(tmp_path, tiny_config)
+        slurm_run(tmp_path, tiny_config, cpu_allowed)
     finally:
         killed.append(None) if not killed else None
         watcher.join()
@@ -191,8 +262,125 @@ def test_killed_training_job_is_resubmitted_and_resumes_to_the_same_end(cluster,
     assert not (tmp_path / "results" / "models" / "baseline.checkpoint").exists()
 
 
-def test_dry_run_with_the_slurm_profile_lists_gpu_training_jobs(tmp_path):
+def job_block(dry_run_output: str, rule: str) -> str:
+    return dry_run_output.split(f"rule {rule}:")[1].split("\n\n")[0]
+
+
+def test_dry_run_with_the_slurm_profile_lists_gpu_training_jobs_with_their_own_resources(tmp_path):
     result = snakemake(tmp_path, "-n", "--workflow-profile", str(REPO / "profiles" / "slurm"))
     for rule in ("train_baseline", "train_transfer", "train_finetune"):
-        block = result.stdout.split(f"rule {rule}:")[1].split("\n\n")[0]
-        assert "gpu=1" in block and "cpus_per_gpu=4" in block, block
+        block = job_block(result.stdout, rule)
+        assert re.search(r"resources: .*\bgpu=1\b", block) and re.search(r"\bmem_mb=\d+", block), block
+        assert re.search(r"\bruntime=\d+", block) and "cpus_per_gpu" not in block, block
+
+
+SITE_PROFILE = REPO / "profiles" / "site-example"
+
+
+def test_a_site_profile_keeps_its_account_and_partition_under_the_workflow_profile(tmp_path):
+    """--profile SITE (account and partition in default-resources, a GPU partition in
+    set-resources) with --workflow-profile profiles/slurm: the site's values reach every job."""
+    result = snakemake(tmp_path, "-n", "--profile", str(SITE_PROFILE), "--workflow-profile", str(REPO / "profiles" / "slurm"))
+    for rule in GPU_RULES:
+        block = job_block(result.stdout, rule)
+        assert "slurm_account=my_account" in block and "slurm_partition=gpu" in block and "gpu=1" in block, block
+    for rule in ("augment_shard", "evaluate_model"):
+        block = job_block(result.stdout, rule)
+        assert "slurm_account=my_account" in block and "slurm_partition=cpu" in block, block
+
+
+FAKE_SBATCH = """#!/bin/sh
+echo "$*" >> "{calls}"
+echo "sbatch: error: fake sbatch of the test, nothing submitted" >&2
+exit 1
+"""
+
+
+def sbatch_call(tmp_path, monkeypatch, site_profile: dict) -> str:
+    """The sbatch command line the SLURM plugin builds for extract_vgg16_features (test split)
+    under ``site_profile`` + profiles/slurm. A fake sbatch on PATH records it and refuses the job;
+    the other SLURM commands the plugin calls print nothing (no cluster needed)."""
+    bin_dir, profile, run = tmp_path / "bin", tmp_path / "site", tmp_path / "run"
+    for folder in (bin_dir, profile, run / "results" / "shards" / "test"):
+        folder.mkdir(parents=True)
+    calls = tmp_path / "sbatch_calls.txt"
+    (bin_dir / "sbatch").write_text(FAKE_SBATCH.format(calls=calls))
+    for command in ("sacct", "sacctmgr", "scancel", "scontrol", "sinfo", "squeue", "sshare"):
+        (bin_dir / command).write_text("#!/bin/sh\nexit 0\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    (profile / "config.yaml").write_text(yaml.safe_dump(site_profile))
+    (run / "results" / "shards" / "test" / "0.npz").touch()  # the job's input: only it is submitted
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    result = snakemake(run, "--profile", str(profile), "--workflow-profile", str(REPO / "profiles" / "slurm"),
+                       "--allowed-rules", "extract_vgg16_features", "--retries", "0",
+                       "--slurm-init-seconds-before-status-checks", "1", "results/features/test.npz", check=False, timeout=300)
+    assert calls.is_file(), result.stdout[-2000:] + result.stderr[-3000:]
+    return calls.read_text().splitlines()[0]
+
+
+SITE = {"default-resources": {"slurm_account": "site_acc", "slurm_partition": "cpu"},
+        "set-resources": {"extract_vgg16_features": {"slurm_partition": "gpu"}}}
+
+
+def test_gpu_jobs_ask_gpus_and_as_many_cpus_as_their_threads_with_the_sites_account(tmp_path, monkeypatch):
+    call = sbatch_call(tmp_path, monkeypatch, SITE)
+    assert " --gpus=1" in call and "--gres" not in call, call
+    assert "-A site_acc" in call and "-p gpu" in call, call
+    assert "--cpus-per-task=4" in call and "--cpus-per-gpu" not in call, call
+    assert "--mem 16000" in call and "-t 60" in call, call
+
+
+def test_the_gres_setting_emits_only_gres(tmp_path, monkeypatch):
+    """The README's setting for sites that need --gres: gpu 0 and gres per GPU rule."""
+    site = {**SITE, "set-resources": {"extract_vgg16_features": {"slurm_partition": "gpu", "gpu": 0, "gres": "gpu:1"}}}
+    call = sbatch_call(tmp_path, monkeypatch, site)
+    assert " --gres=gpu:1" in call and "--gpus" not in call, call
+    assert "-A site_acc" in call and "-p gpu" in call and "--cpus-per-task=4" in call, call
+
+
+SLEEPY_SNAKEFILE = """rule sleepy:
+    output:
+        "done.txt",
+    resources:
+        mem_mb=100,
+        runtime=5,
+    shell:
+        "sleep 300; touch {output}"
+"""
+
+
+def test_a_job_cancelled_with_scancel_fails_under_the_squeue_status_command(cluster, tmp_path):
+    """The README's remedy for plugin 2.8.0, which takes sacct's 'CANCELLED by <uid>' for a running
+    job: with --slurm-status-command squeue (state 'CANCELLED') Snakemake sees the failure. A
+    one-rule workflow, not busflow's: only the plugin's reading of the state is under test."""
+    (tmp_path / "Snakefile").write_text(SLEEPY_SNAKEFILE)
+    command = [sys.executable, "-m", "snakemake", "-s", "Snakefile", "--executor", "slurm", "--slurm-status-command", "squeue",
+               "--default-resources", "slurm_account=busflow", "slurm_partition=main", "--jobs", "1", "--retries", "0",
+               "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1"]
+    run = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, job_id = time.time() + 120, None
+        while job_id is None and time.time() < deadline and run.poll() is None:
+            job_id = running_job_of("sleepy")
+            time.sleep(0.5)
+        assert job_id, "the job never started"
+        subprocess.run(["scancel", job_id], check=True)
+        cancelled = time.time()
+        output, _ = run.communicate(timeout=90)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode != 0
+    assert f"SLURM-job '{job_id}' failed, SLURM status is: 'CANCELLED'" in output, output[-2000:]
+    assert time.time() - cancelled < 60
+
+
+def test_doctor_on_the_test_cluster_finds_its_gpu_partition_and_account(cluster, tiny_config, cpu_allowed, tmp_path):
+    """The preflight against the real sinfo/sacctmgr/scontrol, with the test profile as site profile."""
+    result = subprocess.run([sys.executable, "-m", "busflow.doctor", "--configfile", str(tiny_config), str(cpu_allowed),
+                             "--profile", str(TEST_PROFILE), "--directory", str(tmp_path)],
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok   GPU partitions: main (gpu:" in result.stdout and "the GPU jobs go to main" in result.stdout
+    assert "ok   account: slurm_account busflow" in result.stdout and "ok   scancel: MinJobAge 600 s" in result.stdout
