@@ -54,7 +54,7 @@ def load_config(configfiles, overlay: dict) -> dict:
 
 def train(model: str, fold: int, config: dict, run: Path, out_dir: Path, selection: dict) -> Path:
     """Train one model on one fold with the workflow's job function; returns the saved model."""
-    from busflow import model_jobs
+    from busflow.jobs import keras_models as model_jobs
     from busflow.weights import resolve_weights_file
 
     training = config["training"]

@@ -4,7 +4,7 @@ from busflow.runtime import start_job
 
 start_job(snakemake, snakemake.params.backend)
 
-from busflow.gradcam import cam_examples_job  # noqa: E402  (Keras only after the backend is set)
+from busflow.jobs.gradcam import cam_examples_job  # noqa: E402  (Keras only after the backend is set)
 
 cam_examples_job(
     snakemake.input.model,

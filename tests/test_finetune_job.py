@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from busflow import model_jobs, models, training
-from busflow.model_jobs import _compiled_head, warm_up_head, train_finetune_job
+from busflow import models, training
+from busflow.jobs import keras_models as model_jobs
+from busflow.jobs.keras_models import _compiled_head, warm_up_head, train_finetune_job
 from busflow.training import train_epochs
 
 SIZE = 32

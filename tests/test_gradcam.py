@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from busflow import gradcam, models
+from busflow.jobs.gradcam import cam_examples_job
 
 SIZE = 16
 CELL = 4  # the constructed model's target layer sees 4x4-pixel cells
@@ -154,7 +155,7 @@ def test_the_rule_job_writes_a_png_grid(tmp_path, patch_model):
     shard = tmp_path / "0.npz"
     write_shard(shard, arrays, {"protocol": "leak_free", "leaky": False})
     out = tmp_path / "figures" / "cam_bright.png"
-    gradcam.cam_examples_job(model_file, [shard], "bright", ["benign", "malignant"], 2, 3, out)
+    cam_examples_job(model_file, [shard], "bright", ["benign", "malignant"], 2, 3, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from PIL import Image
 

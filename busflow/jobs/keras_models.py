@@ -1,4 +1,4 @@
-"""Rule entry points that need Keras: features, the three training jobs, evaluation.
+"""Rule entry points that need Keras: features, the three training jobs, operating points, evaluation.
 
 Import this only after busflow.runtime.start_job has chosen the backend.
 """
