@@ -166,6 +166,8 @@ def set_predict_jit(model: keras.Model, jit_compile) -> keras.Model:
 
 def model_precision(model: keras.Model) -> str:
     """The policy a (loaded) model was trained under: its layers keep it, whatever the global one."""
-    names = {layer.dtype_policy.name for layer in model._flatten_layers(include_self=False) if layer.weights}
+    from busflow.models import all_layers
+
+    names = {layer.dtype_policy.name for layer in all_layers(model) if layer.weights}
     mixed = sorted(name for name in names if name.startswith("mixed"))
     return mixed[0] if mixed else "float32"

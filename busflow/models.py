@@ -188,3 +188,14 @@ def compile_binary(model: keras.Model, optimizer: keras.optimizers.Optimizer, ji
         jit_compile=jit_compile,
     )
     return model
+
+
+def all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Every layer of ``model``, the layers of nested models too, depth first (public API only:
+    ``model.layers``, not Keras' private ``_flatten_layers``)."""
+    found = []
+    for layer in model.layers:
+        found.append(layer)
+        if isinstance(layer, keras.Model):
+            found += all_layers(layer)
+    return found

@@ -98,7 +98,7 @@ def seed_generators(model: keras.Model) -> list:
     """Dropout-like layers' random state, in a fixed order. Keras does not save it in .keras files,
     so without this a resumed run would draw other dropout masks than an uninterrupted one."""
     found = []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in busflow.models.all_layers(model):
         found += [value for _, value in sorted(vars(layer).items())
                   if isinstance(value, keras.random.SeedGenerator)]
     return found

@@ -172,3 +172,13 @@ def test_head_pooling_and_weight_decay():
     assert averaged(features).shape == (4, 1)
     with pytest.raises(ValueError, match="unknown head pooling 'max'"):
         models.build_head((7, 7, 512), pooling="max")
+
+
+def test_all_layers_reaches_into_nested_models():
+    from busflow.models import all_layers
+
+    head = models.build_head((2, 2, 8), dropout=0.5)
+    classifier = keras.Sequential([keras.Input((2, 2, 8)), head])
+    names = [layer.name for layer in all_layers(classifier)]
+    assert head.name in names
+    assert any(isinstance(layer, keras.layers.Dropout) for layer in all_layers(classifier))
