@@ -39,6 +39,18 @@ def merged(base: dict, overlay: dict) -> dict:
     return out
 
 
+# What an experiment may change: the run's shards, features and split are reused as they are, so an
+# overlay of data, split, augment (other than test-time views) or weights would not take effect.
+OVERLAY_SECTIONS = {"training", "evaluation"}
+
+
+def check_overlay(overlay: dict) -> None:
+    ignored = sorted(set(overlay) - OVERLAY_SECTIONS)
+    if ignored:
+        raise SystemExit(f"overlay sections {', '.join(ignored)} would not take effect: experiments reuse the run's "
+                         f"shards, features and split. Make a run with them instead (snakemake --directory ...).")
+
+
 def load_config(configfiles, overlay: dict) -> dict:
     """The workflow's config (config/config.yaml first, as the Snakefile does), the run's files,
     the overlay; validated against the schema, which fills in the defaults."""
@@ -54,7 +66,7 @@ def load_config(configfiles, overlay: dict) -> dict:
 
 def train(model: str, fold: int, config: dict, run: Path, out_dir: Path, selection: dict) -> Path:
     """Train one model on one fold with the workflow's job function; returns the saved model."""
-    from busflow.jobs import keras_models as model_jobs
+    from busflow.jobs import training as model_jobs
     from busflow.weights import resolve_weights_file
 
     training = config["training"]
@@ -71,8 +83,8 @@ def train(model: str, fold: int, config: dict, run: Path, out_dir: Path, selecti
                                       training["transfer"], config["data"]["image_size"], out,
                                       selection=selection, acceleration=acceleration)
     else:
-        transfer = out_dir / "transfer.keras"
-        transfer = transfer if transfer.is_file() else run / f"results/folds/{fold}/models/transfer.keras"
+        retrained = "transfer" in config["experiment_models"]
+        transfer = out_dir / "transfer.keras" if retrained else run / f"results/folds/{fold}/models/transfer.keras"
         model_jobs.train_finetune_job(features, features, str(transfer), training["finetune"], out,
                                       selection=selection, acceleration=acceleration,
                                       head_settings=training["transfer"])
@@ -102,9 +114,12 @@ def run_experiment(run: Path, config: dict, models: list[str], name: str, folds:
 
     if config["evaluation"]["folds"] < 2:
         raise SystemExit("experiments score validation folds: use a finished k-fold run (evaluation.folds >= 2)")
+    if config["split"]["protocol"] != "leak_free":
+        raise SystemExit("the paper protocol validates on its test copies: experiments need split.protocol: leak_free")
     pool_shards = sorted(map(str, (run / "results/shards/pool").glob("*.npz")), key=lambda p: int(Path(p).stem))
     tta = tta_settings(config["evaluation"]["tta_copies"], config["augment"])
     per_fold = {model: [] for model in MODELS}
+    config = {**config, "experiment_models": list(models)}  # finetune starts from a retrained transfer only
     for fold in folds if folds is not None else range(config["evaluation"]["folds"]):
         selection = fold_selection(config, str(run / "results/split.csv"), fold)
         out_dir = run / "experiments" / name / f"fold{fold}"
@@ -130,6 +145,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     overlay = yaml.safe_load(args.overlay.read_text()) if args.overlay else {}
+    check_overlay(overlay)
     config = load_config(args.configfile, overlay)
     started = time.perf_counter()
     name = args.name or (args.overlay.stem if args.overlay else "run-as-is")

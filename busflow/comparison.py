@@ -2,9 +2,8 @@
 
 import math
 
+import numpy as np
 import pandas as pd
-
-from busflow.operating_point import threshold_label
 
 ESTIMATES = ["accuracy", "auc", "sensitivity", "specificity"]
 COLUMNS = ["source", "modality", "model", "protocol", "leaky", "weights", "evaluation", "n",
@@ -44,6 +43,18 @@ def run_row(metrics: dict) -> dict:
     row.update(threshold=threshold_label(metrics["operating_point"]) if "operating_point" in metrics else "",
                ece=calibration.get("ece", math.nan), brier=calibration.get("brier", math.nan))
     return row
+
+
+def threshold_label(operating_point: dict) -> str:
+    """How the comparison table names an operating point, e.g. '0.312 (sensitivity 0.90 on val)'."""
+    thresholds = operating_point.get("thresholds", [operating_point.get("threshold")])
+    value = f"{np.mean(thresholds):.3g}" + (" (fold mean)" if len(thresholds) > 1 else "")
+    rule = operating_point["rule"]
+    if rule == "fixed":
+        return f"{value} (fixed)"
+    if rule == "sensitivity":
+        return f"{value} (sensitivity {operating_point['target_sensitivity']:.2f} on val)"
+    return f"{value} (Youden on val)"
 
 
 def evaluation_label(metrics: dict) -> str:

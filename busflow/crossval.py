@@ -43,6 +43,17 @@ def fold_operating_points(records: list[dict]) -> dict:
             "thresholds": [r.get("operating_point", {}).get("threshold", r.get("threshold", 0.5)) for r in records]}
 
 
+def fold_mean_calibration(records: list[dict], pooled: pd.DataFrame, bins: int) -> dict:
+    """ECE and Brier as the mean over the folds (as every other metric of the table), and the
+    pooled out-of-fold predictions' calibration, which the reliability diagram shows."""
+    folds = [r["calibration"] for r in records if "calibration" in r]
+    pooled_summary = calibration_summary(pooled["label"], pooled["probability"], bins)
+    if not folds:  # folds evaluated before calibration was recorded
+        return {**pooled_summary, "of": "pooled out-of-fold predictions"}
+    return {"ece": float(np.mean([c["ece"] for c in folds])), "brier": float(np.mean([c["brier"] for c in folds])),
+            "of": "mean over the folds", "pooled": pooled_summary}
+
+
 def summarise_folds(records: list[dict], predictions: list[pd.DataFrame], eval_cfg: dict) -> dict:
     """The cross-validated metrics.json: ``metrics`` holds fold means with their CIs (the table's
     figures), ``folds`` each fold's values, ``pooled`` the out-of-fold predictions' metrics."""
@@ -61,7 +72,7 @@ def summarise_folds(records: list[dict], predictions: list[pd.DataFrame], eval_c
         "folds": fold_rows(records),
         "pooled": evaluate_predictions(pooled["label"], pooled["probability"], eval_cfg, thresholds),
         "operating_point": fold_operating_points(records),
-        "calibration": calibration_summary(pooled["label"], pooled["probability"], eval_cfg["calibration_bins"]),
+        "calibration": fold_mean_calibration(records, pooled, eval_cfg["calibration_bins"]),
         "confusion_matrix": np.sum([r["confusion_matrix"] for r in records], axis=0).tolist(),
         "n": int(sum(r["n"] for r in records)),
         "n_positive": int(sum(r["n_positive"] for r in records)),

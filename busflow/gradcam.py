@@ -101,9 +101,11 @@ def _class_score(probabilities, positive):
 
 
 def score_cam(model: keras.Model, images: np.ndarray, layer_path=None, top_k: int = DEFAULT_TOP_K,
-              batch_size: int = 64) -> CamResult:
+              batch_size: int = 64, decide=None) -> CamResult:
     """Score-CAM heat maps of the predicted class for uint8 images (N, S, S) or (N, S, S, C).
 
+    ``decide`` maps the model's probabilities to the predicted class (True: the second); default
+    probability >= 0.5, the workflow passes its operating point (busflow.jobs.gradcam).
     Costs 2 + top_k forward passes per image (the image, its flat mean, the masks), no gradients.
     """
     images = np.asarray(images)
@@ -140,7 +142,7 @@ def score_cam(model: keras.Model, images: np.ndarray, layer_path=None, top_k: in
     masked_probabilities = keras.ops.reshape(_predict(model, _to_pixels(masked, images.dtype), batch_size), (n, k))
     flat_probabilities = _predict(model, _to_pixels(flat, images.dtype), batch_size).reshape(n)
 
-    positive = keras.ops.convert_to_tensor(probabilities >= 0.5)
+    positive = keras.ops.convert_to_tensor(decide(probabilities) if decide else probabilities >= 0.5)
     scores = _class_score(masked_probabilities, positive[:, None])
     weights = keras.ops.relu(scores - _class_score(flat_probabilities, positive)[:, None])  # (N, k)
 
@@ -168,8 +170,9 @@ def pick_examples(labels, image_ids, copy_index, per_class: int) -> np.ndarray:
     return np.asarray(picked, dtype=int)
 
 
-def plot_cam_grid(images, labels, result: CamResult, classes, model_name: str, path) -> None:
-    """One panel per image: the image in grey, the heat map over it, true label and probability."""
+def plot_cam_grid(images, labels, result: CamResult, classes, model_name: str, path, shown=None, threshold=0.5) -> None:
+    """One panel per image: the image in grey, the heat map over it, true label and probability.
+    ``shown``: the probabilities to print (default the model's own), judged at ``threshold``."""
     import matplotlib
 
     matplotlib.use("Agg")  # batch jobs have no display
@@ -181,8 +184,9 @@ def plot_cam_grid(images, labels, result: CamResult, classes, model_name: str, p
     figure, axes = plt.subplots(rows, columns, figsize=(3.0 * columns, 3.3 * rows + 0.6), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, image, label, probability, heatmap in zip(axes.ravel(), images, labels, result.probabilities, result.heatmaps):
-        predicted = int(probability >= 0.5)
+    shown = result.probabilities if shown is None else shown
+    for ax, image, label, probability, heatmap in zip(axes.ravel(), images, labels, shown, result.heatmaps):
+        predicted = int(probability >= threshold)
         ax.imshow(np.squeeze(image), cmap="gray", vmin=0, vmax=255)
         overlay = ax.imshow(heatmap, cmap="jet", alpha=0.45, vmin=0, vmax=1)
         mark = "correct" if predicted == int(label) else "wrong"

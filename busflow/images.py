@@ -67,7 +67,7 @@ def _to_grey(image: Image.Image) -> np.ndarray:
         pixels = np.asarray(image, dtype=np.float64)
         span = max(pixels.max() - pixels.min(), 1.0)
         return ((pixels - pixels.min()) * (255.0 / span)).round().astype(np.uint8)
-    if image.mode in ("RGBA", "LA", "P", "PA"):
+    if image.mode in ("RGBA", "LA", "P", "PA") or "transparency" in image.info:
         # Transparent regions (cropped out for anonymisation, as in BrEaST) are no signal: black, as
         # an ultrasound frame's background. Dropping alpha instead would show whatever the file kept
         # under it (some hold text there).

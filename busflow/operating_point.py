@@ -97,15 +97,3 @@ def choose_operating_point(labels, probabilities, rule: OperatingPointRule, reca
 def apply_operating_point(chosen: dict, probabilities) -> tuple[np.ndarray, float]:
     """(recalibrated probabilities, threshold) of a chosen operating point on new images."""
     return Recalibration.from_record(chosen["recalibration"]).apply(probabilities), chosen["operating_point"]["threshold"]
-
-
-def threshold_label(operating_point: dict) -> str:
-    """How the comparison table names an operating point, e.g. '0.312 (sensitivity 0.90 on val)'."""
-    thresholds = operating_point.get("thresholds", [operating_point.get("threshold")])
-    value = f"{np.mean(thresholds):.3g}" + (" (fold mean)" if len(thresholds) > 1 else "")
-    rule = operating_point["rule"]
-    if rule == "fixed":
-        return f"{value} (fixed)"
-    if rule == "sensitivity":
-        return f"{value} (sensitivity {operating_point['target_sensitivity']:.2f} on val)"
-    return f"{value} (Youden on val)"

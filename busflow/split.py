@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from busflow.errors import ConfigError
-from busflow.folds import check_every_fold_has_every_class, fold_roles, is_validation
+from busflow.folds import check_every_fold_has_every_class, fold_roles
 from busflow.hashing import stable_unit
 from busflow.split_record import CONFLICT_COLUMNS, honour_record, long_table, settings_key, updated_record
 
@@ -67,7 +67,8 @@ def site_roles(usable: pd.DataFrame, split_cfg: dict, sites: list[str]) -> pd.Da
         missing = sorted(set(sites) - set(usable.get("site", [])))
         raise ConfigError(f"evaluation.leave_one_site_out: no image of site(s) {', '.join(missing)} in the manifest. "
                           f"List two or more sites with images under data.raw.")
-    validation = [is_validation(g, lab, split_cfg["seed"], split_cfg["val_fraction"], len(sites))
+    # val_fraction of the training sites' groups (the held-out site is no share of them)
+    validation = [stable_unit("fold-val", split_cfg["seed"], lab, g) < split_cfg["val_fraction"]
                   for g, lab in zip(usable["group"], usable["label"])]
     tables = []
     for fold, site in enumerate(sites):
@@ -75,7 +76,21 @@ def site_roles(usable: pd.DataFrame, split_cfg: dict, sites: list[str]) -> pd.Da
         shares_a_group = usable["group"].isin(usable.loc[held, "group"])
         split = np.where(held, "test", np.where(shares_a_group, "excluded", np.where(validation, "val", "train")))
         tables.append(usable.assign(fold=fold, split=split))
-    return pd.concat(tables, ignore_index=True).drop(columns="site")
+    table = pd.concat(tables, ignore_index=True)
+    check_every_site_fold_has_every_class(table, sites)
+    return table.drop(columns="site")
+
+
+def check_every_site_fold_has_every_class(table: pd.DataFrame, sites: list[str]) -> None:
+    counts = table.groupby(["fold", "split", "label"]).size()
+    for fold, site in enumerate(sites):
+        for role in ("train", "val", "test"):
+            for label in table["label"].unique():
+                if counts.get((fold, role, label), 0) == 0:
+                    where = f"site {site}" if role == "test" else f"the sites other than {site}"
+                    raise ConfigError(f"leave-one-site-out fold {fold} (held-out site {site}): its {role} split has no "
+                                      f"'{label}' image. Add '{label}' images to {where}, or raise split.val_fraction "
+                                      f"if it is the val split.")
 
 
 def plan_split(manifest: pd.DataFrame, split_cfg: dict, folds: int = 1, record: pd.DataFrame | None = None,
@@ -95,8 +110,10 @@ def plan_split(manifest: pd.DataFrame, split_cfg: dict, folds: int = 1, record: 
     else:
         table = hashed_roles(usable, split_cfg, folds, held_out_sites)
         usable = usable[["image_id", "label", "group"]]
-        if record is not None:
-            key = settings_key(split_cfg, folds, held_out_sites)
+        # Leave one site out needs no record: an image's test fold is its site, which nothing moves,
+        # and a recorded role could send a new duplicate to the wrong site's fold.
+        if record is not None and not held_out_sites:
+            key = settings_key(split_cfg, folds)
             roles, conflicts = honour_record(table, record[record["settings"] == key])
             table = long_table(usable, roles)
             record = updated_record(record, key, table)

@@ -33,12 +33,9 @@ SPANS_SPLITS = ("kept in its recorded split; its duplicate group now spans split
                 "or by a changed duplicate finder); delete the split record to re-split from scratch")
 
 
-def settings_key(split_cfg: dict, folds: int, held_out_sites: list[str] | None = None) -> str:
-    """The split settings a record section was made under; under k-fold test_fraction is unused,
-    and leave-one-site-out folds are the sites."""
+def settings_key(split_cfg: dict, folds: int) -> str:
+    """The split settings a record section was made under; under k-fold test_fraction is unused."""
     key = f"folds={folds} seed={split_cfg['seed']} val_fraction={split_cfg['val_fraction']}"
-    if held_out_sites:
-        return f"leave_one_site_out sites={','.join(held_out_sites)} {key}"
     return key if folds > 1 else f"{key} test_fraction={split_cfg['test_fraction']}"
 
 

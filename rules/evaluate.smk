@@ -21,7 +21,16 @@ rule choose_operating_point:
         mem_mb=8000,
         runtime=30,
     params:
-        evaluation=config["evaluation"],
+        # only what the choice depends on: changing the bootstrap or the folds re-runs nothing here
+        evaluation={
+            key: config["evaluation"][key]
+            for key in (
+                "operating_point",
+                "recalibration",
+                "calibration_bins",
+                "batch_size",
+            )
+        },
         selection=fold_selection,
         tta=TTA,
         backend=config["training"]["backend"],

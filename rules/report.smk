@@ -6,6 +6,7 @@ rule gradcam_examples:
     input:
         # k-fold: the fold-0 model on its own test fold
         model=in_run("models/{model}.keras", fold=0),
+        operating_point=in_run("operating_point/{model}.json", fold=0),
         test=shard_files("test"),
         split=split_input,
         code=script_code("gradcam_examples.py"),

@@ -4,7 +4,7 @@ from busflow.runtime import start_job
 
 start_job(snakemake, snakemake.params.backend)
 
-from busflow.jobs.keras_models import operating_point_job  # noqa: E402  (Keras only after the backend is set)
+from busflow.jobs.evaluation import operating_point_job  # noqa: E402  (Keras only after the backend is set)
 
 operating_point_job(
     snakemake.input.model,

@@ -4,7 +4,7 @@ from busflow.runtime import start_job
 
 start_job(snakemake, snakemake.params.backend)
 
-from busflow.jobs.keras_models import external_eval_job  # noqa: E402  (Keras only after the backend is set)
+from busflow.jobs.evaluation import external_eval_job  # noqa: E402  (Keras only after the backend is set)
 
 external_eval_job(
     snakemake.input.models,

@@ -4,7 +4,7 @@ from busflow.runtime import start_job
 
 start_job(snakemake, snakemake.params.backend)
 
-from busflow.jobs.keras_models import evaluate_job  # noqa: E402  (Keras only after the backend is set)
+from busflow.jobs.evaluation import evaluate_job  # noqa: E402  (Keras only after the backend is set)
 
 evaluate_job(
     snakemake.input.model,

@@ -4,7 +4,7 @@ from busflow.runtime import start_job
 
 start_job(snakemake, snakemake.params.backend, snakemake.params.require_gpu)
 
-from busflow.jobs.keras_models import features_job  # noqa: E402  (Keras only after the backend is set)
+from busflow.jobs.training import features_job  # noqa: E402  (Keras only after the backend is set)
 
 features_job(
     snakemake.input.shards,

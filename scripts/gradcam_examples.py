@@ -15,4 +15,5 @@ cam_examples_job(
     snakemake.params.top_k,
     snakemake.output[0],
     selection=snakemake.params.selection,
+    operating_point_file=snakemake.input.operating_point,
 )

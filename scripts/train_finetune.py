@@ -4,7 +4,7 @@ from busflow.runtime import start_job
 
 start_job(snakemake, snakemake.params.backend, snakemake.params.require_gpu)
 
-from busflow.jobs.keras_models import train_finetune_job  # noqa: E402  (Keras only after the backend is set)
+from busflow.jobs.training import train_finetune_job  # noqa: E402  (Keras only after the backend is set)
 
 train_finetune_job(
     snakemake.input.train,

@@ -127,8 +127,9 @@ def finished_run_of_a_workflow_copy(tmp_path: Path) -> tuple[Path, Path]:
 def deep_module_of(script: str, outside_of: list[str]) -> str:
     """A module train_finetune reaches only through another module, and the others' scripts do not."""
     script_path = REPO / "scripts" / script
-    direct = {Path(PACKAGE / (name.split(".")[1] + ".py")) for name in
-              re.findall(r"(busflow\.\w+)", script_path.read_text())}
+    from busflow.code_closure import imported_modules, module_file
+
+    direct = {module_file(PACKAGE, name) for name in imported_modules(script_path)} - {None}
     excluded = set().union(*(code_closure(REPO / "scripts" / s, PACKAGE) for s in outside_of))
     candidates = sorted(set(code_closure(script_path, PACKAGE)) - direct - excluded)
     assert candidates, "train_finetune has no module of its own below its direct imports"

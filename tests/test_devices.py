@@ -114,7 +114,7 @@ def test_start_job_refuses_a_gpu_job_under_slurm_on_this_cpu_machine(tmp_path, m
 
 
 def test_metrics_json_records_where_the_model_was_trained_and_evaluated(tmp_path):
-    from busflow.jobs.keras_models import evaluate_job
+    from busflow.jobs.evaluation import evaluate_job
     from busflow.shards import write_shard
 
     keras.utils.set_random_seed(0)

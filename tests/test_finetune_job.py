@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from busflow import models, training
-from busflow.jobs import keras_models as model_jobs
-from busflow.jobs.keras_models import _compiled_head, warm_up_head, train_finetune_job
+from busflow.jobs import training as model_jobs
+from busflow.jobs.training import _compiled_head, warm_up_head, train_finetune_job
 from busflow.training import train_epochs
 
 SIZE = 32

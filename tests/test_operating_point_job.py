@@ -33,7 +33,7 @@ def two_fold_pool(tmp_path_factory):
 
 
 def choose(workdir, shard, name) -> dict:
-    from busflow.jobs.keras_models import operating_point_job
+    from busflow.jobs.evaluation import operating_point_job
     from busflow.samples import fold_selection
 
     config = {"evaluation": {"folds": 2, "leave_one_site_out": False}, "data": {"raw": "unused"},

@@ -70,3 +70,31 @@ def test_an_empty_train_split_asks_to_lower_the_fractions():
     """Raising them (the old advice) empties train further."""
     with pytest.raises(ConfigError, match="train split has no .*lower split.val_fraction and split.test_fraction"):
         assign_splits(synthetic_manifest(30), {**SPLIT_CFG, "val_fraction": 0.5, "test_fraction": 0.5})
+
+
+def two_site_manifest() -> pd.DataFrame:
+    rows = [{"image_id": f"{site}/{label}/{i}", "label": label, "group": f"g-{site}-{label}-{i}", "site": site,
+             "conflict": False}
+            for site in ("north", "south") for label in ("benign", "malignant") for i in range(20)]
+    return pd.DataFrame(rows)
+
+
+def test_leave_one_site_out_tests_each_site_whole_and_keeps_a_new_cross_site_duplicate_out_of_training():
+    from busflow.split import plan_split
+    from busflow.split_record import read_record
+
+    sites = ["north", "south"]
+    first = plan_split(two_site_manifest(), SPLIT_CFG, 2, read_record("/nonexistent"), held_out_sites=sites)
+    twin = {"image_id": "south/benign/rescan", "label": "benign", "group": "g-north-benign-3", "site": "south",
+            "conflict": False}
+    grown = pd.concat([two_site_manifest(), pd.DataFrame([twin])], ignore_index=True)
+    # a later run, with the first run's record: the twin's group was recorded at site north
+    table = plan_split(grown, SPLIT_CFG, 2, first.record, held_out_sites=sites).table.set_index(["fold", "image_id"])
+
+    assert table.loc[(1, "south/benign/rescan"), "split"] == "test"  # tested with its own site
+    assert table.loc[(0, "south/benign/rescan"), "split"] == "excluded"  # its twin is a test image of fold 0
+    assert table.loc[(1, "north/benign/3"), "split"] == "excluded"
+    for fold, site in enumerate(sites):
+        rows = table.loc[fold].reset_index()
+        assert (rows.loc[rows["image_id"].str.startswith(site), "split"] == "test").all()
+        assert not (rows.loc[~rows["image_id"].str.startswith(site), "split"] == "test").any()
