@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+import busflow.models  # noqa: F401  (registers VGGInput, which the saved VGG16 models need to load)
 from busflow.acceleration import model_precision, set_predict_jit
 from busflow.calibration import calibration_summary
 from busflow.devices import device_summary
