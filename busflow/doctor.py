@@ -158,7 +158,7 @@ def check_devices(config: dict) -> Check:
     try:
         record = probe_backend(backend)
     except (BusflowError, subprocess.TimeoutExpired) as error:
-        return fail("backend", f"{backend}: Keras could not start: {error}", f"pip install -e '.[gpu]' (jax) or '.[gpu-tf]' (tensorflow)")
+        return fail("backend", f"{backend}: Keras could not start: {error}", "pip install -e '.[gpu]' (jax) or '.[gpu-tf]' (tensorflow)")
     detail = f"{backend} {record['backend_version']} (keras {record['keras_version']}) sees {describe_devices(record)}"
     if not record["accelerator"]:
         detail += " here (usual on a login node; a GPU job checks its own node and stops if it sees none)"

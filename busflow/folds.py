@@ -86,14 +86,16 @@ def select_samples(arrays: dict[str, np.ndarray], split_table: pd.DataFrame, fol
     return {key: value[mask] for key, value in arrays.items()}
 
 
-def check_every_fold_has_every_class(table: pd.DataFrame) -> None:
-    """Every fold needs both classes in train, val and test, or its metrics are undefined."""
+def check_every_fold_has_every_class(table: pd.DataFrame, missing_message=None) -> None:
+    """Every fold needs both classes in train, val and test, or its metrics are undefined.
+    ``missing_message(fold, role, label)`` words the error (default: k-fold's)."""
     counts = table.groupby(["fold", "split", "label"]).size()
     for fold in sorted(table["fold"].unique()):
         for name in ROLES:
             for label in table["label"].unique():
                 if counts.get((fold, name, label), 0) == 0:
                     raise ConfigError(
+                        missing_message(fold, name, label) if missing_message else
                         f"fold {fold}'s {name} split has no '{label}' image: too few images for "
                         f"evaluation.folds={table['fold'].nunique()}. Add images, or lower evaluation.folds."
                     )

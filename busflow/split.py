@@ -82,15 +82,13 @@ def site_roles(usable: pd.DataFrame, split_cfg: dict, sites: list[str]) -> pd.Da
 
 
 def check_every_site_fold_has_every_class(table: pd.DataFrame, sites: list[str]) -> None:
-    counts = table.groupby(["fold", "split", "label"]).size()
-    for fold, site in enumerate(sites):
-        for role in ("train", "val", "test"):
-            for label in table["label"].unique():
-                if counts.get((fold, role, label), 0) == 0:
-                    where = f"site {site}" if role == "test" else f"the sites other than {site}"
-                    raise ConfigError(f"leave-one-site-out fold {fold} (held-out site {site}): its {role} split has no "
-                                      f"'{label}' image. Add '{label}' images to {where}, or raise split.val_fraction "
-                                      f"if it is the val split.")
+    def missing(fold, role, label):
+        site = sites[fold]
+        where = f"site {site}" if role == "test" else f"the sites other than {site}"
+        return (f"leave-one-site-out fold {fold} (held-out site {site}): its {role} split has no '{label}' image. "
+                f"Add '{label}' images to {where}, or raise split.val_fraction if it is the val split.")
+
+    check_every_fold_has_every_class(table, missing)
 
 
 def plan_split(manifest: pd.DataFrame, split_cfg: dict, folds: int = 1, record: pd.DataFrame | None = None,

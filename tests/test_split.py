@@ -98,3 +98,12 @@ def test_leave_one_site_out_tests_each_site_whole_and_keeps_a_new_cross_site_dup
         rows = table.loc[fold].reset_index()
         assert (rows.loc[rows["image_id"].str.startswith(site), "split"] == "test").all()
         assert not (rows.loc[~rows["image_id"].str.startswith(site), "split"] == "test").any()
+
+
+def test_a_site_without_one_class_is_named_with_the_fix():
+    from busflow.split import plan_split
+
+    manifest = two_site_manifest()
+    manifest = manifest[~((manifest["site"] == "south") & (manifest["label"] == "malignant"))]
+    with pytest.raises(ConfigError, match="held-out site north.*train split has no .malignant.*Add .malignant. images to the sites other than north"):
+        plan_split(manifest, SPLIT_CFG, 2, None, held_out_sites=["north", "south"])
