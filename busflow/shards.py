@@ -20,6 +20,8 @@ from busflow.augment import AugmentParams, augment_copies
 from busflow.folds import ORIGINAL_WHEN_NOT_KEPT
 from busflow.hashing import stable_int, stable_unit
 from busflow.images import load_training_image
+from busflow.preprocess import Preprocess
+from busflow.scanner_augment import ScannerAugment, apply_to_copies
 
 PAPER_SPLITS = ("train", "test")
 
@@ -81,13 +83,17 @@ def is_augmented(split: str, protocol: str) -> bool:
     return split in ("train", "pool") or protocol == "paper"
 
 
-def image_samples(pixels: np.ndarray, copies: list[int], key, params: AugmentParams, keep_original: bool) -> np.ndarray:
-    """The requested copies of one image; copy ORIGINAL_WHEN_NOT_KEPT is the image itself."""
+def image_samples(pixels: np.ndarray, copies: list[int], key, params: AugmentParams, keep_original: bool,
+                  scanner: ScannerAugment = ScannerAugment()) -> np.ndarray:
+    """The requested copies of one image; copy ORIGINAL_WHEN_NOT_KEPT is the image itself.
+    ``scanner`` changes the look of every augmented copy, never the original."""
     augmented = [c for c in copies if c >= 0]
     stack = augment_copies(pixels, max(augmented) + 1, key, params, keep_original=keep_original)[augmented]
     if ORIGINAL_WHEN_NOT_KEPT in copies:
         stack = np.concatenate([pixels[None], stack])
-    return stack
+    ordered = ([ORIGINAL_WHEN_NOT_KEPT] if ORIGINAL_WHEN_NOT_KEPT in copies else []) + augmented
+    untouched = (0, ORIGINAL_WHEN_NOT_KEPT) if keep_original else (ORIGINAL_WHEN_NOT_KEPT,)
+    return apply_to_copies(stack, ordered, key, scanner, untouched)
 
 
 def build_shard(split_table: pd.DataFrame, manifest: pd.DataFrame, spec: ShardSpec, cfg: dict) -> dict[str, np.ndarray]:
@@ -95,16 +101,18 @@ def build_shard(split_table: pd.DataFrame, manifest: pd.DataFrame, spec: ShardSp
     size = cfg["data"]["image_size"]
     classes = list(cfg["data"]["classes"])
     params = AugmentParams.from_config(cfg["augment"].get("transforms", {}))
+    scanner = ScannerAugment.from_config(cfg["augment"].get("scanner"))
+    preprocess = Preprocess.from_config(cfg["data"].get("preprocess"))
     keep_original = cfg["augment"].get("keep_original", True)
     paths = manifest.set_index("image_id")["path"]
     labels = split_table.drop_duplicates("image_id").set_index("image_id")["label"]
     augmented = is_augmented(spec.split, cfg["split"].get("protocol", "leak_free"))
     images, label_ids, ids, copy_index = [], [], [], []
     for image_id, copies in plan_shard(split_table, spec, cfg["augment"], cfg["split"]):
-        pixels = load_training_image(paths[image_id], size)
+        pixels = load_training_image(paths[image_id], size, preprocess)
         if augmented:
             key = [cfg["augment"]["seed"], stable_int("image", image_id)]
-            stack = image_samples(pixels, copies, key, params, keep_original)
+            stack = image_samples(pixels, copies, key, params, keep_original, scanner)
         else:
             stack = pixels[None]
         images.append(stack)

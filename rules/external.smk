@@ -68,6 +68,7 @@ rule evaluate_external:
                 else weights_label()
             ),
             "image_size": config["data"]["image_size"],
+            "preprocess": config["data"]["preprocess"],
             "classes": config["data"]["classes"],
         },
         evaluation=config["evaluation"],

@@ -86,7 +86,8 @@ def device_provenance(training_device, evaluation_device: dict) -> dict:
 def external_eval_job(model_files, manifest_csv, run: dict, eval_cfg: dict, out: dict, acceleration=None, tta=None,
                       operating_point_files=()) -> None:
     """One model on one external set, untouched by training; images also in the training data are
-    left out. run: model, external (set name), protocol, weights, image_size, classes.
+    left out. run: model, external (set name), protocol, weights, image_size, classes, preprocess
+    (data.preprocess: external images go through what training images went through).
     Each model gets its own operating point (``operating_point_files``, aligned with ``model_files``),
     chosen on its validation images. With k-fold, every fold's model is tested: the table gets the
     fold mean (t-interval), and the record the fold-averaged (ensemble) prediction's metrics too, at
@@ -94,13 +95,15 @@ def external_eval_job(model_files, manifest_csv, run: dict, eval_cfg: dict, out:
     from busflow.crossval import fold_means, fold_rows
     from busflow.errors import ConfigError
     from busflow.images import load_training_image
+    from busflow.preprocess import Preprocess
 
     resolved = accelerate(acceleration)
     table = pd.read_csv(manifest_csv, keep_default_na=False)
     used = table[~table["in_training"].astype(str).str.lower().eq("true")]
     if used.empty:
         raise ConfigError(f"{manifest_csv}: every image of external set '{run['external']}' is also in the training data; nothing to test. Point external: at other images.")
-    images = np.stack([load_training_image(path, run["image_size"]) for path in used["path"]])
+    preprocess = Preprocess.from_config(run.get("preprocess"))
+    images = np.stack([load_training_image(path, run["image_size"], preprocess) for path in used["path"]])
     labels = np.asarray([run["classes"].index(label) for label in used["label"]])
     ids, copies = used["image_id"].to_numpy(), np.zeros(len(used), dtype=int)
     fold_models = [set_predict_jit(keras.models.load_model(path), resolved["jit_compile"]) for path in model_files]
