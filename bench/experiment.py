@@ -28,7 +28,9 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-MODELS = ("baseline", "transfer", "finetune")
+from busflow.registry import model_names  # noqa: E402
+
+MODELS = tuple(model_names())
 
 
 def merged(base: dict, overlay: dict) -> dict:
@@ -67,6 +69,7 @@ def load_config(configfiles, overlay: dict) -> dict:
 def train(model: str, fold: int, config: dict, run: Path, out_dir: Path, selection: dict) -> Path:
     """Train one model on one fold with the workflow's job function; returns the saved model."""
     from busflow.jobs import training as model_jobs
+    from busflow.registry import PIXELS, model_spec
     from busflow.weights import resolve_weights_file
 
     training = config["training"]
@@ -75,19 +78,16 @@ def train(model: str, fold: int, config: dict, run: Path, out_dir: Path, selecti
            "checkpoint": str(out_dir / f"{model}.checkpoint")}
     pool_shards = sorted(map(str, (run / "results/shards/pool").glob("*.npz")), key=lambda p: int(Path(p).stem))
     features = str(run / "results/features/pool.npz")
-    if model == "baseline":
-        model_jobs.train_baseline_job(pool_shards, pool_shards, training["baseline"], config["data"]["image_size"],
-                                      out, selection=selection, acceleration=acceleration)
-    elif model == "transfer":
-        model_jobs.train_transfer_job(features, features, resolve_weights_file(config["vgg16_weights"]),
-                                      training["transfer"], config["data"]["image_size"], out,
-                                      selection=selection, acceleration=acceleration)
-    else:
-        retrained = "transfer" in config["experiment_models"]
-        transfer = out_dir / "transfer.keras" if retrained else run / f"results/folds/{fold}/models/transfer.keras"
-        model_jobs.train_finetune_job(features, features, str(transfer), training["finetune"], out,
-                                      selection=selection, acceleration=acceleration,
-                                      head_settings=training["transfer"])
+    spec = model_spec(model)
+    inputs = {"train": pool_shards, "val": pool_shards} if spec.reads == (PIXELS,) else {"train": features, "val": features}
+    if spec.starts_from:
+        retrained = spec.starts_from in config["experiment_models"]
+        start = out_dir / f"{spec.starts_from}.keras" if retrained else run / f"results/folds/{fold}/models/{spec.starts_from}.keras"
+        inputs["start"] = str(start)
+    run_settings = {"settings": training[model], "start_settings": training[spec.starts_from] if spec.starts_from else None,
+                    "image_size": config["data"]["image_size"], "selection": selection, "acceleration": acceleration,
+                    "weights_file": resolve_weights_file(config["vgg16_weights"]) if spec.pretrained else None}
+    model_jobs.train_model_job(model, inputs, run_settings, out)
     return Path(out["model"])
 
 

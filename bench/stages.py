@@ -12,7 +12,7 @@ workflow's own builders and fit/predict calls:
                   uint8 pixels, block4 + bottleneck back to the host (features_job).
 - head_train:     build_head + compile_binary, one fit epoch on bottleneck-shaped
                   float32 features (train_transfer_job).
-- block5_train:   build_block5_trainer + SGD(momentum), one fit epoch on block4-shaped
+- block5_train:   build_top_trainer (block5) + SGD(momentum), one fit epoch on block4-shaped
                   float16 features, as features_job stores them (train_finetune_job).
 - baseline_train: build_baseline + compile_binary, one fit epoch on uint8 pixels
                   (train_baseline_job).
@@ -461,7 +461,7 @@ def stage_head(models, training, base, data: Data, args, settings) -> StageResul
 
 def stage_block5(models, training, base, data: Data, args, settings) -> StageResult:
     head = models.build_head(base.output.shape[1:])
-    trainer = models.build_block5_trainer(base, head)
+    trainer = models.build_top_trainer(base, head)
     optimizer = models.make_optimizer("sgd", settings["learning_rate"], settings.get("momentum", 0.9))
     models.compile_binary(trainer, optimizer)
     return time_fit("block5_train", trainer, training, data.block4, data.labels, args, settings["seed"],
@@ -500,7 +500,7 @@ def run_stages(args, tmp: Path, settings: dict, meter) -> tuple[list[StageResult
     base = models.build_vgg16_base(args.size, weights_file)
     add(stage_features(models, base, data, args))
     data.bottleneck = tiled_features(args.n, base.output.shape[1:], "float32", seed=1)
-    data.block4 = tiled_features(args.n, base.get_layer(models.BLOCK4_OUTPUT).output.shape[1:], "float16", seed=2)
+    data.block4 = tiled_features(args.n, base.get_layer(models.FEATURE_OUTPUTS["block4"]).output.shape[1:], "float16", seed=2)
     add(stage_head(models, training, base, data, args, settings["transfer"]))
     add(stage_block5(models, training, base, data, args, settings["finetune"]))
     add(stage_baseline(models, training, data, args, settings["baseline"]))

@@ -23,10 +23,11 @@ from pathlib import Path
 import yaml
 
 from busflow.errors import BusflowError
+from busflow.registry import model_names
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_PROFILE = REPO / "profiles" / "slurm"
-GPU_RULES = ("extract_vgg16_features", "train_baseline", "train_transfer", "train_finetune")
+GPU_RULES = ("extract_vgg16_features", *(f"train_{model}" for model in model_names()))
 # The wheels that make each backend see an NVIDIA GPU (the gpu and gpu-tf extras).
 CUDA_BUILDS = {"jax": ("jax-cuda12-plugin", "jax-cuda13-plugin"), "tensorflow": ("nvidia-cudnn-cu12",),
                "torch": ("nvidia-cudnn-cu12",)}

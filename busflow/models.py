@@ -1,4 +1,4 @@
-"""The paper's three models as Keras 3 builders, backend-agnostic (no tf.* here).
+"""Builders of the registered models (busflow/registry.py), Keras 3, backend-agnostic (no tf.* here).
 
 Every saved model takes raw grey uint8 pixels (S, S, 1): pixel scaling and VGG16's preprocessing
 live inside the model, so evaluation treats all three alike.
@@ -17,7 +17,8 @@ from busflow.weights import require_weights_file
 VGG16_MEAN_BGR = (103.939, 116.779, 123.68)
 HEAD_NAME = "head"
 BASE_NAME = "vgg16"
-BLOCK4_OUTPUT = "block4_pool"
+# The layer each cached VGG16 feature comes from (busflow.registry.FEATURES).
+FEATURE_OUTPUTS = {"block3": "block3_pool", "block4": "block4_pool", "bottleneck": "block5_pool"}
 
 
 @keras.saving.register_keras_serializable(package="busflow")
@@ -91,13 +92,14 @@ def reinitialise_he_normal(model: keras.Model, seed: int) -> None:
         layer.bias.assign(keras.ops.zeros(layer.bias.shape))
 
 
-def build_feature_extractor(base: keras.Model, image_size: int) -> keras.Model:
-    """Pixels -> {'block4': block4_pool output, 'bottleneck': block5_pool output}, both float32
+def build_feature_extractor(base: keras.Model, image_size: int, keys=("block4", "bottleneck")) -> keras.Model:
+    """Pixels -> {key: that layer's output} for each key of FEATURE_OUTPUTS asked for, float32
     under any dtype policy (a bfloat16 array would not survive np.savez)."""
-    both = keras.Model(base.inputs, [base.get_layer(BLOCK4_OUTPUT).output, base.outputs[0]])
+    taps = keras.Model(base.inputs, [base.get_layer(FEATURE_OUTPUTS[key]).output for key in keys])
     inputs = pixel_input(image_size)
-    block4, bottleneck = both(VGGInput()(inputs))
-    outputs = {"block4": as_float32(block4, "block4_float32"), "bottleneck": as_float32(bottleneck, "bottleneck_float32")}
+    tapped = taps(VGGInput()(inputs))
+    tapped = tapped if isinstance(tapped, (list, tuple)) else [tapped]
+    outputs = {key: as_float32(tensor, f"{key}_float32") for key, tensor in zip(keys, tapped)}
     return keras.Model(inputs, outputs, name="vgg16_features")
 
 
@@ -140,29 +142,37 @@ def assemble_classifier(base: keras.Model, head: keras.Model, image_size: int, n
     return keras.Model(inputs, outputs, name=name)
 
 
-def block5_layer_names(base: keras.Model) -> list[str]:
-    return [layer.name for layer in base.layers if layer.name.startswith("block5")]
+def trained_layer_names(base: keras.Model, blocks=(5,)) -> list[str]:
+    """The layers of VGG16 conv blocks ``blocks`` (e.g. (4, 5)), in order."""
+    return [layer.name for layer in base.layers if layer.name.startswith(tuple(f"block{b}_" for b in blocks))]
 
 
-def build_block5_trainer(base: keras.Model, head: keras.Model) -> keras.Model:
-    """block4 features -> block5 (trainable) -> head: what fine-tuning trains.
+def feature_key_below(blocks) -> str:
+    """The cached feature that feeds the first trained block: block k reads block k-1's pool."""
+    return f"block{min(blocks) - 1}"
 
-    The frozen blocks 1-4 never change, so their output is computed once (busflow.features) and
-    each epoch runs only block5 and the head. The layers are shared with ``base`` and ``head``.
+
+def build_top_trainer(base: keras.Model, head: keras.Model, blocks=(5,)) -> keras.Model:
+    """Cached features below ``blocks`` -> those blocks (trainable) -> head: what fine-tuning trains.
+
+    The frozen blocks below never change, so their output is computed once (extract_vgg16_features)
+    and each epoch runs only the trained blocks and the head. The layers are shared with ``base``
+    and ``head``.
     """
-    inputs = feature_input(base.get_layer(BLOCK4_OUTPUT).output.shape[1:], "block4")
+    below = FEATURE_OUTPUTS[feature_key_below(blocks)]
+    inputs = feature_input(base.get_layer(below).output.shape[1:], feature_key_below(blocks))
     x = inputs
-    for name in block5_layer_names(base):
+    for name in trained_layer_names(base, blocks):
         layer = base.get_layer(name)
         layer.trainable = True
         x = layer(x)
     head.trainable = True
-    return keras.Model(inputs, head(x), name="finetune_block5")
+    return keras.Model(inputs, head(x), name="finetune_" + "_".join(f"block{b}" for b in blocks))
 
 
-def copy_block5_and_head(trainer: keras.Model, base: keras.Model, head: keras.Model) -> None:
+def copy_trained_layers(trainer: keras.Model, base: keras.Model, head: keras.Model, blocks=(5,)) -> None:
     """Put a (possibly reloaded) trainer's weights back into the full model's layers."""
-    for name in block5_layer_names(base):
+    for name in trained_layer_names(base, blocks):
         base.get_layer(name).set_weights(trainer.get_layer(name).get_weights())
     head.set_weights(trainer.get_layer(HEAD_NAME).get_weights())
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from busflow.registry import model_names
+
 
 def collect(run_dir) -> pd.DataFrame:
     """One row per job: rule, job, seconds, max_rss (MB)."""
@@ -30,7 +32,7 @@ def collect(run_dir) -> pd.DataFrame:
 
 # The DAG's order; a rule not listed (added later) goes last.
 RULE_ORDER = ["generate_demo_data", "build_manifest", "split_images", "augment_shard", "extract_vgg16_features",
-              "train_baseline", "train_transfer", "train_finetune", "evaluate_model", "summarise_folds",
+              *(f"train_{model}" for model in model_names()), "evaluate_model", "summarise_folds",
               "build_external_manifest", "evaluate_external", "compare_models", "plot_figures", "gradcam_examples"]
 
 

@@ -4,10 +4,8 @@ import os
 import re
 
 from busflow.errors import ConfigError
+from busflow.registry import MODEL_SPECS, model_names
 from busflow.sites import is_multi_site, sites_of
-
-# The three models in the order every table and figure lists them (rules/common.smk uses it too).
-TRAINED_MODELS = ("baseline", "transfer", "finetune")
 
 
 def check_epoch_selection(config: dict) -> None:
@@ -15,7 +13,7 @@ def check_epoch_selection(config: dict) -> None:
     choosing an epoch on them would select on the test set: only keep_epoch: last is allowed."""
     if config["split"]["protocol"] != "paper":
         return
-    for model in TRAINED_MODELS:
+    for model in model_names():
         keep = config["training"][model].get("keep_epoch", "last")
         if keep != "last":
             raise ConfigError(
@@ -25,19 +23,21 @@ def check_epoch_selection(config: dict) -> None:
             )
 
 
-# Keys the shared per-model schema accepts for every model but only one model reads. (pooling and
-# l2 are transfer-only too, but the schema fills their defaults into every model.)
-MODEL_ONLY_KEYS = {"head_epochs": "finetune"}
+# Keys the shared per-model schema accepts for every model but only the models that continue
+# another one read (their head's warm-up). (pooling and l2 are transfer-only too, but the schema
+# fills their defaults into every model.)
+CONTINUING_ONLY_KEYS = ("head_epochs",)
 
 
 def check_model_only_keys(config: dict) -> None:
-    """A model-only key under another model would be silently ignored: refuse it."""
-    for key, owner in MODEL_ONLY_KEYS.items():
-        for model in TRAINED_MODELS:
-            if model != owner and config["training"][model].get(key) is not None:
+    """A key only fine-tuning models read, under another model, would be silently ignored: refuse it."""
+    owners = [spec.name for spec in MODEL_SPECS if spec.starts_from]
+    for key in CONTINUING_ONLY_KEYS:
+        for spec in MODEL_SPECS:
+            if not spec.starts_from and config["training"][spec.name].get(key) is not None:
                 raise ConfigError(
-                    f"training.{model}.{key} is read only by {owner}; busflow would ignore it here. "
-                    f"Move it to training.{owner}.{key}, or remove it."
+                    f"training.{spec.name}.{key} is read only by {', '.join(owners)}; busflow would ignore it "
+                    f"here. Move it to training.{owners[0]}.{key}, or remove it."
                 )
 
 

@@ -13,7 +13,9 @@ from busflow.layout import LayoutRules, layout_signature  # noqa: E402
 from busflow.layout import readable_candidate_files  # noqa: E402
 from busflow.runtime import import_busflow_from  # noqa: E402
 from busflow.samples import fold_selection as fold_selection_of  # noqa: E402
-from busflow.settings import TRAINED_MODELS, check_settings  # noqa: E402
+from busflow.registry import MODEL_SPECS, PIXELS, feature_keys, model_spec  # noqa: E402
+from busflow.registry import model_names, weights_description  # noqa: E402
+from busflow.settings import check_settings  # noqa: E402
 from busflow.sites import fold_count, held_out_sites, sites_of  # noqa: E402
 from busflow.tta import tta_settings  # noqa: E402
 from busflow.weights import resolve_weights_file  # noqa: E402
@@ -26,7 +28,7 @@ import_busflow_from(workflow.basedir)
 validate(config, schema="../config/schema.yaml")
 check_settings(config)
 
-MODELS = list(TRAINED_MODELS)
+MODELS = model_names()
 PROTOCOL = config["split"]["protocol"]
 WEIGHTS_FILE = resolve_weights_file(config["vgg16_weights"])
 FOLDS = fold_count(config)
@@ -210,6 +212,11 @@ def history_files(model):
 
 def weights_input(wildcards):
     return [str(WEIGHTS_FILE)] if WEIGHTS_FILE else []
+
+
+def model_weights(wildcards):
+    """The table's weights column for a model: the VGG16 file it started from, or none."""
+    return weights_description(model_spec(wildcards.model), weights_label())
 
 
 def weights_label():

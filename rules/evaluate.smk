@@ -64,11 +64,7 @@ rule evaluate_model:
         runtime=30,
     params:
         evaluation=config["evaluation"],
-        weights=lambda wildcards: (
-            "none (trained from scratch)"
-            if wildcards.model == "baseline"
-            else weights_label()
-        ),
+        weights=model_weights,
         selection=fold_selection,
         tta=TTA,
         backend=config["training"]["backend"],

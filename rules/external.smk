@@ -62,11 +62,7 @@ rule evaluate_external:
             "model": wildcards.model,
             "external": wildcards.name,
             "protocol": PROTOCOL,
-            "weights": (
-                "none (trained from scratch)"
-                if wildcards.model == "baseline"
-                else weights_label()
-            ),
+            "weights": model_weights(wildcards),
             "image_size": config["data"]["image_size"],
             "preprocess": config["data"]["preprocess"],
             "classes": config["data"]["classes"],

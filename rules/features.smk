@@ -14,8 +14,9 @@ rule fetch_vgg16_weights:
         "../scripts/fetch_vgg16_weights.py"
 
 
-# VGG16's frozen output, computed once per sample: block5_pool feeds the transfer head,
-# block4_pool feeds fine-tuning (blocks 1-4 never change, so only block5 runs per epoch).
+# VGG16's frozen outputs, computed once per sample, those the registered models read
+# (busflow/registry.py): block5_pool feeds the transfer head, block4_pool fine-tuning of block5
+# (blocks 1-4 never change, so only block5 runs per epoch).
 rule extract_vgg16_features:
     input:
         shards=lambda wildcards: shard_files(wildcards.split),
@@ -40,6 +41,7 @@ rule extract_vgg16_features:
         weights_file=WEIGHTS_FILE,
         image_size=config["data"]["image_size"],
         batch_size=config["training"]["feature_batch_size"],
+        feature_keys=feature_keys(),
         backend=config["training"]["backend"],
         require_gpu=config["training"]["require_gpu"],
         acceleration=ACCELERATION,

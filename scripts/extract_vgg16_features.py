@@ -1,4 +1,4 @@
-"""Rule extract_vgg16_features: VGG16 block4/block5 outputs of one split, computed once."""
+"""Rule extract_vgg16_features: the VGG16 features the registered models read, of one split, computed once."""
 
 from busflow.runtime import start_job
 
@@ -12,5 +12,6 @@ features_job(
     snakemake.params.image_size,
     snakemake.params.batch_size,
     snakemake.output[0],
+    keys=snakemake.params.feature_keys,
     acceleration=snakemake.params.acceleration,
 )

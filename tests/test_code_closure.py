@@ -125,14 +125,14 @@ def finished_run_of_a_workflow_copy(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def deep_module_of(script: str, outside_of: list[str]) -> str:
-    """A module train_finetune reaches only through another module, and the others' scripts do not."""
+    """A module the training rules reach only through another module, and the others' scripts do not."""
     script_path = REPO / "scripts" / script
     from busflow.code_closure import imported_modules, module_file
 
     direct = {module_file(PACKAGE, name) for name in imported_modules(script_path)} - {None}
     excluded = set().union(*(code_closure(REPO / "scripts" / s, PACKAGE) for s in outside_of))
     candidates = sorted(set(code_closure(script_path, PACKAGE)) - direct - excluded)
-    assert candidates, "train_finetune has no module of its own below its direct imports"
+    assert candidates, "train_model.py has no module of its own below its direct imports"
     return candidates[0].name
 
 
@@ -146,7 +146,7 @@ def job_reasons(dry_run: str) -> dict[str, list[str]]:
 @pytest.mark.workflow
 def test_editing_a_module_deep_in_train_finetunes_closure_replans_it_and_nothing_upstream(tmp_path):
     upstream = ["build_manifest.py", "split_images.py", "augment_shard.py", "generate_demo_data.py"]
-    module = deep_module_of("train_finetune.py", upstream)
+    module = deep_module_of("train_model.py", upstream)
     workflow, workdir = finished_run_of_a_workflow_copy(tmp_path)
     edited = workflow / "busflow" / module
     edited.write_text(edited.read_text() + "\n# an edit\n")

@@ -8,10 +8,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from busflow.registry import model_names
+
 from workflow_helpers import REPO, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
-MODELS = ("baseline", "transfer", "finetune")
+MODELS = tuple(model_names())
 TINY_TRAINING = {
     "baseline": {"epochs": 2, "batch_size": 20, "learning_rate": 0.001, "seed": 1},
     "transfer": {"epochs": 2, "batch_size": 20, "learning_rate": 0.001, "seed": 2},
@@ -96,7 +98,7 @@ def test_external_sets_get_a_row_per_model_and_training_duplicates_are_left_out(
 def test_every_row_reports_the_validation_chosen_operating_point_and_calibration(cv_run):
     table = pd.read_csv(cv_run / "results/comparison.csv")
     ours = table[table["source"].str.startswith("busflow")]
-    assert len(ours) == 9  # this run and two external sets, three models each
+    assert len(ours) == 3 * len(MODELS)  # this run and two external sets, every model each
     assert ours["threshold"].str.endswith("(fold mean) (sensitivity 0.90 on val)").all()
     for column in ("sensitivity", "specificity", "ece", "brier"):
         assert ours[column].between(0, 1).all(), column
@@ -147,7 +149,7 @@ def test_test_time_views_rerun_only_evaluation_and_average_the_models_prediction
     config_file = write_config(workdir / "cv.yaml", config)
     jobs = planned_jobs(snakemake(workdir, "-n", configfile=config_file).stdout)
     assert jobs["evaluate_model"] == 6 and jobs["evaluate_external"] == 6 and jobs["summarise_folds"] == 3
-    assert not {"train_baseline", "train_transfer", "train_finetune", "extract_vgg16_features", "augment_shard"} & set(jobs)
+    assert not {*(f"train_{m}" for m in MODELS), "extract_vgg16_features", "augment_shard"} & set(jobs)
 
     before = pd.read_csv(workdir / "results/folds/1/eval/transfer/predictions.csv")
     snakemake(workdir, "--cores", "2", configfile=config_file)

@@ -7,7 +7,8 @@ import pytest
 
 from busflow import models, training
 from busflow.jobs import training as model_jobs
-from busflow.jobs.training import _compiled_head, warm_up_head, train_finetune_job
+from busflow.jobs.training import _compiled_head, train_finetune_job, warm_up_head
+from busflow.registry import model_spec
 from busflow.training import train_epochs
 
 SIZE = 32
@@ -57,16 +58,18 @@ def test_warm_up_gives_the_head_a_fresh_head_trained_that_many_epochs(feature_fi
 
 def test_head_epochs_without_the_transfer_settings_is_refused(feature_files, tmp_path):
     out = {"model": tmp_path / "f.keras", "history": tmp_path / "h.csv", "checkpoint": tmp_path / "ckpt"}
-    with pytest.raises(ValueError, match="head_settings"):
-        train_finetune_job(feature_files / "train.npz", feature_files / "val.npz", feature_files / "transfer.keras",
-                           {**FINETUNE, "head_epochs": 1}, out)
+    with pytest.raises(ValueError, match="start_settings"):
+        train_finetune_job(model_spec("finetune"), inputs_of(feature_files), {"settings": {**FINETUNE, "head_epochs": 1}}, out)
     assert not out["model"].exists()
+
+
+def inputs_of(feature_files):
+    return {"train": feature_files / "train.npz", "val": feature_files / "val.npz", "start": feature_files / "transfer.keras"}
 
 
 def run_finetune(feature_files, folder, settings):
     out = {"model": folder / "finetune.keras", "history": folder / "history.csv", "checkpoint": folder / "ckpt"}
-    train_finetune_job(feature_files / "train.npz", feature_files / "val.npz", feature_files / "transfer.keras",
-                       settings, out, head_settings=HEAD)
+    train_finetune_job(model_spec("finetune"), inputs_of(feature_files), {"settings": settings, "start_settings": HEAD}, out)
     return keras.models.load_model(out["model"]), pd.read_csv(out["history"])
 
 

@@ -65,7 +65,7 @@ def test_saved_classifier_takes_raw_pixels_and_reloads_identically(vgg16_weights
 def test_finetune_trains_only_block5_and_the_head(vgg16_weights_file):
     base = models.build_vgg16_base(SIZE, vgg16_weights_file)
     head = models.build_head(base.output.shape[1:])
-    trainer = models.build_block5_trainer(base, head)
+    trainer = models.build_top_trainer(base, head)
     trainable = {w.path.split("/")[0] for w in trainer.trainable_weights}
     assert {"block5_conv1", "block5_conv2", "block5_conv3"} <= trainable
     assert not any(name.startswith(("block1", "block2", "block3", "block4")) for name in trainable)
@@ -77,7 +77,7 @@ def test_block5_trainer_on_block4_features_equals_the_full_model(vgg16_weights_f
     head = models.build_head(base.output.shape[1:], dropout=0.0)
     classifier = models.assemble_classifier(base, head, SIZE, "full")
     extractor = models.build_feature_extractor(base, SIZE)
-    trainer = models.build_block5_trainer(base, head)
+    trainer = models.build_top_trainer(base, head)
     pixels = np.random.default_rng(1).integers(0, 256, (3, SIZE, SIZE, 1), dtype=np.uint8)
     block4 = extractor.predict(pixels, verbose=0)["block4"]
     assert np.allclose(trainer.predict(block4, verbose=0), classifier.predict(pixels, verbose=0), atol=1e-5)
@@ -124,7 +124,7 @@ def test_every_classifier_outputs_float32_under_mixed_bfloat16(mixed_bfloat16):
     base = models.build_vgg16_base(SIZE, None)
     head = models.build_head(base.output.shape[1:])
     built = [models.build_baseline(SIZE), head, models.assemble_classifier(base, head, SIZE, "transfer"),
-             models.build_block5_trainer(base, head)]
+             models.build_top_trainer(base, head)]
     for model in built:
         assert model.outputs[0].dtype == "float32", model.name
     assert base.get_layer("block1_conv1").compute_dtype == "bfloat16"
@@ -137,7 +137,7 @@ def test_feature_caching_under_mixed_bfloat16_gives_float32_and_takes_float16(mi
     pixels = np.random.default_rng(2).integers(0, 256, (3, SIZE, SIZE, 1), dtype=np.uint8)
     features = models.build_feature_extractor(base, SIZE).predict(pixels, verbose=0)
     assert features["block4"].dtype == np.float32 and features["bottleneck"].dtype == np.float32
-    trainer = models.build_block5_trainer(base, head)
+    trainer = models.build_top_trainer(base, head)
     from_cache = trainer.predict(features["block4"].astype(np.float16), verbose=0)  # as features_job stores it
     end_to_end = models.assemble_classifier(base, head, SIZE, "full").predict(pixels, verbose=0)
     assert from_cache.dtype == np.float32

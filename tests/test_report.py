@@ -22,11 +22,13 @@ from pathlib import Path
 
 import pytest
 
+from busflow.registry import model_names
+
 from workflow_helpers import snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
-MODELS = ("baseline", "transfer", "finetune")
+MODELS = tuple(model_names())
 SMALL_CONFIG = {
     "demo": {"n_per_class": 30, "size": 64},
     "data": {"image_size": 32},

@@ -7,10 +7,12 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageFilter
 
+from busflow.registry import model_names
+
 from workflow_helpers import snakemake, write_config
 
 pytestmark = pytest.mark.workflow
-MODELS = ("baseline", "transfer", "finetune")
+MODELS = tuple(model_names())
 SITES = ("north", "south")
 
 

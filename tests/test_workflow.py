@@ -8,10 +8,12 @@ import shutil
 import pandas as pd
 import pytest
 
+from busflow.registry import model_names
+
 from workflow_helpers import REPO, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
-TRAINING_RULES = ("train_baseline", "train_transfer", "train_finetune")
+TRAINING_RULES = tuple(f"train_{model}" for model in model_names())
 
 
 def test_dry_run_plans_three_training_jobs_each_asking_for_a_gpu(tmp_path):

@@ -1,4 +1,4 @@
-"""Rule entry points that train: VGG16 feature extraction and the three models' training jobs.
+"""Rule entry points that train: VGG16 feature extraction and each registered model's training job.
 
 Import this only after busflow.runtime.start_job has chosen the backend.
 """
@@ -12,20 +12,36 @@ from busflow import models
 from busflow.acceleration import set_predict_jit
 from busflow.keras_job import accelerate
 from busflow.outputs import save_json, write_csv
+from busflow.registry import ModelSpec, model_spec
 from busflow.samples import load_split, load_train_val, select_roles
 from busflow.training import Checkpoint, TrainingPlan, fingerprint, save_model_atomic, train_epochs, train_resumable
 
 
-def features_job(shard_paths, weights_file, image_size: int, batch_size: int, out_npz, acceleration=None) -> None:
-    """block4_pool (float16: it is large) and block5_pool (float32) outputs of every sample."""
+def features_job(shard_paths, weights_file, image_size: int, batch_size: int, out_npz, keys=("block4", "bottleneck"),
+                 acceleration=None) -> None:
+    """The VGG16 features ``keys`` (busflow.registry.feature_keys) of every sample: the bottleneck
+    in float32, the larger block outputs in float16."""
     resolved = accelerate(acceleration)
     data, meta = load_split(shard_paths)
-    extractor = models.build_feature_extractor(models.build_vgg16_base(image_size, weights_file), image_size)
+    extractor = models.build_feature_extractor(models.build_vgg16_base(image_size, weights_file), image_size, tuple(keys))
     set_predict_jit(extractor, resolved["jit_compile"])
     outputs = extractor.predict(data["images"][..., None], batch_size=batch_size, verbose=0)
-    np.savez(out_npz, block4=outputs["block4"].astype(np.float16), bottleneck=outputs["bottleneck"].astype(np.float32),
-             labels=data["labels"], image_ids=data["image_ids"], copy_index=data["copy_index"], protocol=meta["protocol"])
-    print(f"features: {len(data['labels'])} samples, block4 {outputs['block4'].shape[1:]}, bottleneck {outputs['bottleneck'].shape[1:]}")
+    stored = {key: outputs[key].astype(np.float32 if key == "bottleneck" else np.float16) for key in keys}
+    np.savez(out_npz, **stored, labels=data["labels"], image_ids=data["image_ids"], copy_index=data["copy_index"],
+             protocol=meta["protocol"])
+    shapes = ", ".join(f"{key} {value.shape[1:]}" for key, value in stored.items())
+    print(f"features: {len(data['labels'])} samples, {shapes}")
+
+
+def train_model_job(model: str, inputs: dict, run: dict, out: dict) -> None:
+    """Rule train_<model>: the registry's trainer for ``model``. inputs: train, val (shards or a
+    feature file) and, for a model that continues another, start (its .keras). run: settings,
+    start_settings, image_size, weights_file, selection, acceleration. out: model, history,
+    device, checkpoint."""
+    spec = model_spec(model)
+    trainers = {"train_baseline_job": train_baseline_job, "train_transfer_job": train_transfer_job,
+                "train_finetune_job": train_finetune_job}
+    trainers[spec.trainer](spec, inputs, run, out)
 
 
 def _plan(settings: dict, inputs, checkpoint_dir, selection, resolved: dict) -> TrainingPlan:
@@ -45,13 +61,16 @@ def _write_training_outputs(model, history, out: dict, checkpoint_dir, resolved:
     Checkpoint(checkpoint_dir).remove()
 
 
-def train_baseline_job(train_shards, val_shards, settings: dict, image_size: int, out: dict, selection=None, acceleration=None) -> None:
-    resolved = accelerate(acceleration)
+def train_baseline_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> None:
+    """A CNN from scratch on the augmented pixel shards."""
+    settings, selection = run["settings"], run.get("selection")
+    train_shards, val_shards = inputs["train"], inputs["val"]
+    resolved = accelerate(run.get("acceleration"))
     keras.utils.set_random_seed(settings["seed"])
     train, val = load_train_val(train_shards, val_shards, selection)
 
     def build():
-        model = models.build_baseline(image_size, settings.get("dropout", 0.5))
+        model = models.build_baseline(run["image_size"], settings.get("dropout", 0.5))
         optimizer = models.make_optimizer(settings["optimizer"], settings["learning_rate"])
         return models.compile_binary(model, optimizer, jit_compile=resolved["jit_compile"])
 
@@ -74,8 +93,11 @@ def _load_features(train_path, val_path, key: str, selection) -> tuple[tuple, tu
     return (train["x"], train["labels"]), (val["x"], val["labels"])
 
 
-def train_transfer_job(train_features, val_features, weights_file, settings: dict, image_size: int, out: dict, selection=None, acceleration=None) -> None:
-    resolved = accelerate(acceleration)
+def train_transfer_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> None:
+    """A head on cached VGG16 bottleneck features; saved with the frozen base in front."""
+    settings, selection, weights_file, image_size = run["settings"], run.get("selection"), run["weights_file"], run["image_size"]
+    train_features, val_features = inputs["train"], inputs["val"]
+    resolved = accelerate(run.get("acceleration"))
     keras.utils.set_random_seed(settings["seed"])
     train, val = _load_features(train_features, val_features, "bottleneck", selection)
 
@@ -86,7 +108,7 @@ def train_transfer_job(train_features, val_features, weights_file, settings: dic
     head, history = train_resumable(build, train, val, _plan(settings, inputs, out["checkpoint"], selection, resolved))
     base = models.build_vgg16_base(image_size, weights_file)
     head.name = models.HEAD_NAME
-    _write_training_outputs(models.assemble_classifier(base, head, image_size, "transfer"), history, out, out["checkpoint"], resolved)
+    _write_training_outputs(models.assemble_classifier(base, head, image_size, spec.name), history, out, out["checkpoint"], resolved)
 
 
 def _compiled_head(feature_shape, settings: dict, jit_compile) -> keras.Model:
@@ -109,30 +131,35 @@ def warm_up_head(head: keras.Model, features: tuple, epochs: int, head_settings:
     head.set_weights(fresh.get_weights())
 
 
-def train_finetune_job(train_features, val_features, transfer_model, settings: dict, out: dict, selection=None, acceleration=None,
-                       head_settings=None) -> None:
-    """block5 + head from the transfer model; with ``head_epochs`` set, from a head retrained that
-    many epochs with ``head_settings`` (training.transfer) instead of the transfer model's head."""
-    resolved = accelerate(acceleration)
+def train_finetune_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> None:
+    """VGG16 blocks ``spec.trained_blocks`` + head, SGD, on the cached features below them, from the
+    model it starts from (inputs['start']); with ``head_epochs`` set, from a head retrained that
+    many epochs with that model's settings (run['start_settings']) instead of its head."""
+    settings, selection, blocks = run["settings"], run.get("selection"), spec.trained_blocks
+    train_features, val_features, start_model = inputs["train"], inputs["val"], inputs["start"]
+    head_settings = run.get("start_settings")
+    resolved = accelerate(run.get("acceleration"))
     keras.utils.set_random_seed(settings["seed"])
-    train, val = _load_features(train_features, val_features, "block4", selection)
-    classifier = keras.models.load_model(transfer_model)
+    train, val = _load_features(train_features, val_features, models.feature_key_below(blocks), selection)
+    classifier = keras.models.load_model(start_model)
     base, head = classifier.get_layer(models.BASE_NAME), classifier.get_layer(models.HEAD_NAME)
     head_epochs = settings.get("head_epochs")
     if head_epochs is not None and head_settings is None:
-        raise ValueError("finetune head_epochs needs the transfer head's settings (head_settings)")
+        raise ValueError(f"{spec.name} head_epochs needs the settings of {spec.starts_from}'s head (start_settings)")
 
     def build():
         if head_epochs is not None:
             bottleneck, _ = _load_features(train_features, val_features, "bottleneck", selection)
             warm_up_head(head, bottleneck, head_epochs, head_settings, resolved["jit_compile"])
-        trainer = models.build_block5_trainer(base, head)
+        trainer = models.build_top_trainer(base, head, blocks)
         optimizer = models.make_optimizer("sgd", settings["learning_rate"], settings.get("momentum", 0.9))
         return models.compile_binary(trainer, optimizer, jit_compile=resolved["jit_compile"])
 
     identity = settings if head_epochs is None else {**settings, "head_settings": head_settings}
-    plan = _plan(identity, [train_features, val_features, transfer_model], out["checkpoint"], selection, resolved)
+    if blocks != (5,):
+        identity = {**identity, "trained_blocks": list(blocks)}
+    plan = _plan(identity, [train_features, val_features, start_model], out["checkpoint"], selection, resolved)
     trainer, history = train_resumable(build, train, val, plan)
-    models.copy_block5_and_head(trainer, base, head)
-    finetuned = keras.Model(classifier.inputs, classifier.outputs, name="finetune")
+    models.copy_trained_layers(trainer, base, head, blocks)
+    finetuned = keras.Model(classifier.inputs, classifier.outputs, name=spec.name)
     _write_training_outputs(finetuned, history, out, out["checkpoint"], resolved)

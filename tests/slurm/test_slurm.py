@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from busflow.registry import model_names
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -24,7 +26,7 @@ from workflow_helpers import REPO, snakemake, write_config  # noqa: E402
 pytestmark = pytest.mark.slurm
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 TEST_PROFILE = REPO / "tests" / "slurm" / "profile"
-GPU_RULES = ("extract_vgg16_features", "train_baseline", "train_transfer", "train_finetune")
+GPU_RULES = ("extract_vgg16_features", *(f"train_{model}" for model in model_names()))
 
 # Small, but the baseline runs long enough (20 epochs) to be killed between two epochs.
 TINY = {
@@ -211,6 +213,17 @@ def running_job_of(rule: str) -> str | None:
     return None
 
 
+def slurm_job_of_process(pid: str) -> str | None:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for entry in environ:
+        if entry.startswith(b"SLURM_JOB_ID="):
+            return entry.split(b"=", 1)[1].decode()
+    return None
+
+
 def kill_when_checkpointed(workdir: Path, min_epoch: int, killed: list, deadline: float) -> None:
     """SIGKILL train_baseline's process inside its SLURM job once ``min_epoch`` epochs are saved.
 
@@ -226,11 +239,12 @@ def kill_when_checkpointed(workdir: Path, min_epoch: int, killed: list, deadline
             epochs = 0
         job_id = running_job_of("train_baseline") if epochs >= min_epoch else None
         if job_id:
-            # Only this test's job: its script lives under workdir/.snakemake/scripts. A bare
-            # "train_baseline.py" would also kill any other busflow run on the machine.
+            # Only this test's baseline job: its script lives under workdir/.snakemake/scripts, and
+            # every model's job runs train_model.py, so the SLURM job id picks the baseline's.
             folders = "|".join(sorted({re.escape(str(workdir)), re.escape(str(workdir.resolve()))}))
-            pattern = rf"({folders})/\.snakemake/scripts/\S*train_baseline\.py"
-            pids = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+            pattern = rf"({folders})/\.snakemake/scripts/\S*train_model\.py"
+            candidates = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+            pids = [pid for pid in candidates if slurm_job_of_process(pid) == job_id]
             for pid in pids:
                 os.kill(int(pid), signal.SIGKILL)
             if pids:
@@ -268,7 +282,7 @@ def job_block(dry_run_output: str, rule: str) -> str:
 
 def test_dry_run_with_the_slurm_profile_lists_gpu_training_jobs_with_their_own_resources(tmp_path):
     result = snakemake(tmp_path, "-n", "--workflow-profile", str(REPO / "profiles" / "slurm"))
-    for rule in ("train_baseline", "train_transfer", "train_finetune"):
+    for rule in (f"train_{model}" for model in model_names()):
         block = job_block(result.stdout, rule)
         assert re.search(r"resources: .*\bgpu=1\b", block) and re.search(r"\bmem_mb=\d+", block), block
         assert re.search(r"\bruntime=\d+", block) and "cpus_per_gpu" not in block, block

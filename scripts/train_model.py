@@ -1,0 +1,15 @@
+"""Rules train_<model>: the registry's trainer for one model (busflow/registry.py)."""
+
+from busflow.runtime import start_job
+
+start_job(snakemake, snakemake.params.backend, snakemake.params.require_gpu)
+
+from busflow.jobs.training import train_model_job  # noqa: E402  (Keras only after the backend is set)
+
+train_model_job(
+    snakemake.params.model,
+    inputs={key: snakemake.input.get(key) for key in ("train", "val", "start")},
+    run={key: snakemake.params[key] for key in ("settings", "start_settings", "image_size", "weights_file",
+                                                 "selection", "acceleration")},
+    out={**dict(snakemake.output.items()), "checkpoint": snakemake.params.checkpoint},
+)
