@@ -57,6 +57,9 @@ MODEL_SPECS = (
     ModelSpec("finetune", "VGG16 with block5 and the head fine-tuned (SGD)", reads=("block4", "bottleneck"),
               pretrained=True, trainer="train_finetune_job", starts_from="transfer", trained_blocks=(5,),
               mem_mb=32000, runtime=180),
+    ModelSpec("finetune45", "VGG16 with blocks 4 and 5 and the head fine-tuned (SGD)", reads=("block3", "bottleneck"),
+              pretrained=True, trainer="train_finetune_job", starts_from="transfer", trained_blocks=(4, 5),
+              mem_mb=48000, runtime=480),
 )
 
 
