@@ -7,6 +7,7 @@ from scipy import stats
 
 from busflow.calibration import calibration_summary
 from busflow.evaluation import METRIC_NAMES, evaluate_predictions
+from busflow.config_types import EvaluationSettings
 
 
 def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
@@ -54,10 +55,11 @@ def fold_mean_calibration(records: list[dict], pooled: pd.DataFrame, bins: int) 
             "of": "mean over the folds", "pooled": pooled_summary}
 
 
-def summarise_folds(records: list[dict], predictions: list[pd.DataFrame], eval_cfg: dict) -> dict:
+def summarise_folds(records: list[dict], predictions: list[pd.DataFrame], eval_cfg) -> dict:
     """The cross-validated metrics.json: ``metrics`` holds fold means with their CIs (the table's
     figures), ``folds`` each fold's values, ``pooled`` the out-of-fold predictions' metrics."""
-    level = eval_cfg.get("ci_level", 0.95)
+    eval_cfg = EvaluationSettings.of(eval_cfg)
+    level = eval_cfg.ci_level
     pooled = pd.concat(predictions, ignore_index=True)
     # each image at the operating point of the fold that tested it (0.5 for runs made before them)
     thresholds = pooled["threshold"].to_numpy() if "threshold" in pooled else 0.5
@@ -72,7 +74,7 @@ def summarise_folds(records: list[dict], predictions: list[pd.DataFrame], eval_c
         "folds": fold_rows(records),
         "pooled": evaluate_predictions(pooled["label"], pooled["probability"], eval_cfg, thresholds),
         "operating_point": fold_operating_points(records),
-        "calibration": fold_mean_calibration(records, pooled, eval_cfg["calibration_bins"]),
+        "calibration": fold_mean_calibration(records, pooled, eval_cfg.calibration_bins),
         "confusion_matrix": np.sum([r["confusion_matrix"] for r in records], axis=0).tolist(),
         "n": int(sum(r["n"] for r in records)),
         "n_positive": int(sum(r["n_positive"] for r in records)),

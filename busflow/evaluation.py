@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+from busflow.config_types import EvaluationSettings
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score
 
 METRIC_NAMES = ["accuracy", "auc", "sensitivity", "specificity", "precision", "f1"]
@@ -35,7 +36,7 @@ def bootstrap_intervals(labels, probabilities, n_resamples: int, seed: int, leve
     return {name: tuple(float(v) for v in np.nanpercentile(values, [tail, 100 - tail])) for name, values in draws.items()}
 
 
-def evaluate_predictions(labels, probabilities, eval_cfg: dict, threshold=0.5) -> dict:
+def evaluate_predictions(labels, probabilities, eval_cfg, threshold=0.5) -> dict:
     """The metrics.json body: each metric with its CI, the confusion matrix [[TN, FP], [FN, TP]], n.
 
     ``threshold`` is one number, or one per image (pooled k-fold predictions, each image thresholded
@@ -44,15 +45,16 @@ def evaluate_predictions(labels, probabilities, eval_cfg: dict, threshold=0.5) -
     probabilities = np.asarray(probabilities, dtype=float)
     if np.ndim(threshold) > 0:
         threshold = np.asarray(threshold, dtype=float)
+    eval_cfg = EvaluationSettings.of(eval_cfg)
     points = point_metrics(labels, probabilities, threshold)
-    intervals = bootstrap_intervals(labels, probabilities, eval_cfg["bootstrap"], eval_cfg["seed"], eval_cfg.get("ci_level", 0.95), threshold)
+    intervals = bootstrap_intervals(labels, probabilities, eval_cfg.bootstrap, eval_cfg.seed, eval_cfg.ci_level, threshold)
     return {
         "metrics": {
             name: {"value": float(points[name]), "ci_low": intervals[name][0], "ci_high": intervals[name][1]}
             for name in METRIC_NAMES
         },
-        "ci_level": eval_cfg.get("ci_level", 0.95),
-        "bootstrap_resamples": eval_cfg["bootstrap"],
+        "ci_level": eval_cfg.ci_level,
+        "bootstrap_resamples": eval_cfg.bootstrap,
         "threshold": float(threshold) if np.ndim(threshold) == 0 else "each image at its fold's operating point",
         "confusion_matrix": confusion_matrix(labels, (probabilities >= threshold).astype(int), labels=[0, 1]).tolist(),
         "n": int(len(labels)),

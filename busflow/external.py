@@ -17,6 +17,7 @@ from busflow.duplicates import hash_matrix, window_distances
 from busflow.images import DEFAULT_MAX_PIXELS
 from busflow.layout import LayoutRules, readable_candidate_files
 from busflow.manifest import describe_image, drop_shared_ids, scan_images
+from busflow.config_types import DataSettings
 
 CSV_COLUMNS = ("path", "label")
 EXTERNAL_COLUMNS = ["image_id", "path", "label", "phash", "in_training", "training_match"]
@@ -116,13 +117,12 @@ def flag_training_overlap(external: pd.DataFrame, training: pd.DataFrame, max_di
 
 def build_external_manifest(source, data_cfg: dict, training_manifest: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """manifest (every readable image, flagged) and rejected tables of one external set."""
-    classes = list(data_cfg["classes"])
-    on_bad = data_cfg.get("on_bad_image", "error")
-    max_pixels = data_cfg.get("max_image_pixels", DEFAULT_MAX_PIXELS)
+    data_cfg = DataSettings.of(data_cfg)
+    classes, on_bad, max_pixels = list(data_cfg.classes), data_cfg.on_bad_image, data_cfg.max_image_pixels
     if is_csv(source):
         images, rejected = scan_csv(source, classes, on_bad, max_pixels)
     else:
         setting = "the path of this set under external:"
         images, rejected = scan_images(source, LayoutRules.from_config(data_cfg), on_bad, max_pixels, setting)
-    images = flag_training_overlap(images, training_manifest, data_cfg.get("near_duplicate_distance", 4))
+    images = flag_training_overlap(images, training_manifest, data_cfg.near_duplicate_distance)
     return {"manifest": images[EXTERNAL_COLUMNS].sort_values("image_id", ignore_index=True), "rejected": rejected}

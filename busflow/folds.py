@@ -20,6 +20,7 @@ import pandas as pd
 
 from busflow.errors import ConfigError
 from busflow.hashing import stable_unit
+from busflow.config_types import SplitSettings
 
 ROLES = ("train", "val", "test")
 ORIGINAL_WHEN_NOT_KEPT = -1  # copy_index of the extra, unaugmented sample when keep_original is off
@@ -37,9 +38,10 @@ def is_validation(group: str, label: str, seed: int, val_fraction: float, folds:
 
 def fold_roles(groups: pd.DataFrame, split_cfg: dict, folds: int) -> pd.DataFrame:
     """Long table: one row per (image, fold) with the image's split (train/val/test) in that fold."""
-    seed = split_cfg["seed"]
+    split_cfg = SplitSettings.of(split_cfg)
+    seed = split_cfg.seed
     test_fold = [fold_of(seed, folds, lab, g) for g, lab in zip(groups["group"], groups["label"])]
-    validation = [is_validation(g, lab, seed, split_cfg["val_fraction"], folds) for g, lab in zip(groups["group"], groups["label"])]
+    validation = [is_validation(g, lab, seed, split_cfg.val_fraction, folds) for g, lab in zip(groups["group"], groups["label"])]
     tables = []
     for fold in range(folds):
         table = groups.copy()

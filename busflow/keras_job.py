@@ -8,6 +8,7 @@ import keras
 from busflow.acceleration import apply_acceleration
 from busflow.devices import device_line, job_device, list_devices
 from busflow.runtime import log_first
+from busflow.config_types import EvaluationSettings
 
 
 def accelerate(acceleration: dict | None) -> dict:
@@ -23,4 +24,4 @@ def accelerate(acceleration: dict | None) -> dict:
 
 def predictor(model: keras.Model, eval_cfg: dict):
     """The model's probability of malignancy for a batch of grey uint8 images."""
-    return lambda images: model.predict(images[..., None], batch_size=eval_cfg.get("batch_size", 64), verbose=0).ravel()
+    return lambda images: model.predict(images[..., None], batch_size=EvaluationSettings.of(eval_cfg).batch_size, verbose=0).ravel()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from busflow.errors import DatasetLayoutError
+from busflow.config_types import DataSettings
 
 
 @dataclass(frozen=True)
@@ -23,11 +24,12 @@ class LayoutRules:
     exclude_pattern: str = "*_mask*"
 
     @classmethod
-    def from_config(cls, data_cfg: dict) -> "LayoutRules":
+    def from_config(cls, data_cfg) -> "LayoutRules":
+        data_cfg = DataSettings.of(data_cfg)
         return cls(
-            classes=tuple(data_cfg["classes"]),
-            ignore_folders=tuple(data_cfg.get("ignore_folders", ())),
-            exclude_pattern=data_cfg.get("exclude_pattern", "*_mask*"),
+            classes=tuple(data_cfg.classes),
+            ignore_folders=tuple(data_cfg.ignore_folders),
+            exclude_pattern=data_cfg.exclude_pattern,
         )
 
     def is_candidate(self, name: str) -> bool:

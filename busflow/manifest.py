@@ -16,6 +16,7 @@ from busflow.hashing import file_sha256
 from busflow.images import DEFAULT_MAX_PIXELS, check_supported_format, decode_image
 from busflow.layout import LayoutRules, check_layout, list_candidate_files
 from busflow.sites import sites_of
+from busflow.config_types import DataSettings
 
 MANIFEST_COLUMNS = [
     "image_id", "path", "label", "sha256", "width", "height", "group",
@@ -105,13 +106,13 @@ def find_label_conflicts(manifest: pd.DataFrame) -> pd.DataFrame:
 def scan_sites(raw, data_cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every site's images, one table (busflow.sites): with several sites each image id starts with
     its site's name, so two hospitals' ``benign/case001`` stay two images."""
+    data_cfg = DataSettings.of(data_cfg)
     rules = LayoutRules.from_config(data_cfg)
     sites = sites_of({"raw": raw})
     tables, rejected = [], []
     for site in sites:
         setting = f"data.raw ({site.name})" if site.name else "data.raw"
-        images, bad = scan_images(site.path, rules, data_cfg.get("on_bad_image", "error"),
-                                  data_cfg.get("max_image_pixels", DEFAULT_MAX_PIXELS), setting)
+        images, bad = scan_images(site.path, rules, data_cfg.on_bad_image, data_cfg.max_image_pixels, setting)
         if site.name:
             images["image_id"] = site.name + "/" + images["image_id"]
         tables.append(images.assign(site=site.name or Path(site.path).name))
@@ -123,12 +124,13 @@ def build_manifest(raw_dir, data_cfg: dict) -> dict[str, pd.DataFrame]:
     """Everything the manifest rule writes: manifest, rejected, duplicates and conflicts tables.
     ``raw_dir`` is data.raw: one folder, or a list of ``{name, path}`` sites (duplicates and label
     conflicts are then found across sites too)."""
+    data_cfg = DataSettings.of(data_cfg)
     images, rejected = scan_sites(raw_dir, data_cfg)
     images = images.sort_values("image_id", ignore_index=True)
-    groups, duplicates = group_duplicates(images, data_cfg.get("near_duplicate_distance", 4))
+    groups, duplicates = group_duplicates(images, data_cfg.near_duplicate_distance)
     images["group"] = groups
     conflicts = find_label_conflicts(images)
-    if len(conflicts) and data_cfg.get("on_label_conflict", "drop") == "error":
+    if len(conflicts) and data_cfg.on_label_conflict == "error":
         raise DatasetLayoutError(
             "the same image is filed under two labels: "
             + "; ".join(conflicts["path"].tolist())

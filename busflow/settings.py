@@ -3,6 +3,7 @@
 import os
 import re
 
+from busflow.config_types import FitSettings, SplitSettings
 from busflow.errors import ConfigError
 from busflow.registry import MODEL_SPECS, model_names
 from busflow.sites import is_multi_site, sites_of
@@ -14,7 +15,7 @@ def check_epoch_selection(config: dict) -> None:
     if config["split"]["protocol"] != "paper":
         return
     for model in model_names():
-        keep = config["training"][model].get("keep_epoch", "last")
+        keep = FitSettings.of(config["training"][model]).keep_epoch
         if keep != "last":
             raise ConfigError(
                 f"training.{model}.keep_epoch: {keep} with split.protocol: paper would pick the epoch on the test "
@@ -64,7 +65,7 @@ def check_external_sets(config: dict) -> None:
     """External set names are plain identifiers, and each is used once (else the last one would
     silently overwrite the others' outputs)."""
     seen = set()
-    for i, entry in enumerate(config.get("external", [])):
+    for i, entry in enumerate(config["external"]):
         name = entry["name"]
         if not EXTERNAL_NAME.fullmatch(name):
             raise ConfigError(
@@ -82,7 +83,7 @@ def check_external_sets(config: dict) -> None:
 def check_split_record(config: dict) -> None:
     """The split record must outlive results/ (cleaning results must not re-split every image) and
     must not land on one of the workflow's outputs."""
-    record = config["split"].get("record")
+    record = SplitSettings.of(config["split"]).record
     if record and os.path.normpath(record).split(os.sep)[0] == "results":
         raise ConfigError(
             f"split.record: {record} is inside results/, where cleaning the results would delete it and re-split "

@@ -22,6 +22,7 @@ from busflow.hashing import stable_int, stable_unit
 from busflow.images import load_training_image
 from busflow.preprocess import Preprocess
 from busflow.scanner_augment import ScannerAugment, apply_to_copies
+from busflow.config_types import AugmentSettings, DataSettings, SplitSettings
 
 PAPER_SPLITS = ("train", "test")
 
@@ -57,12 +58,13 @@ def paper_split_of_copy(image_id: str, copy: int, seed: int, test_fraction: floa
 
 def plan_shard(split_table: pd.DataFrame, spec: ShardSpec, augment_cfg: dict, split_cfg: dict) -> list[tuple[str, list[int]]]:
     """(image_id, copy indices) of the samples in one shard, in a fixed order."""
-    protocol = split_cfg.get("protocol", "leak_free")
+    augment, split = AugmentSettings.of(augment_cfg), SplitSettings.of(split_cfg)
+    protocol = split.protocol
     images = split_table[split_table["fold"] == 0]  # every image has exactly one fold-0 row
     # The paper and k-fold pools augment every image; leak-free augments the training split only.
     pool = images if protocol == "paper" or spec.split == "pool" else images[images["split"] == spec.split]
     if is_augmented(spec.split, protocol):
-        counts = copies_per_image(pool, augment_cfg["factor"], augment_cfg.get("balance", False))
+        counts = copies_per_image(pool, augment.factor, augment.balance)
     else:
         counts = {image_id: 1 for image_id in pool["image_id"]}
     plan = []
@@ -71,8 +73,8 @@ def plan_shard(split_table: pd.DataFrame, spec: ShardSpec, augment_cfg: dict, sp
             continue
         copies = list(range(counts[image_id]))
         if protocol == "paper" and spec.split != "pool":
-            copies = [k for k in copies if paper_split_of_copy(image_id, k, split_cfg["seed"], split_cfg["paper_test_fraction"]) == spec.split]
-        elif spec.split == "pool" and not augment_cfg.get("keep_original", True):
+            copies = [k for k in copies if paper_split_of_copy(image_id, k, split.seed, split.paper_test_fraction) == spec.split]
+        elif spec.split == "pool" and not augment.keep_original:
             copies = [ORIGINAL_WHEN_NOT_KEPT, *copies]  # val and test folds need the original
         if copies:
             plan.append((image_id, copies))
@@ -98,20 +100,20 @@ def image_samples(pixels: np.ndarray, copies: list[int], key, params: AugmentPar
 
 def build_shard(split_table: pd.DataFrame, manifest: pd.DataFrame, spec: ShardSpec, cfg: dict) -> dict[str, np.ndarray]:
     """Decode, resize and augment the images of one shard. Train copies (and all paper copies) are augmented."""
-    size = cfg["data"]["image_size"]
-    classes = list(cfg["data"]["classes"])
-    params = AugmentParams.from_config(cfg["augment"].get("transforms", {}))
-    scanner = ScannerAugment.from_config(cfg["augment"].get("scanner"))
-    preprocess = Preprocess.from_config(cfg["data"].get("preprocess"))
-    keep_original = cfg["augment"].get("keep_original", True)
+    data, augment, split = DataSettings.of(cfg["data"]), AugmentSettings.of(cfg["augment"]), SplitSettings.of(cfg["split"])
+    size, classes = data.image_size, list(data.classes)
+    params = AugmentParams.from_config(augment.transforms)
+    scanner = ScannerAugment.from_config(augment.scanner)
+    preprocess = Preprocess.from_config(data.preprocess)
+    keep_original = augment.keep_original
     paths = manifest.set_index("image_id")["path"]
     labels = split_table.drop_duplicates("image_id").set_index("image_id")["label"]
-    augmented = is_augmented(spec.split, cfg["split"].get("protocol", "leak_free"))
+    augmented = is_augmented(spec.split, split.protocol)
     images, label_ids, ids, copy_index = [], [], [], []
-    for image_id, copies in plan_shard(split_table, spec, cfg["augment"], cfg["split"]):
+    for image_id, copies in plan_shard(split_table, spec, augment, split):
         pixels = load_training_image(paths[image_id], size, preprocess)
         if augmented:
-            key = [cfg["augment"]["seed"], stable_int("image", image_id)]
+            key = [augment.seed, stable_int("image", image_id)]
             stack = image_samples(pixels, copies, key, params, keep_original, scanner)
         else:
             stack = pixels[None]
@@ -128,16 +130,17 @@ def build_shard(split_table: pd.DataFrame, manifest: pd.DataFrame, spec: ShardSp
 
 
 def shard_meta(spec: ShardSpec, cfg: dict) -> dict:
-    protocol = cfg["split"].get("protocol", "leak_free")
+    data, augment, split = DataSettings.of(cfg["data"]), AugmentSettings.of(cfg["augment"]), SplitSettings.of(cfg["split"])
+    protocol = split.protocol
     return {
         "protocol": protocol,
         "leaky": protocol == "paper",
         "split": spec.split,
         "shard": spec.shard,
         "n_shards": spec.n_shards,
-        "seed": cfg["augment"]["seed"],
-        "image_size": cfg["data"]["image_size"],
-        "classes": list(cfg["data"]["classes"]),
+        "seed": augment.seed,
+        "image_size": data.image_size,
+        "classes": list(data.classes),
     }
 
 

@@ -25,6 +25,7 @@ from busflow.errors import ConfigError
 from busflow.folds import check_every_fold_has_every_class, fold_roles
 from busflow.hashing import stable_unit
 from busflow.split_record import CONFLICT_COLUMNS, honour_record, long_table, settings_key, updated_record
+from busflow.config_types import SplitSettings
 
 PROTOCOLS = ("leak_free", "paper")
 SPLIT_COLUMNS = ["image_id", "label", "group", "fold", "split", "protocol", "leaky"]
@@ -47,7 +48,7 @@ class SplitPlan:
     conflicts: pd.DataFrame  # qc/split_conflicts.csv: images a recorded split left out or could not keep apart
 
 
-def hashed_roles(usable: pd.DataFrame, split_cfg: dict, folds: int, held_out_sites=None) -> pd.DataFrame:
+def hashed_roles(usable: pd.DataFrame, split_cfg: SplitSettings, folds: int, held_out_sites=None) -> pd.DataFrame:
     """Long (image, fold) table from the stable hashes of the group keys alone (leak_free), or with
     ``held_out_sites`` one fold per site (leave one site out)."""
     if held_out_sites:
@@ -55,12 +56,12 @@ def hashed_roles(usable: pd.DataFrame, split_cfg: dict, folds: int, held_out_sit
     if folds > 1:
         return fold_roles(usable, split_cfg, folds)
     return usable.assign(fold=0, split=[
-        split_of_group(g, lab, split_cfg["seed"], split_cfg["val_fraction"], split_cfg["test_fraction"])
+        split_of_group(g, lab, split_cfg.seed, split_cfg.val_fraction, split_cfg.test_fraction)
         for g, lab in zip(usable["group"], usable["label"])
     ])
 
 
-def site_roles(usable: pd.DataFrame, split_cfg: dict, sites: list[str]) -> pd.DataFrame:
+def site_roles(usable: pd.DataFrame, split_cfg: SplitSettings, sites: list[str]) -> pd.DataFrame:
     """Fold k tests every image of site k; the other sites' groups train, but for a hashed
     validation share (as in k-fold); a group with an image at site k is ``excluded`` from fold k."""
     if "site" not in usable or not set(sites) <= set(usable["site"]):
@@ -68,7 +69,7 @@ def site_roles(usable: pd.DataFrame, split_cfg: dict, sites: list[str]) -> pd.Da
         raise ConfigError(f"evaluation.leave_one_site_out: no image of site(s) {', '.join(missing)} in the manifest. "
                           f"List two or more sites with images under data.raw.")
     # val_fraction of the training sites' groups (the held-out site is no share of them)
-    validation = [stable_unit("fold-val", split_cfg["seed"], lab, g) < split_cfg["val_fraction"]
+    validation = [stable_unit("fold-val", split_cfg.seed, lab, g) < split_cfg.val_fraction
                   for g, lab in zip(usable["group"], usable["label"])]
     tables = []
     for fold, site in enumerate(sites):
@@ -91,12 +92,13 @@ def check_every_site_fold_has_every_class(table: pd.DataFrame, sites: list[str])
     check_every_fold_has_every_class(table, missing)
 
 
-def plan_split(manifest: pd.DataFrame, split_cfg: dict, folds: int = 1, record: pd.DataFrame | None = None,
+def plan_split(manifest: pd.DataFrame, split_cfg: SplitSettings | dict, folds: int = 1, record: pd.DataFrame | None = None,
                held_out_sites: list[str] | None = None) -> SplitPlan:
     """split.csv rows for the images that take part (label conflicts are left out), honouring the
     split record under leak_free (None: no record, a pure function of the manifest).
     ``held_out_sites``: leave one site out, fold k holding out the k-th (busflow.sites)."""
-    protocol = split_cfg.get("protocol", "leak_free")
+    split_cfg = SplitSettings.of(split_cfg)
+    protocol = split_cfg.protocol
     if protocol not in PROTOCOLS:
         raise ConfigError(f"split.protocol '{protocol}' is not one of {', '.join(PROTOCOLS)}")
     columns = ["image_id", "label", "group"] + (["site"] if held_out_sites else [])

@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from busflow.errors import ConfigError
+from busflow.config_types import SplitSettings
 
 RECORD_COLUMNS = ["settings", "image_id", "label", "group", "fold", "split"]
 CONFLICT_COLUMNS = ["image_id", "label", "group", "status", "reason"]
@@ -35,8 +36,9 @@ SPANS_SPLITS = ("kept in its recorded split; its duplicate group now spans split
 
 def settings_key(split_cfg: dict, folds: int) -> str:
     """The split settings a record section was made under; under k-fold test_fraction is unused."""
-    key = f"folds={folds} seed={split_cfg['seed']} val_fraction={split_cfg['val_fraction']}"
-    return key if folds > 1 else f"{key} test_fraction={split_cfg['test_fraction']}"
+    split_cfg = SplitSettings.of(split_cfg)
+    key = f"folds={folds} seed={split_cfg.seed} val_fraction={split_cfg.val_fraction}"
+    return key if folds > 1 else f"{key} test_fraction={split_cfg.test_fraction}"
 
 
 def read_record(path) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import numpy as np
 
 from busflow.augment import AugmentParams, augment_copies
 from busflow.hashing import stable_int
+from busflow.config_types import AugmentSettings
 
 
 def tta_settings(copies: int, augment_cfg: dict) -> dict:
@@ -20,7 +21,8 @@ def tta_settings(copies: int, augment_cfg: dict) -> dict:
     seed (left out when off, so that the augmentation settings do not re-run an evaluation without views)."""
     if copies == 0:
         return {"copies": 0}
-    return {"copies": copies, "transforms": augment_cfg.get("transforms", {}), "seed": augment_cfg["seed"]}
+    augment = AugmentSettings.of(augment_cfg)
+    return {"copies": copies, "transforms": augment.transforms, "seed": augment.seed}
 
 
 def view_count(tta: dict | None) -> int:

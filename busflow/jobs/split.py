@@ -5,12 +5,13 @@ import pandas as pd
 from busflow import split as split_lib
 from busflow.outputs import write_csv
 from busflow.split_record import read_record, write_record
+from busflow.config_types import SplitSettings
 
 
 def split_job(manifest_csv, split_cfg: dict, folds: int, out: dict, held_out_sites=None) -> None:
     """out: split, conflicts (paths). Honours and extends the split record at split_cfg['record'].
     ``held_out_sites``: leave one site out (busflow.sites), fold k holding out the k-th."""
-    record_path = split_cfg.get("record")
+    record_path = SplitSettings.of(split_cfg).record
     record = read_record(record_path) if record_path else None
     plan = split_lib.plan_split(pd.read_csv(manifest_csv, keep_default_na=False), split_cfg, folds, record, held_out_sites)
     if record_path and plan.record is not record:

@@ -10,6 +10,7 @@ import numpy as np
 
 from busflow import models
 from busflow.acceleration import set_predict_jit
+from busflow.config_types import FitSettings
 from busflow.keras_job import accelerate
 from busflow.outputs import save_json, write_csv
 from busflow.registry import ModelSpec, model_spec
@@ -44,11 +45,12 @@ def train_model_job(model: str, inputs: dict, run: dict, out: dict) -> None:
     trainers[spec.trainer](spec, inputs, run, out)
 
 
-def _plan(settings: dict, inputs, checkpoint_dir, selection, resolved: dict) -> TrainingPlan:
+def _plan(settings: FitSettings, inputs, checkpoint_dir, selection, resolved: dict, extra=None) -> TrainingPlan:
     """A checkpoint is resumed only by the same settings, fold, precision and jit on the same inputs."""
-    identity = {**settings, "selection": selection, "precision": resolved["precision"], "jit_compile": resolved["jit_compile"]}
-    return TrainingPlan(settings["epochs"], settings["batch_size"], settings["seed"], Path(checkpoint_dir),
-                        fingerprint(identity, inputs), settings.get("keep_epoch", "last"))
+    identity = {**settings.as_dict(), **(extra or {}), "selection": selection, "precision": resolved["precision"],
+                "jit_compile": resolved["jit_compile"]}
+    return TrainingPlan(settings.epochs, settings.batch_size, settings.seed, Path(checkpoint_dir),
+                        fingerprint(identity, inputs), settings.keep_epoch)
 
 
 def _write_training_outputs(model, history, out: dict, checkpoint_dir, resolved: dict) -> None:
@@ -63,15 +65,15 @@ def _write_training_outputs(model, history, out: dict, checkpoint_dir, resolved:
 
 def train_baseline_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> None:
     """A CNN from scratch on the augmented pixel shards."""
-    settings, selection = run["settings"], run.get("selection")
+    settings, selection = FitSettings.of(run["settings"]), run.get("selection")
     train_shards, val_shards = inputs["train"], inputs["val"]
     resolved = accelerate(run.get("acceleration"))
-    keras.utils.set_random_seed(settings["seed"])
+    keras.utils.set_random_seed(settings.seed)
     train, val = load_train_val(train_shards, val_shards, selection)
 
     def build():
-        model = models.build_baseline(run["image_size"], settings.get("dropout", 0.5))
-        optimizer = models.make_optimizer(settings["optimizer"], settings["learning_rate"])
+        model = models.build_baseline(run["image_size"], settings.dropout)
+        optimizer = models.make_optimizer(settings.optimizer, settings.learning_rate)
         return models.compile_binary(model, optimizer, jit_compile=resolved["jit_compile"])
 
     plan = _plan(settings, [*train_shards, *val_shards], out["checkpoint"], selection, resolved)
@@ -95,10 +97,11 @@ def _load_features(train_path, val_path, key: str, selection) -> tuple[tuple, tu
 
 def train_transfer_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> None:
     """A head on cached VGG16 bottleneck features; saved with the frozen base in front."""
-    settings, selection, weights_file, image_size = run["settings"], run.get("selection"), run["weights_file"], run["image_size"]
+    settings, selection = FitSettings.of(run["settings"]), run.get("selection")
+    weights_file, image_size = run["weights_file"], run["image_size"]
     train_features, val_features = inputs["train"], inputs["val"]
     resolved = accelerate(run.get("acceleration"))
-    keras.utils.set_random_seed(settings["seed"])
+    keras.utils.set_random_seed(settings.seed)
     train, val = _load_features(train_features, val_features, "bottleneck", selection)
 
     def build():
@@ -111,23 +114,25 @@ def train_transfer_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
     _write_training_outputs(models.assemble_classifier(base, head, image_size, spec.name), history, out, out["checkpoint"], resolved)
 
 
-def _compiled_head(feature_shape, settings: dict, jit_compile) -> keras.Model:
+def _compiled_head(feature_shape, settings, jit_compile) -> keras.Model:
     """The transfer head as ``settings`` (training.transfer) builds it, compiled with its optimizer."""
-    head = models.build_head(feature_shape, settings.get("dropout", 0.5), settings.get("pooling", "flatten"), settings.get("l2", 0.0))
-    optimizer = models.make_optimizer(settings["optimizer"], settings["learning_rate"])
+    settings = FitSettings.of(settings)
+    head = models.build_head(feature_shape, settings.dropout, settings.pooling, settings.l2)
+    optimizer = models.make_optimizer(settings.optimizer, settings.learning_rate)
     return models.compile_binary(head, optimizer, jit_compile=jit_compile)
 
 
-def warm_up_head(head: keras.Model, features: tuple, epochs: int, head_settings: dict, jit_compile) -> None:
+def warm_up_head(head: keras.Model, features: tuple, epochs: int, head_settings, jit_compile) -> None:
     """Replace ``head``'s weights by a fresh head trained only ``epochs`` epochs on bottleneck features.
     Its initial weights come from the global seed (the finetune job's), its batch order from
-    ``head_settings['seed']``.
+    ``head_settings.seed``.
 
     A head trained to convergence drives the training loss to ~0, and block5 then gets almost no
     gradient; a head stopped early leaves it some (tuned on BUSI's validation folds, see bench/).
     """
+    head_settings = FitSettings.of(head_settings)
     fresh = _compiled_head(features[0].shape[1:], head_settings, jit_compile)
-    train_epochs(fresh, features, epochs, head_settings["batch_size"], head_settings["seed"])
+    train_epochs(fresh, features, epochs, head_settings.batch_size, head_settings.seed)
     head.set_weights(fresh.get_weights())
 
 
@@ -135,15 +140,15 @@ def train_finetune_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
     """VGG16 blocks ``spec.trained_blocks`` + head, SGD, on the cached features below them, from the
     model it starts from (inputs['start']); with ``head_epochs`` set, from a head retrained that
     many epochs with that model's settings (run['start_settings']) instead of its head."""
-    settings, selection, blocks = run["settings"], run.get("selection"), spec.trained_blocks
+    settings, selection, blocks = FitSettings.of(run["settings"]), run.get("selection"), spec.trained_blocks
     train_features, val_features, start_model = inputs["train"], inputs["val"], inputs["start"]
-    head_settings = run.get("start_settings")
+    head_settings = FitSettings.of(run["start_settings"]) if run.get("start_settings") else None
     resolved = accelerate(run.get("acceleration"))
-    keras.utils.set_random_seed(settings["seed"])
+    keras.utils.set_random_seed(settings.seed)
     train, val = _load_features(train_features, val_features, models.feature_key_below(blocks), selection)
     classifier = keras.models.load_model(start_model)
     base, head = classifier.get_layer(models.BASE_NAME), classifier.get_layer(models.HEAD_NAME)
-    head_epochs = settings.get("head_epochs")
+    head_epochs = settings.head_epochs
     if head_epochs is not None and head_settings is None:
         raise ValueError(f"{spec.name} head_epochs needs the settings of {spec.starts_from}'s head (start_settings)")
 
@@ -152,13 +157,13 @@ def train_finetune_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
             bottleneck, _ = _load_features(train_features, val_features, "bottleneck", selection)
             warm_up_head(head, bottleneck, head_epochs, head_settings, resolved["jit_compile"])
         trainer = models.build_top_trainer(base, head, blocks)
-        optimizer = models.make_optimizer("sgd", settings["learning_rate"], settings.get("momentum", 0.9))
+        optimizer = models.make_optimizer("sgd", settings.learning_rate, settings.momentum)
         return models.compile_binary(trainer, optimizer, jit_compile=resolved["jit_compile"])
 
-    identity = settings if head_epochs is None else {**settings, "head_settings": head_settings}
+    extra = {} if head_epochs is None else {"head_settings": head_settings.as_dict()}
     if blocks != (5,):
-        identity = {**identity, "trained_blocks": list(blocks)}
-    plan = _plan(identity, [train_features, val_features, start_model], out["checkpoint"], selection, resolved)
+        extra["trained_blocks"] = list(blocks)
+    plan = _plan(settings, [train_features, val_features, start_model], out["checkpoint"], selection, resolved, extra)
     trainer, history = train_resumable(build, train, val, plan)
     models.copy_trained_layers(trainer, base, head, blocks)
     finetuned = keras.Model(classifier.inputs, classifier.outputs, name=spec.name)
