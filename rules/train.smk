@@ -45,7 +45,9 @@ for spec in MODEL_SPECS:
         params:
             model=spec.name,
             settings=config["training"][spec.name],
-            start_settings=config["training"][spec.starts_from] if spec.starts_from else None,
+            start_settings=(
+                config["training"][spec.starts_from] if spec.starts_from else None
+            ),
             image_size=config["data"]["image_size"],
             weights_file=WEIGHTS_FILE if spec.pretrained else None,
             checkpoint=checkpoint_dir(spec.name),
