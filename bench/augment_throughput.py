@@ -46,9 +46,15 @@ from __future__ import annotations
 import os
 
 # Before numpy / scipy / TensorFlow are imported: they size their thread pools at import.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-             "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-             "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+for _var in (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+):
     os.environ[_var] = "1"
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -96,7 +102,7 @@ def synthetic_images(n: int, size: int, seed: int):
     images = []
     for _ in range(n):
         cx, cy, r = rng.uniform(0.3, 0.7, 3) * (1, 1, 0.4)
-        lesion = np.exp(-(((xx - cx) ** 2 + (yy - cy) ** 2) / r**2) ** 2)
+        lesion = np.exp(-((((xx - cx) ** 2 + (yy - cy) ** 2) / r**2) ** 2))
         speckle = rng.gamma(4.0, 0.25, (size, size))  # multiplicative, mean 1
         base = (0.35 + 0.4 * (1 - yy)) * (1 - 0.8 * lesion)
         images.append(np.clip(255 * base * speckle, 0, 255).astype(np.uint8))
@@ -118,10 +124,15 @@ def make_keras_generator(keras_rotation: str):
 
     return ImageDataGenerator(
         rotation_range=90 if keras_rotation == "range90" else 0,
-        width_shift_range=0.2, height_shift_range=0.2, shear_range=0.2,
-        zoom_range=0.2, horizontal_flip=True, fill_mode="nearest",
+        width_shift_range=0.2,
+        height_shift_range=0.2,
+        shear_range=0.2,
+        zoom_range=0.2,
+        horizontal_flip=True,
+        fill_mode="nearest",
         preprocessing_function=rot90 if keras_rotation == "rot90" else None,
-        data_format="channels_last", dtype="float32",
+        data_format="channels_last",
+        dtype="float32",
     )
 
 
@@ -169,7 +180,9 @@ def time_keras_flow(gen, batch_f32, seed: int) -> float:
     return time.perf_counter() - start
 
 
-def bench_size(augment, gen, size: int, n: int, repeat: int, seed: int, keras_rotation: str) -> dict:
+def bench_size(
+    augment, gen, size: int, n: int, repeat: int, seed: int, keras_rotation: str
+) -> dict:
     """Measure all paths at one image size; return the result row."""
     import numpy as np
 
@@ -178,7 +191,7 @@ def bench_size(augment, gen, size: int, n: int, repeat: int, seed: int, keras_ro
     batch_f32 = np.stack(images_f32)
     # Warm-up: first calls pay for lazy imports and allocator growth.
     time_single(augment, images[:10], seed)
-    time_workflow(augment, images[:3 * COPIES], seed)
+    time_workflow(augment, images[: 3 * COPIES], seed)
     time_keras(gen, images_f32[:10], seed, keras_rotation)
     time_keras_flow(gen, batch_f32[:FLOW_BATCH], seed)
     runs = {"workflow": [], "single": [], "keras": [], "keras_flow": []}
@@ -200,25 +213,37 @@ def bench_size(augment, gen, size: int, n: int, repeat: int, seed: int, keras_ro
 
 def print_table(rows: list[dict], keras_rotation: str, cpu) -> None:
     """Print the result table and the verdict against TARGET_RATIO (on the workflow path)."""
-    print(f"augmentation throughput in images/s per core (best of repeats); single process, "
-          f"1 thread, {'pinned to CPU ' + str(cpu) if cpu is not None else 'not pinned'}; "
-          f"keras rotation: {keras_rotation}")
+    print(
+        f"augmentation throughput in images/s per core (best of repeats); single process, "
+        f"1 thread, {'pinned to CPU ' + str(cpu) if cpu is not None else 'not pinned'}; "
+        f"keras rotation: {keras_rotation}"
+    )
     print(f"{'':>6} {'ours':^21} | {'keras':^27} | {'ours / keras':^17}")
-    print(f"{'size':>6} {'workflow*':>10} {'single':>10} | {'random_transform':>16} {'flow(32)':>10} | "
-          f"{'workflow*':>9} {'single':>7}")
+    print(
+        f"{'size':>6} {'workflow*':>10} {'single':>10} | {'random_transform':>16} {'flow(32)':>10} | "
+        f"{'workflow*':>9} {'single':>7}"
+    )
     for row in rows:
-        print(f"{row['size']:>6} {row['workflow_img_per_s']:>10.0f} {row['single_img_per_s']:>10.0f} | "
-              f"{row['keras_img_per_s']:>16.0f} {row['keras_flow_img_per_s']:>10.0f} | "
-              f"{row['workflow_ratio']:>8.2f}x {row['single_ratio']:>6.2f}x")
-    print(f"  * workflow = augment_copies(image, {COPIES}, seed_key, params) per augmented copy: "
-          "the path busflow.shards uses")
-    print("    single = augment_image per image. Ratios are against keras random_transform per image "
-          "(same transforms, one augmented image each);")
+        print(
+            f"{row['size']:>6} {row['workflow_img_per_s']:>10.0f} {row['single_img_per_s']:>10.0f} | "
+            f"{row['keras_img_per_s']:>16.0f} {row['keras_flow_img_per_s']:>10.0f} | "
+            f"{row['workflow_ratio']:>8.2f}x {row['single_ratio']:>6.2f}x"
+        )
+    print(
+        f"  * workflow = augment_copies(image, {COPIES}, seed_key, params) per augmented copy: "
+        "the path busflow.shards uses"
+    )
+    print(
+        "    single = augment_image per image. Ratios are against keras random_transform per image "
+        "(same transforms, one augmented image each);"
+    )
     print(f"    flow(32) = ImageDataGenerator.flow(batch_size={FLOW_BATCH}), for reference only.")
     worst = min(row["workflow_ratio"] for row in rows)
     verdict = "met" if worst >= TARGET_RATIO else "NOT met"
-    print(f"target: workflow path >= {TARGET_RATIO:.0f}x keras at every size -> {verdict} "
-          f"(lowest {worst:.2f}x; single-image path lowest {min(r['single_ratio'] for r in rows):.2f}x)")
+    print(
+        f"target: workflow path >= {TARGET_RATIO:.0f}x keras at every size -> {verdict} "
+        f"(lowest {worst:.2f}x; single-image path lowest {min(r['single_ratio'] for r in rows):.2f}x)"
+    )
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -228,12 +253,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=500, help="images per timed pass")
     p.add_argument("--repeat", type=int, default=5, help="timed passes; the best is reported")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--keras-rotation", choices=("rot90", "range90"), default="rot90",
-                   help="rot90: rotation_range=0 + np.rot90 by a random multiple of 90 (same "
-                        "transforms as ours); range90: rotation_range=90")
+    p.add_argument(
+        "--keras-rotation",
+        choices=("rot90", "range90"),
+        default="rot90",
+        help="rot90: rotation_range=0 + np.rot90 by a random multiple of 90 (same "
+        "transforms as ours); range90: rotation_range=90",
+    )
     p.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
-    p.add_argument("--json", nargs="?", const=DEFAULT_JSON, default=None, metavar="PATH",
-                   help=f"also write the results as JSON (default path {DEFAULT_JSON})")
+    p.add_argument(
+        "--json",
+        nargs="?",
+        const=DEFAULT_JSON,
+        default=None,
+        metavar="PATH",
+        help=f"also write the results as JSON (default path {DEFAULT_JSON})",
+    )
     args = p.parse_args(argv)
     if args.n < 1 or args.repeat < 1 or min(args.size) < 2:
         p.error("--n and --repeat must be >= 1 and every --size >= 2")
@@ -251,28 +286,38 @@ def main(argv=None) -> int:
     import scipy
 
     gen = make_keras_generator(args.keras_rotation)
-    rows = [bench_size(augment, gen, s, args.n, args.repeat, args.seed, args.keras_rotation)
-            for s in args.size]
+    rows = [
+        bench_size(augment, gen, s, args.n, args.repeat, args.seed, args.keras_rotation)
+        for s in args.size
+    ]
     print_table(rows, args.keras_rotation, cpu)
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
         report = {
-            "target_ratio": TARGET_RATIO, "threads": 1, "pinned_cpu": cpu,
+            "target_ratio": TARGET_RATIO,
+            "threads": 1,
+            "pinned_cpu": cpu,
             "target_path": "workflow",
             "paths": {
                 "workflow": f"augment_copies(image, {COPIES}, seed_key, params), per augmented copy "
-                            "(busflow.shards' path)",
+                "(busflow.shards' path)",
                 "single": "augment_image(image, rng, params), per image",
                 "keras": "ImageDataGenerator.random_transform per image (+ np.rot90 with rot90)",
                 "keras_flow": f"ImageDataGenerator.flow(batch_size={FLOW_BATCH}) per image, reference only",
             },
             "target_met": min(r["workflow_ratio"] for r in rows) >= TARGET_RATIO,
-            "keras_rotation": args.keras_rotation, "results": rows,
-            "versions": {"python": platform.python_version(), "numpy": np.__version__,
-                         "pillow": PIL.__version__, "scipy": scipy.__version__,
-                         "keras": keras.__version__},
-            "machine": platform.platform(), "processor": platform.processor(),
+            "keras_rotation": args.keras_rotation,
+            "results": rows,
+            "versions": {
+                "python": platform.python_version(),
+                "numpy": np.__version__,
+                "pillow": PIL.__version__,
+                "scipy": scipy.__version__,
+                "keras": keras.__version__,
+            },
+            "machine": platform.platform(),
+            "processor": platform.processor(),
             "cpu_count": os.cpu_count(),
         }
         path.write_text(json.dumps(report, indent=2) + "\n")

@@ -71,8 +71,10 @@ def calipers(grey, seed):
     draw = ImageDraw.Draw(image)
     height, width = grey.shape
     arm = max(2, round(0.03 * min(grey.shape)))
-    points = [(int(rng.uniform(0.25, 0.45) * width), int(rng.uniform(0.3, 0.7) * height)),
-              (int(rng.uniform(0.55, 0.75) * width), int(rng.uniform(0.3, 0.7) * height))]
+    points = [
+        (int(rng.uniform(0.25, 0.45) * width), int(rng.uniform(0.3, 0.7) * height)),
+        (int(rng.uniform(0.55, 0.75) * width), int(rng.uniform(0.3, 0.7) * height)),
+    ]
     for x, y in points:
         draw.line([(x - arm, y), (x + arm, y)], fill=255)
         draw.line([(x, y - arm), (x, y + arm)], fill=255)
@@ -80,7 +82,13 @@ def calipers(grey, seed):
     for t in np.linspace(0.1, 0.9, 9):
         x, y = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
         draw.point((x, y), fill=255)
-    draw.rectangle([(width // 20, height // 20), (width // 20 + width // 6, height // 20 + max(2, height // 40))], fill=230)
+    draw.rectangle(
+        [
+            (width // 20, height // 20),
+            (width // 20 + width // 6, height // 20 + max(2, height // 40)),
+        ],
+        fill=230,
+    )
     return np.asarray(image)
 
 
@@ -105,9 +113,17 @@ def demo_images(n, size, seed=2024):
 
 def busi_images(folder, sample=None, seed=0):
     """BUSI's benign and malignant images (masks left out), or a random sample of them."""
-    paths = sorted(p for label in CLASSES for p in (Path(folder) / label).glob("*.png") if "_mask" not in p.name)
+    paths = sorted(
+        p
+        for label in CLASSES
+        for p in (Path(folder) / label).glob("*.png")
+        if "_mask" not in p.name
+    )
     if sample:
-        paths = [paths[i] for i in sorted(np.random.default_rng(seed).choice(len(paths), sample, replace=False))]
+        paths = [
+            paths[i]
+            for i in sorted(np.random.default_rng(seed).choice(len(paths), sample, replace=False))
+        ]
     return {f"{p.parent.name}/{p.stem}": decode_image(p)[0] for p in paths}
 
 
@@ -119,7 +135,9 @@ FINDERS = {
 
 
 def fingerprint_table(images: dict) -> pd.DataFrame:
-    return pd.DataFrame([{"image_id": image_id, **image_fingerprint(grey)} for image_id, grey in images.items()])
+    return pd.DataFrame(
+        [{"image_id": image_id, **image_fingerprint(grey)} for image_id, grey in images.items()]
+    )
 
 
 def group_of(table, distance, finder="now") -> dict:
@@ -131,24 +149,43 @@ def linked_original_pairs(groups: dict, ids) -> set:
     members = {}
     for image_id in ids:
         members.setdefault(groups[image_id], []).append(image_id)
-    return {(a, b) for group in members.values() for i, a in enumerate(group) for b in group[i + 1:]}
+    return {
+        (a, b) for group in members.values() for i, a in enumerate(group) for b in group[i + 1 :]
+    }
 
 
-def perturbation_rows(images: dict, originals: pd.DataFrame, distance: int, finder: str) -> list[dict]:
+def perturbation_rows(
+    images: dict, originals: pd.DataFrame, distance: int, finder: str
+) -> list[dict]:
     """Recall and false merges of one finder, one row per perturbation kind."""
     ids = list(images)
     alone = linked_original_pairs(group_of(originals, distance, finder), ids)
     rows = []
     for kind, perturb in PERTURBATIONS.items():
-        copies = {f"{image_id} ~ {kind}": perturb(grey, i) for i, (image_id, grey) in enumerate(images.items())}
+        copies = {
+            f"{image_id} ~ {kind}": perturb(grey, i)
+            for i, (image_id, grey) in enumerate(images.items())
+        }
         both = pd.concat([originals, fingerprint_table(copies)], ignore_index=True)
         groups = group_of(both, distance, finder)
         found = [groups[copy] == groups[image_id] for copy, image_id in zip(copies, ids)]
         merged = linked_original_pairs(groups, ids) - alone
-        rows.append({"perturbation": kind, "finder": finder, "recall": float(np.mean(found)),
-                     "false_merges": len({i for pair in merged for i in pair})})
-    rows.append({"perturbation": "distinct (originals alone)", "finder": finder, "recall": float("nan"),
-                 "false_merges": len({i for pair in alone for i in pair})})
+        rows.append(
+            {
+                "perturbation": kind,
+                "finder": finder,
+                "recall": float(np.mean(found)),
+                "false_merges": len({i for pair in merged for i in pair}),
+            }
+        )
+    rows.append(
+        {
+            "perturbation": "distinct (originals alone)",
+            "finder": finder,
+            "recall": float("nan"),
+            "false_merges": len({i for pair in alone for i in pair}),
+        }
+    )
     return rows
 
 
@@ -157,12 +194,20 @@ def report(name, images, distance):
     start = time.perf_counter()
     originals = fingerprint_table(images)
     per_image = (time.perf_counter() - start) / len(images)
-    rows = [row for finder in FINDERS for row in perturbation_rows(images, originals, distance, finder)]
-    table = pd.DataFrame(rows).pivot(index="perturbation", columns="finder", values=["recall", "false_merges"])
+    rows = [
+        row for finder in FINDERS for row in perturbation_rows(images, originals, distance, finder)
+    ]
+    table = pd.DataFrame(rows).pivot(
+        index="perturbation", columns="finder", values=["recall", "false_merges"]
+    )
     table = table.reindex([*PERTURBATIONS, "distinct (originals alone)"])
-    print(f"\n{name}: {len(images)} originals, one copy each per kind, near_duplicate_distance {distance}")
+    print(
+        f"\n{name}: {len(images)} originals, one copy each per kind, near_duplicate_distance {distance}"
+    )
     print(table.to_string(float_format=lambda x: f"{x:.2f}", na_rep="-"))
-    print(f"fingerprint {per_image * 1000:.1f} ms per image; {time.perf_counter() - start:.1f} s in all")
+    print(
+        f"fingerprint {per_image * 1000:.1f} ms per image; {time.perf_counter() - start:.1f} s in all"
+    )
     return table
 
 
@@ -178,8 +223,10 @@ def busi_groups(folder, distance):
         for image_id, group in groups.items():
             labels.setdefault(group, set()).add(image_id.split("/")[0])
         crossed = sum(len(found) > 1 for found in labels.values())
-        print(f"BUSI, all {len(ids)} benign + malignant images, finder {finder}: {len(set(groups.values()))} groups, "
-              f"{len(pairs[finder])} linked pairs, {crossed} groups holding both labels")
+        print(
+            f"BUSI, all {len(ids)} benign + malignant images, finder {finder}: {len(set(groups.values()))} groups, "
+            f"{len(pairs[finder])} linked pairs, {crossed} groups holding both labels"
+        )
     print(f"pairs linked before but not now: {sorted(pairs['before'] - pairs['now'])}")
     print("pairs linked now but not before:")
     for a, b in sorted(pairs["now"] - pairs["before"]):
@@ -202,18 +249,28 @@ def main(argv=None):
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--distance", type=int, default=4, help="data.near_duplicate_distance")
     parser.add_argument("--busi", help="BUSI's Dataset_BUSI_with_GT folder (optional)")
-    parser.add_argument("--busi-sample", type=int, default=120, help="BUSI originals perturbed (all are grouped)")
-    parser.add_argument("--timing", type=int, default=2000, help="images for the grouping time (0: skip)")
+    parser.add_argument(
+        "--busi-sample", type=int, default=120, help="BUSI originals perturbed (all are grouped)"
+    )
+    parser.add_argument(
+        "--timing", type=int, default=2000, help="images for the grouping time (0: skip)"
+    )
     args = parser.parse_args(argv)
     for size in args.sizes:
         report(f"demo generator, {size} px", demo_images(args.n, size), args.distance)
     if args.busi:
-        report(f"BUSI sample of {args.busi_sample} (seed 0)", busi_images(args.busi, args.busi_sample), args.distance)
+        report(
+            f"BUSI sample of {args.busi_sample} (seed 0)",
+            busi_images(args.busi, args.busi_sample),
+            args.distance,
+        )
         print()
         busi_groups(args.busi, args.distance)
     if args.timing:
         fingerprint, grouping = grouping_time(args.timing, args.distance)
-        print(f"\n{args.timing} images of 128 px: fingerprints {fingerprint:.1f} s, grouping {grouping:.1f} s")
+        print(
+            f"\n{args.timing} images of 128 px: fingerprints {fingerprint:.1f} s, grouping {grouping:.1f} s"
+        )
 
 
 if __name__ == "__main__":

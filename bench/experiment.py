@@ -37,7 +37,11 @@ def merged(base: dict, overlay: dict) -> dict:
     """``overlay`` over ``base``, section by section (as Snakemake merges --configfile files)."""
     out = copy.deepcopy(base)
     for key, value in overlay.items():
-        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = (
+            merged(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
     return out
 
 
@@ -49,8 +53,10 @@ OVERLAY_SECTIONS = {"training", "evaluation"}
 def check_overlay(overlay: dict) -> None:
     ignored = sorted(set(overlay) - OVERLAY_SECTIONS)
     if ignored:
-        raise SystemExit(f"overlay sections {', '.join(ignored)} would not take effect: experiments reuse the run's "
-                         f"shards, features and split. Make a run with them instead (snakemake --directory ...).")
+        raise SystemExit(
+            f"overlay sections {', '.join(ignored)} would not take effect: experiments reuse the run's "
+            f"shards, features and split. Make a run with them instead (snakemake --directory ...)."
+        )
 
 
 def load_config(configfiles, overlay: dict) -> dict:
@@ -74,19 +80,37 @@ def train(model: str, fold: int, config: dict, run: Path, out_dir: Path, selecti
 
     training = config["training"]
     acceleration = {key: training[key] for key in ("precision", "jit_compile")}
-    out = {"model": str(out_dir / f"{model}.keras"), "history": str(out_dir / f"{model}.csv"),
-           "checkpoint": str(out_dir / f"{model}.checkpoint")}
-    pool_shards = sorted(map(str, (run / "results/shards/pool").glob("*.npz")), key=lambda p: int(Path(p).stem))
+    out = {
+        "model": str(out_dir / f"{model}.keras"),
+        "history": str(out_dir / f"{model}.csv"),
+        "checkpoint": str(out_dir / f"{model}.checkpoint"),
+    }
+    pool_shards = sorted(
+        map(str, (run / "results/shards/pool").glob("*.npz")), key=lambda p: int(Path(p).stem)
+    )
     features = str(run / "results/features/pool.npz")
     spec = model_spec(model)
-    inputs = {"train": pool_shards, "val": pool_shards} if spec.reads == (PIXELS,) else {"train": features, "val": features}
+    inputs = (
+        {"train": pool_shards, "val": pool_shards}
+        if spec.reads == (PIXELS,)
+        else {"train": features, "val": features}
+    )
     if spec.starts_from:
         retrained = spec.starts_from in config["experiment_models"]
-        start = out_dir / f"{spec.starts_from}.keras" if retrained else run / f"results/folds/{fold}/models/{spec.starts_from}.keras"
+        start = (
+            out_dir / f"{spec.starts_from}.keras"
+            if retrained
+            else run / f"results/folds/{fold}/models/{spec.starts_from}.keras"
+        )
         inputs["start"] = str(start)
-    run_settings = {"settings": training[model], "start_settings": training[spec.starts_from] if spec.starts_from else None,
-                    "image_size": config["data"]["image_size"], "selection": selection, "acceleration": acceleration,
-                    "weights_file": resolve_weights_file(config["vgg16_weights"]) if spec.pretrained else None}
+    run_settings = {
+        "settings": training[model],
+        "start_settings": training[spec.starts_from] if spec.starts_from else None,
+        "image_size": config["data"]["image_size"],
+        "selection": selection,
+        "acceleration": acceleration,
+        "weights_file": resolve_weights_file(config["vgg16_weights"]) if spec.pretrained else None,
+    }
     model_jobs.train_model_job(model, inputs, run_settings, out)
     return Path(out["model"])
 
@@ -98,49 +122,94 @@ def validation_scores(model_file: Path, val: dict, tta: dict) -> dict:
     from busflow.tta import predict_with_tta
 
     model = keras.models.load_model(model_file)
-    probabilities = predict_with_tta(lambda x: model.predict(x[..., None], batch_size=64, verbose=0).ravel(),
-                                     val["images"], val["image_ids"], val["copy_index"], tta)
+    probabilities = predict_with_tta(
+        lambda x: model.predict(x[..., None], batch_size=64, verbose=0).ravel(),
+        val["images"],
+        val["image_ids"],
+        val["copy_index"],
+        tta,
+    )
     labels = val["labels"].astype(int)
     clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
-    return {"n": int(len(labels)), "auc": float(roc_auc_score(labels, probabilities)),
-            "accuracy": float(((probabilities >= 0.5) == labels).mean()),
-            "log_loss": float(log_loss(labels, clipped, labels=[0, 1]))}
+    return {
+        "n": int(len(labels)),
+        "auc": float(roc_auc_score(labels, probabilities)),
+        "accuracy": float(((probabilities >= 0.5) == labels).mean()),
+        "log_loss": float(log_loss(labels, clipped, labels=[0, 1])),
+    }
 
 
-def run_experiment(run: Path, config: dict, models: list[str], name: str, folds: list[int] | None = None) -> dict:
+def run_experiment(
+    run: Path, config: dict, models: list[str], name: str, folds: list[int] | None = None
+) -> dict:
     """Train ``models`` on each fold and score every model of the workflow on the validation folds."""
     from busflow.samples import fold_selection, load_role
     from busflow.tta import tta_settings
 
     if config["evaluation"]["folds"] < 2:
-        raise SystemExit("experiments score validation folds: use a finished k-fold run (evaluation.folds >= 2)")
+        raise SystemExit(
+            "experiments score validation folds: use a finished k-fold run (evaluation.folds >= 2)"
+        )
     if config["split"]["protocol"] != "leak_free":
-        raise SystemExit("the paper protocol validates on its test copies: experiments need split.protocol: leak_free")
-    pool_shards = sorted(map(str, (run / "results/shards/pool").glob("*.npz")), key=lambda p: int(Path(p).stem))
+        raise SystemExit(
+            "the paper protocol validates on its test copies: experiments need split.protocol: leak_free"
+        )
+    pool_shards = sorted(
+        map(str, (run / "results/shards/pool").glob("*.npz")), key=lambda p: int(Path(p).stem)
+    )
     tta = tta_settings(config["evaluation"]["tta_copies"], config["augment"])
     per_fold = {model: [] for model in MODELS}
-    config = {**config, "experiment_models": list(models)}  # finetune starts from a retrained transfer only
+    config = {
+        **config,
+        "experiment_models": list(models),
+    }  # finetune starts from a retrained transfer only
     for fold in folds if folds is not None else range(config["evaluation"]["folds"]):
         selection = fold_selection(config, str(run / "results/split.csv"), fold)
         out_dir = run / "experiments" / name / f"fold{fold}"
         val, _ = load_role(pool_shards, "val", selection)
         for model in MODELS:
-            trained = train(model, fold, config, run, out_dir, selection) if model in models else None
+            trained = (
+                train(model, fold, config, run, out_dir, selection) if model in models else None
+            )
             model_file = trained or run / f"results/folds/{fold}/models/{model}.keras"
             per_fold[model].append({"fold": fold, **validation_scores(model_file, val, tta)})
-    return {"name": name, "run": str(run), "trained": models, "per_fold": per_fold,
-            "val_mean": {model: {key: round(float(np.mean([row[key] for row in rows])), 4)
-                                 for key in ("auc", "accuracy", "log_loss")} for model, rows in per_fold.items()}}
+    return {
+        "name": name,
+        "run": str(run),
+        "trained": models,
+        "per_fold": per_fold,
+        "val_mean": {
+            model: {
+                key: round(float(np.mean([row[key] for row in rows])), 4)
+                for key in ("auc", "accuracy", "log_loss")
+            }
+            for model, rows in per_fold.items()
+        },
+    }
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, type=Path, help="a finished k-fold run folder")
-    parser.add_argument("--configfile", nargs="*", default=[], help="the config files the run was made with")
-    parser.add_argument("--overlay", type=Path, help="the experiment: a config overlay (none: the run's own settings)")
-    parser.add_argument("--models", nargs="*", default=[], choices=MODELS, help="models to retrain under the overlay")
+    parser.add_argument(
+        "--configfile", nargs="*", default=[], help="the config files the run was made with"
+    )
+    parser.add_argument(
+        "--overlay",
+        type=Path,
+        help="the experiment: a config overlay (none: the run's own settings)",
+    )
+    parser.add_argument(
+        "--models",
+        nargs="*",
+        default=[],
+        choices=MODELS,
+        help="models to retrain under the overlay",
+    )
     parser.add_argument("--folds", nargs="*", type=int, help="only these folds (default: all)")
-    parser.add_argument("--name", help="folder under RUN/experiments/ (default: the overlay's stem)")
+    parser.add_argument(
+        "--name", help="folder under RUN/experiments/ (default: the overlay's stem)"
+    )
     parser.add_argument("--log", type=Path, help="append the JSON line here")
     args = parser.parse_args(argv)
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")

@@ -76,27 +76,73 @@ PEER_STAGES = ("features", "head_train", "block5_train", "evaluate")
 
 # --------------------------------------------------------------------------- options
 
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size", type=int, help=f"image side in px (default {PAPER['size']}; --quick {QUICK['size']})")
-    p.add_argument("--n", type=int, help=f"images per epoch (default {PAPER['n']}; --quick {QUICK['n']})")
-    p.add_argument("--batch", type=int, help=f"batch size of every stage (default {PAPER['batch']}; --quick {QUICK['batch']})")
-    p.add_argument("--shards", type=int, help=f"shard files (default {PAPER['shards']}, as config/paper.yaml)")
-    p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
-    p.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True,
-                   help="also run the plain-PyTorch peer of the VGG16 stages (default on; skipped without torch)")
-    p.add_argument("--peer-path", metavar="DIR",
-                   help="site-packages holding torch, appended to sys.path (e.g. a torch venv beside this one)")
-    p.add_argument("--mixed-precision", action="store_true", help="keras.mixed_precision policy mixed_bfloat16")
-    p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
-                   help="model.jit_compile: auto is Keras' default (XLA on GPU/TPU for TF and JAX, eager for torch)")
-    p.add_argument("--repeat", type=int, default=1, help="timed passes per stage; the best is reported")
-    p.add_argument("--matmul-n", type=int, help="side of the peak matmul (default 8192 on an accelerator, 2048 on CPU)")
-    p.add_argument("--config", default=str(REPO_ROOT / "config" / "paper.yaml"),
-                   help="workflow config whose training settings (optimizers, rates) are used")
-    p.add_argument("--json", nargs="?", const="auto", metavar="PATH",
-                   help="write the results as JSON (bare --json: bench/results/<device>-<backend>-<size>.json)")
-    p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run (< 60 s on 2 CPU cores)")
+    p.add_argument(
+        "--size",
+        type=int,
+        help=f"image side in px (default {PAPER['size']}; --quick {QUICK['size']})",
+    )
+    p.add_argument(
+        "--n", type=int, help=f"images per epoch (default {PAPER['n']}; --quick {QUICK['n']})"
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        help=f"batch size of every stage (default {PAPER['batch']}; --quick {QUICK['batch']})",
+    )
+    p.add_argument(
+        "--shards", type=int, help=f"shard files (default {PAPER['shards']}, as config/paper.yaml)"
+    )
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="Keras backend (default: $KERAS_BACKEND, else tensorflow)",
+    )
+    p.add_argument(
+        "--peer",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the plain-PyTorch peer of the VGG16 stages (default on; skipped without torch)",
+    )
+    p.add_argument(
+        "--peer-path",
+        metavar="DIR",
+        help="site-packages holding torch, appended to sys.path (e.g. a torch venv beside this one)",
+    )
+    p.add_argument(
+        "--mixed-precision", action="store_true", help="keras.mixed_precision policy mixed_bfloat16"
+    )
+    p.add_argument(
+        "--jit",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="model.jit_compile: auto is Keras' default (XLA on GPU/TPU for TF and JAX, eager for torch)",
+    )
+    p.add_argument(
+        "--repeat", type=int, default=1, help="timed passes per stage; the best is reported"
+    )
+    p.add_argument(
+        "--matmul-n",
+        type=int,
+        help="side of the peak matmul (default 8192 on an accelerator, 2048 on CPU)",
+    )
+    p.add_argument(
+        "--config",
+        default=str(REPO_ROOT / "config" / "paper.yaml"),
+        help="workflow config whose training settings (optimizers, rates) are used",
+    )
+    p.add_argument(
+        "--json",
+        nargs="?",
+        const="auto",
+        metavar="PATH",
+        help="write the results as JSON (bare --json: bench/results/<device>-<backend>-<size>.json)",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="tiny sizes: a smoke run (< 60 s on 2 CPU cores)"
+    )
     args = p.parse_args(argv)
     defaults = {**PAPER, "matmul_n": None, **(QUICK if args.quick else {})}
     for key, value in defaults.items():
@@ -134,6 +180,7 @@ def import_busflow():
     except ImportError:
         sys.path.insert(0, str(REPO_ROOT))
     from busflow import models, shards, training, weights
+
     return models, shards, training, weights
 
 
@@ -147,6 +194,7 @@ def training_settings(config_path) -> dict:
 
 # --------------------------------------------------------------------------- device
 
+
 def accelerator_info() -> dict:
     """Backend-specific device name; 'kind' is gpu/tpu/cpu."""
     import keras
@@ -159,20 +207,34 @@ def accelerator_info() -> dict:
         gpus = tf.config.list_physical_devices("GPU")
         if gpus:
             details = tf.config.experimental.get_device_details(gpus[0])
-            info = {"kind": "gpu", "name": details.get("device_name", gpus[0].name), "count": len(gpus)}
+            info = {
+                "kind": "gpu",
+                "name": details.get("device_name", gpus[0].name),
+                "count": len(gpus),
+            }
     elif backend == "jax":
         import jax
 
         device = jax.devices()[0]
         if device.platform != "cpu":
-            info = {"kind": device.platform, "name": device.device_kind, "count": len(jax.devices())}
+            info = {
+                "kind": device.platform,
+                "name": device.device_kind,
+                "count": len(jax.devices()),
+            }
     elif backend == "torch":
         import torch
 
         if torch.cuda.is_available():
-            info = {"kind": "gpu", "name": torch.cuda.get_device_name(0), "count": torch.cuda.device_count()}
+            info = {
+                "kind": "gpu",
+                "name": torch.cuda.get_device_name(0),
+                "count": torch.cuda.device_count(),
+            }
     info["host_cpu"] = cpu_name()
-    info["host_cores"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    info["host_cores"] = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    )
     return info
 
 
@@ -190,7 +252,11 @@ def versions() -> dict:
     import keras
     import numpy as np
 
-    found = {"python": platform.python_version(), "keras": keras.__version__, "numpy": np.__version__}
+    found = {
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
     backend = keras.backend.backend()
     found[backend] = __import__(backend).__version__
     if backend == "jax":
@@ -222,7 +288,13 @@ def measure_matmul_peak(dtype: str, n: int, seconds: float = 1.0) -> dict:
         c = keras.ops.matmul(a, b)
     sync(c)  # one stream: the last product done means all are
     elapsed = time.perf_counter() - start
-    return {"dtype": dtype, "n": n, "reps": reps, "seconds": elapsed, "tflops": 2 * n**3 * reps / elapsed / 1e12}
+    return {
+        "dtype": dtype,
+        "n": n,
+        "reps": reps,
+        "seconds": elapsed,
+        "tflops": 2 * n**3 * reps / elapsed / 1e12,
+    }
 
 
 class PeakMeter:
@@ -240,10 +312,14 @@ class PeakMeter:
         self.samples.append(measure_matmul_peak(self.dtype, self.n, self.seconds))
 
     def best(self) -> dict:
-        return {**max(self.samples, key=lambda s: s["tflops"]), "all_tflops": [s["tflops"] for s in self.samples]}
+        return {
+            **max(self.samples, key=lambda s: s["tflops"]),
+            "all_tflops": [s["tflops"] for s in self.samples],
+        }
 
 
 # --------------------------------------------------------------------------- FLOPs
+
 
 def iter_leaf_layers(model):
     """Layers in topological order, nested models (VGG16 base, head) opened in place."""
@@ -290,11 +366,16 @@ def vgg16_reference_flops(size: int) -> dict:
 
     vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(size, size, 3))
     flops = model_flops(vgg)
-    return {"size": size, "forward_gflop": flops["forward"] / 1e9, "train_step_gflop": flops["train"] / 1e9,
-            "forward_gmac": flops["forward"] / 2e9}
+    return {
+        "size": size,
+        "forward_gflop": flops["forward"] / 1e9,
+        "train_step_gflop": flops["train"] / 1e9,
+        "forward_gmac": flops["forward"] / 2e9,
+    }
 
 
 # --------------------------------------------------------------------------- data
+
 
 @dataclass
 class Data:
@@ -316,7 +397,9 @@ def tiled_features(n: int, shape, dtype, seed: int):
     """n feature maps of ``shape``: 64 random non-negative (post-ReLU) ones, repeated."""
     import numpy as np
 
-    block = np.abs(np.random.default_rng(seed).standard_normal((min(n, 64), *shape), dtype=np.float32))
+    block = np.abs(
+        np.random.default_rng(seed).standard_normal((min(n, 64), *shape), dtype=np.float32)
+    )
     reps = -(-n // len(block))
     return np.tile(block.astype(dtype), (reps, *[1] * len(shape)))[:n]
 
@@ -331,15 +414,25 @@ def write_synthetic_shards(shards, folder: Path, images, labels, count: int) -> 
 
     paths = shard_paths(folder, count)
     for i, (path, part) in enumerate(zip(paths, np.array_split(np.arange(len(labels)), count))):
-        arrays = {"images": images[part], "labels": labels[part],
-                  "image_ids": np.asarray([f"img-{j:06d}" for j in part]),
-                  "copy_index": np.zeros(len(part), np.int16)}
-        meta = {"protocol": "paper", "split": "train", "shard": i, "n_shards": count, "synthetic": True}
+        arrays = {
+            "images": images[part],
+            "labels": labels[part],
+            "image_ids": np.asarray([f"img-{j:06d}" for j in part]),
+            "copy_index": np.zeros(len(part), np.int16),
+        }
+        meta = {
+            "protocol": "paper",
+            "split": "train",
+            "shard": i,
+            "n_shards": count,
+            "synthetic": True,
+        }
         shards.write_shard(path, arrays, meta)
     return paths
 
 
 # --------------------------------------------------------------------------- timing
+
 
 @dataclass
 class StageResult:
@@ -360,9 +453,13 @@ class StageResult:
         row = asdict(self)
         row["img_per_s"] = self.img_per_s
         row["ms_per_step"] = 1e3 * self.seconds / max(1, self.images // self.batch)
-        row["tflops"] = self.gflop_per_image * self.img_per_s / 1e3 if self.gflop_per_image else None
+        row["tflops"] = (
+            self.gflop_per_image * self.img_per_s / 1e3 if self.gflop_per_image else None
+        )
         row["pct_of_peak"] = 100 * row["tflops"] / peak_tflops if row["tflops"] else None
-        row["gb_per_s"] = self.bytes_per_image * self.img_per_s / 1e9 if self.bytes_per_image else None
+        row["gb_per_s"] = (
+            self.bytes_per_image * self.img_per_s / 1e9 if self.bytes_per_image else None
+        )
         return row
 
 
@@ -391,7 +488,15 @@ def fit_epoch(model, training, x, y, batch: int, seed: int, epoch: int, add_chan
     """One epoch as busflow.training.train_resumable runs it (minus validation and checkpoint)."""
     order = training.epoch_order(len(y), seed, epoch)
     x_epoch = x[order][..., None] if add_channel else x[order]
-    model.fit(x_epoch, y[order], batch_size=batch, shuffle=False, epochs=epoch + 1, initial_epoch=epoch, verbose=0)
+    model.fit(
+        x_epoch,
+        y[order],
+        batch_size=batch,
+        shuffle=False,
+        epochs=epoch + 1,
+        initial_epoch=epoch,
+        verbose=0,
+    )
     sync(model.trainable_weights[-1])  # fit may return before the device is done (JAX, torch)
 
 
@@ -399,22 +504,29 @@ def time_fit(stage, model, training, x, y, args, seed, add_channel=False, **flop
     """Warm up on one batch, then time whole-batch epochs."""
     jit = set_jit(model, args.jit)
     n = whole_batches(len(y), args.batch)
-    fit_epoch(model, training, x[:args.batch], y[:args.batch], args.batch, seed, 0, add_channel)
+    fit_epoch(model, training, x[: args.batch], y[: args.batch], args.batch, seed, 0, add_channel)
     epochs = iter(range(1, args.repeat + 1))
-    seconds = best_time(lambda: fit_epoch(model, training, x[:n], y[:n], args.batch, seed, next(epochs), add_channel),
-                        args.repeat)
+    seconds = best_time(
+        lambda: fit_epoch(
+            model, training, x[:n], y[:n], args.batch, seed, next(epochs), add_channel
+        ),
+        args.repeat,
+    )
     return StageResult(stage, n, seconds, args.batch, flops["train"] / 1e9, jit)
 
 
 def time_predict(stage, model, x, args, **flops) -> StageResult:
     jit = set_jit(model, args.jit)
     n = whole_batches(len(x), args.batch)
-    model.predict(x[:args.batch], batch_size=args.batch, verbose=0)  # warm-up; predict returns numpy: synced
+    model.predict(
+        x[: args.batch], batch_size=args.batch, verbose=0
+    )  # warm-up; predict returns numpy: synced
     seconds = best_time(lambda: model.predict(x[:n], batch_size=args.batch, verbose=0), args.repeat)
     return StageResult(stage, n, seconds, args.batch, flops["forward"] / 1e9, jit)
 
 
 # --------------------------------------------------------------------------- stages
+
 
 def stage_shard_load(shards, folder: Path, args) -> tuple[StageResult, Data]:
     images, labels = synthetic_images(args.n, args.size)
@@ -425,8 +537,18 @@ def stage_shard_load(shards, folder: Path, args) -> tuple[StageResult, Data]:
     shards.load_shards(paths[:1])  # warm-up: imports, allocator
     loaded = {}
     seconds = best_time(lambda: loaded.update(shards.load_shards(paths)), args.repeat)
-    result = StageResult("shard_load", args.n, seconds, args.batch, bytes_per_image=args.size**2,
-                         extra={"write_seconds": write_s, "write_img_per_s": args.n / write_s, "shards": args.shards})
+    result = StageResult(
+        "shard_load",
+        args.n,
+        seconds,
+        args.batch,
+        bytes_per_image=args.size**2,
+        extra={
+            "write_seconds": write_s,
+            "write_img_per_s": args.n / write_s,
+            "shards": args.shards,
+        },
+    )
     return result, Data(loaded["images"], loaded["labels"])
 
 
@@ -435,51 +557,88 @@ def feed_batches(images, batch: int, dtype: str) -> None:
 
     last = None
     for start in range(0, whole_batches(len(images), batch), batch):
-        tensor = keras.ops.convert_to_tensor(images[start:start + batch][..., None])
+        tensor = keras.ops.convert_to_tensor(images[start : start + batch][..., None])
         last = keras.ops.cast(tensor, dtype)  # on the device, as VGGInput / Rescaling do
     sync(last)
 
 
 def stage_h2d_feed(data: Data, args, dtype: str) -> StageResult:
-    feed_batches(data.images[:args.batch], args.batch, dtype)
+    feed_batches(data.images[: args.batch], args.batch, dtype)
     seconds = best_time(lambda: feed_batches(data.images, args.batch, dtype), args.repeat)
     n = whole_batches(len(data.images), args.batch)
-    return StageResult("h2d_feed", n, seconds, args.batch, bytes_per_image=args.size**2, extra={"cast_to": dtype})
+    return StageResult(
+        "h2d_feed", n, seconds, args.batch, bytes_per_image=args.size**2, extra={"cast_to": dtype}
+    )
 
 
 def stage_features(models, base, data: Data, args) -> StageResult:
     extractor = models.build_feature_extractor(base, args.size)
-    return time_predict("features", extractor, data.images[..., None], args, **model_flops(extractor))
+    return time_predict(
+        "features", extractor, data.images[..., None], args, **model_flops(extractor)
+    )
 
 
 def stage_head(models, training, base, data: Data, args, settings) -> StageResult:
     head = models.build_head(base.output.shape[1:], settings.get("dropout", 0.5))
-    models.compile_binary(head, models.make_optimizer(settings["optimizer"], settings["learning_rate"]))
-    return time_fit("head_train", head, training, data.bottleneck, data.labels, args, settings["seed"],
-                    **model_flops(head))
+    models.compile_binary(
+        head, models.make_optimizer(settings["optimizer"], settings["learning_rate"])
+    )
+    return time_fit(
+        "head_train",
+        head,
+        training,
+        data.bottleneck,
+        data.labels,
+        args,
+        settings["seed"],
+        **model_flops(head),
+    )
 
 
 def stage_block5(models, training, base, data: Data, args, settings) -> StageResult:
     head = models.build_head(base.output.shape[1:])
     trainer = models.build_top_trainer(base, head)
-    optimizer = models.make_optimizer("sgd", settings["learning_rate"], settings.get("momentum", 0.9))
+    optimizer = models.make_optimizer(
+        "sgd", settings["learning_rate"], settings.get("momentum", 0.9)
+    )
     models.compile_binary(trainer, optimizer)
-    return time_fit("block5_train", trainer, training, data.block4, data.labels, args, settings["seed"],
-                    **model_flops(trainer))
+    return time_fit(
+        "block5_train",
+        trainer,
+        training,
+        data.block4,
+        data.labels,
+        args,
+        settings["seed"],
+        **model_flops(trainer),
+    )
 
 
 def stage_baseline(models, training, data: Data, args, settings) -> StageResult:
     model = models.build_baseline(args.size, settings.get("dropout", 0.5))
-    models.compile_binary(model, models.make_optimizer(settings["optimizer"], settings["learning_rate"]))
-    return time_fit("baseline_train", model, training, data.images, data.labels, args, settings["seed"],
-                    add_channel=True, **model_flops(model))
+    models.compile_binary(
+        model, models.make_optimizer(settings["optimizer"], settings["learning_rate"])
+    )
+    return time_fit(
+        "baseline_train",
+        model,
+        training,
+        data.images,
+        data.labels,
+        args,
+        settings["seed"],
+        add_channel=True,
+        **model_flops(model),
+    )
 
 
 def stage_evaluate(models, weights_file, data: Data, args) -> StageResult:
     base = models.build_vgg16_base(args.size, weights_file)
     head = models.build_head(base.output.shape[1:])
     classifier = models.assemble_classifier(base, head, args.size, "transfer")
-    return time_predict("evaluate", classifier, data.images[..., None], args, **model_flops(classifier))
+    return time_predict(
+        "evaluate", classifier, data.images[..., None], args, **model_flops(classifier)
+    )
 
 
 def run_stages(args, tmp: Path, settings: dict, meter) -> tuple[list[StageResult], Data, Path]:
@@ -500,7 +659,9 @@ def run_stages(args, tmp: Path, settings: dict, meter) -> tuple[list[StageResult
     base = models.build_vgg16_base(args.size, weights_file)
     add(stage_features(models, base, data, args))
     data.bottleneck = tiled_features(args.n, base.output.shape[1:], "float32", seed=1)
-    data.block4 = tiled_features(args.n, base.get_layer(models.FEATURE_OUTPUTS["block4"]).output.shape[1:], "float16", seed=2)
+    data.block4 = tiled_features(
+        args.n, base.get_layer(models.FEATURE_OUTPUTS["block4"]).output.shape[1:], "float16", seed=2
+    )
     add(stage_head(models, training, base, data, args, settings["transfer"]))
     add(stage_block5(models, training, base, data, args, settings["finetune"]))
     add(stage_baseline(models, training, data, args, settings["baseline"]))
@@ -509,6 +670,7 @@ def run_stages(args, tmp: Path, settings: dict, meter) -> tuple[list[StageResult
 
 
 # --------------------------------------------------------------------------- peer
+
 
 def run_peer(args, data: Data, weights_file: Path, settings: dict) -> dict:
     """The torch peer's stage results, or {'available': False, 'reason': ...}."""
@@ -523,7 +685,9 @@ def run_peer(args, data: Data, weights_file: Path, settings: dict) -> dict:
         return {"available": False, "reason": f"torch not importable ({error})"}
     peer = torch_peer.Peer(args.size, args.batch, weights_file)
     # Checked before the peer trains block5: both sides still hold the file's weights.
-    check = peer.compare_bottleneck(data.images[:4], ours_bottleneck(args, weights_file, data.images[:4]))
+    check = peer.compare_bottleneck(
+        data.images[:4], ours_bottleneck(args, weights_file, data.images[:4])
+    )
     timings = peer.run_all(data, settings, args.repeat)
     return {"available": True, **peer.describe(), "stages": timings, "bottleneck_check": check}
 
@@ -531,11 +695,14 @@ def run_peer(args, data: Data, weights_file: Path, settings: dict) -> dict:
 def ours_bottleneck(args, weights_file, images):
     """Our bottleneck features of a few images, to check the peer computes the same network."""
     models, *_ = import_busflow()
-    extractor = models.build_feature_extractor(models.build_vgg16_base(args.size, weights_file), args.size)
+    extractor = models.build_feature_extractor(
+        models.build_vgg16_base(args.size, weights_file), args.size
+    )
     return extractor.predict(images[..., None], batch_size=len(images), verbose=0)["bottleneck"]
 
 
 # --------------------------------------------------------------------------- report
+
 
 def build_report(args, device, peak, reference, rows, peer) -> dict:
     import keras
@@ -546,11 +713,19 @@ def build_report(args, device, peak, reference, rows, peer) -> dict:
         peer_row = peer.get("stages", {}).get(row["stage"]) if peer["available"] else None
         row["peer_img_per_s"] = peer_row["img_per_s"] if peer_row else None
         row["ours_over_peer"] = row["img_per_s"] / peer_row["img_per_s"] if peer_row else None
-    return {"name": report_name(args, device), "device": device, "backend": keras.backend.backend(),
-            "versions": versions(), "args": vars(args),
-            "policy": keras.mixed_precision.global_policy().name,
-            "matmul_peak": peak, "vgg16_reference_flops": reference, "stages": stages, "peer": peer,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return {
+        "name": report_name(args, device),
+        "device": device,
+        "backend": keras.backend.backend(),
+        "versions": versions(),
+        "args": vars(args),
+        "policy": keras.mixed_precision.global_policy().name,
+        "matmul_peak": peak,
+        "vgg16_reference_flops": reference,
+        "stages": stages,
+        "peer": peer,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
 def report_name(args, device) -> str:
@@ -568,27 +743,39 @@ def fmt(value, spec: str, missing: str = "-") -> str:
 def print_table(report: dict) -> None:
     device, peak, peer = report["device"], report["matmul_peak"], report["peer"]
     args = report["args"]
-    print(f"device: {device['name']} ({device['kind']}); backend {report['backend']}; policy {report['policy']}; "
-          f"jit {args['jit']}; size {args['size']} px, n {args['n']}, batch {args['batch']}")
+    print(
+        f"device: {device['name']} ({device['kind']}); backend {report['backend']}; policy {report['policy']}; "
+        f"jit {args['jit']}; size {args['size']} px, n {args['n']}, batch {args['batch']}"
+    )
     spread = f"{min(peak['all_tflops']):.2f}-{max(peak['all_tflops']):.2f}"
-    print(f"peak: {peak['dtype']} matmul {peak['n']}x{peak['n']}: {peak['tflops']:.2f} TFLOP/s "
-          f"(best of {len(peak['all_tflops'])} samples through the run, range {spread})")
+    print(
+        f"peak: {peak['dtype']} matmul {peak['n']}x{peak['n']}: {peak['tflops']:.2f} TFLOP/s "
+        f"(best of {len(peak['all_tflops'])} samples through the run, range {spread})"
+    )
     ref = report["vgg16_reference_flops"]
-    print(f"VGG16 conv stack at {ref['size']} px: {ref['forward_gflop']:.1f} GFLOP forward "
-          f"({ref['forward_gmac']:.2f} GMAC), {ref['train_step_gflop']:.1f} GFLOP per full training step")
+    print(
+        f"VGG16 conv stack at {ref['size']} px: {ref['forward_gflop']:.1f} GFLOP forward "
+        f"({ref['forward_gmac']:.2f} GMAC), {ref['train_step_gflop']:.1f} GFLOP per full training step"
+    )
     header = f"{'stage':<15}{'img/s':>10}{'ms/step':>9}{'GFLOP/img':>11}{'TFLOP/s':>9}{'%peak':>7}{'GB/s':>7}{'jit':>6}"
     print(header + f"{'peer img/s':>12}{'ours/peer':>10}")
-    no_peer = "n/a" if not peer["available"] else "-"  # the table itself says when the peer is missing
+    no_peer = (
+        "n/a" if not peer["available"] else "-"
+    )  # the table itself says when the peer is missing
     for row in report["stages"]:
         missing = no_peer if row["stage"] in PEER_STAGES else "-"
-        print(f"{row['stage']:<15}{row['img_per_s']:>10.1f}{row['ms_per_step']:>9.1f}"
-              f"{fmt(row['gflop_per_image'], '.3f'):>11}{fmt(row['tflops'], '.3f'):>9}"
-              f"{fmt(row['pct_of_peak'], '.1f'):>7}{fmt(row['gb_per_s'], '.2f'):>7}{fmt(row['jit_compile'], ''):>6}"
-              f"{fmt(row['peer_img_per_s'], '.1f', missing):>12}{fmt(row['ours_over_peer'], '.2f', missing):>10}")
+        print(
+            f"{row['stage']:<15}{row['img_per_s']:>10.1f}{row['ms_per_step']:>9.1f}"
+            f"{fmt(row['gflop_per_image'], '.3f'):>11}{fmt(row['tflops'], '.3f'):>9}"
+            f"{fmt(row['pct_of_peak'], '.1f'):>7}{fmt(row['gb_per_s'], '.2f'):>7}{fmt(row['jit_compile'], ''):>6}"
+            f"{fmt(row['peer_img_per_s'], '.1f', missing):>12}{fmt(row['ours_over_peer'], '.2f', missing):>10}"
+        )
     if peer["available"]:
         check = peer["bottleneck_check"]
-        print(f"peer: plain PyTorch {peer['torch']} on {peer['device']}, {peer['precision']}, channels-last; "
-              f"bottleneck max rel. diff vs ours {check['max_rel_diff']:.2e}")
+        print(
+            f"peer: plain PyTorch {peer['torch']} on {peer['device']}, {peer['precision']}, channels-last; "
+            f"bottleneck max rel. diff vs ours {check['max_rel_diff']:.2e}"
+        )
     else:
         print(f"peer: unavailable - {peer['reason']}")
 
@@ -602,6 +789,7 @@ def write_json(report: dict, target: str) -> Path:
 
 # --------------------------------------------------------------------------- main
 
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     configure_environment(args)
@@ -611,7 +799,9 @@ def main(argv=None) -> int:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     device = accelerator_info()
     matmul_n = args.matmul_n or (2048 if device["kind"] == "cpu" else 8192)
-    meter = PeakMeter(keras.mixed_precision.global_policy().compute_dtype, matmul_n, 0.3 if args.quick else 1.0)
+    meter = PeakMeter(
+        keras.mixed_precision.global_policy().compute_dtype, matmul_n, 0.3 if args.quick else 1.0
+    )
     meter.sample()
     reference = vgg16_reference_flops(224)
     settings = training_settings(args.config)

@@ -32,7 +32,11 @@ def vgg_block(cin: int, widths) -> nn.Sequential:
 
 
 def conv_names() -> list[str]:
-    return [f"block{b + 1}_conv{c + 1}" for b, widths in enumerate(VGG16_BLOCKS) for c in range(len(widths))]
+    return [
+        f"block{b + 1}_conv{c + 1}"
+        for b, widths in enumerate(VGG16_BLOCKS)
+        for c in range(len(widths))
+    ]
 
 
 @torch.no_grad()
@@ -41,7 +45,9 @@ def load_keras_h5(modules, weights_file) -> None:
     convs = [m for module in modules for m in module.modules() if isinstance(m, nn.Conv2d)]
     with h5py.File(weights_file, "r") as h5:
         for conv, name in zip(convs, conv_names(), strict=True):
-            conv.weight.copy_(torch.from_numpy(h5[name][f"{name}/kernel:0"][()]).permute(3, 2, 0, 1))
+            conv.weight.copy_(
+                torch.from_numpy(h5[name][f"{name}/kernel:0"][()]).permute(3, 2, 0, 1)
+            )
             conv.bias.copy_(torch.from_numpy(h5[name][f"{name}/bias:0"][()]))
 
 
@@ -50,8 +56,13 @@ class Head(nn.Module):
 
     def __init__(self, features: int, dropout: float = 0.5):
         super().__init__()
-        self.layers = nn.Sequential(nn.Flatten(), nn.Linear(features, 256), nn.ReLU(inplace=True),
-                                    nn.Dropout(dropout), nn.Linear(256, 1))
+        self.layers = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(features, 256),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(256, 1),
+        )
 
     def forward(self, nhwc):
         return self.layers(nhwc).squeeze(1)
@@ -76,9 +87,13 @@ class Peer:
     def __init__(self, size: int, batch: int, weights_file):
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.bf16 = self.device.type == "cuda"
-        torch.backends.cudnn.benchmark = True  # autotune conv algorithms per shape, as tuned code does
+        torch.backends.cudnn.benchmark = (
+            True  # autotune conv algorithms per shape, as tuned code does
+        )
         self.size, self.batch = size, batch
-        self.blocks1_4 = nn.Sequential(*[vgg_block(cin, w) for cin, w in zip((3, 64, 128, 256), VGG16_BLOCKS[:4])])
+        self.blocks1_4 = nn.Sequential(
+            *[vgg_block(cin, w) for cin, w in zip((3, 64, 128, 256), VGG16_BLOCKS[:4])]
+        )
         self.block5 = vgg_block(512, VGG16_BLOCKS[4])
         load_keras_h5([self.blocks1_4, self.block5], weights_file)
         for module in (self.blocks1_4, self.block5):
@@ -89,8 +104,13 @@ class Peer:
 
     def describe(self) -> dict:
         name = torch.cuda.get_device_name(0) if self.device.type == "cuda" else "cpu"
-        return {"torch": torch.__version__, "device": name, "channels_last": True,
-                "precision": "bf16 autocast" if self.bf16 else "float32", "vgg16": "hand-built (no torchvision)"}
+        return {
+            "torch": torch.__version__,
+            "device": name,
+            "channels_last": True,
+            "precision": "bf16 autocast" if self.bf16 else "float32",
+            "vgg16": "hand-built (no torchvision)",
+        }
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
@@ -121,7 +141,7 @@ class Peer:
     def features(self, images) -> None:
         for start in range(0, len(images), self.batch):
             with self.autocast():
-                block4 = self.blocks1_4(self.pixels(images[start:start + self.batch]))
+                block4 = self.blocks1_4(self.pixels(images[start : start + self.batch]))
                 bottleneck = self.block5(block4)
             self.nhwc(block4).cpu(), self.nhwc(bottleneck).cpu()  # to the host, as predict does
 
@@ -129,7 +149,11 @@ class Peer:
     def evaluate(self, images, head) -> None:
         for start in range(0, len(images), self.batch):
             with self.autocast():
-                logits = head(self.nhwc(self.block5(self.blocks1_4(self.pixels(images[start:start + self.batch])))))
+                logits = head(
+                    self.nhwc(
+                        self.block5(self.blocks1_4(self.pixels(images[start : start + self.batch])))
+                    )
+                )
             torch.sigmoid(logits.float()).cpu()
 
     def train_epoch(self, forward, optimizer, x, y, seed: int, epoch: int) -> None:
@@ -138,8 +162,10 @@ class Peer:
         x, y = x[order], torch.from_numpy(y[order].astype(np.float32))
         for start in range(0, len(y), self.batch):
             with self.autocast():
-                logits = forward(x[start:start + self.batch])
-            loss = F.binary_cross_entropy_with_logits(logits.float(), y[start:start + self.batch].to(self.device))
+                logits = forward(x[start : start + self.batch])
+            loss = F.binary_cross_entropy_with_logits(
+                logits.float(), y[start : start + self.batch].to(self.device)
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -163,14 +189,26 @@ class Peer:
         """Peer timings of features, head_train, block5_train and evaluate."""
         n, b = whole_batches(len(data.labels), self.batch), self.batch
         images, labels = data.images[:n], data.labels[:n]
-        out = {"features": self.time_stage(lambda: self.features(images), lambda: self.features(images[:b]), n, repeat)}
-        out["head_train"] = self.time_train(self.new_head(settings["transfer"].get("dropout", 0.5)), None,
-                                            data.bottleneck[:n], labels, settings["transfer"], repeat)
-        out["block5_train"] = self.time_train(self.new_head(), self.block5, data.block4[:n], labels,
-                                              settings["finetune"], repeat)
+        out = {
+            "features": self.time_stage(
+                lambda: self.features(images), lambda: self.features(images[:b]), n, repeat
+            )
+        }
+        out["head_train"] = self.time_train(
+            self.new_head(settings["transfer"].get("dropout", 0.5)),
+            None,
+            data.bottleneck[:n],
+            labels,
+            settings["transfer"],
+            repeat,
+        )
+        out["block5_train"] = self.time_train(
+            self.new_head(), self.block5, data.block4[:n], labels, settings["finetune"], repeat
+        )
         head = self.new_head().eval()
-        out["evaluate"] = self.time_stage(lambda: self.evaluate(images, head), lambda: self.evaluate(images[:b], head),
-                                          n, repeat)
+        out["evaluate"] = self.time_stage(
+            lambda: self.evaluate(images, head), lambda: self.evaluate(images[:b], head), n, repeat
+        )
         return out
 
     def time_train(self, head, block5, x, y, cfg: dict, repeat: int) -> dict:
@@ -187,9 +225,12 @@ class Peer:
             forward = lambda xb: head(self.nhwc(block5(self.block4(xb))))  # noqa: E731
         epochs = iter(range(1, repeat + 1))
         seed = cfg.get("seed", 0)
-        return self.time_stage(lambda: self.train_epoch(forward, optimizer, x, y, seed, next(epochs)),
-                               lambda: self.train_epoch(forward, optimizer, x[:self.batch], y[:self.batch], seed, 0),
-                               len(y), repeat)
+        return self.time_stage(
+            lambda: self.train_epoch(forward, optimizer, x, y, seed, next(epochs)),
+            lambda: self.train_epoch(forward, optimizer, x[: self.batch], y[: self.batch], seed, 0),
+            len(y),
+            repeat,
+        )
 
     @torch.inference_mode()
     def compare_bottleneck(self, images, ours) -> dict:
@@ -197,4 +238,7 @@ class Peer:
         self.block5.eval()
         peer = self.nhwc(self.block5(self.blocks1_4(self.pixels(images)))).float().cpu().numpy()
         ours = np.asarray(ours, dtype=np.float32)
-        return {"images": len(images), "max_rel_diff": float(np.abs(peer - ours).max() / max(np.abs(ours).max(), 1e-30))}
+        return {
+            "images": len(images),
+            "max_rel_diff": float(np.abs(peer - ours).max() / max(np.abs(ours).max(), 1e-30)),
+        }

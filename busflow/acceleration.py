@@ -55,7 +55,9 @@ def _tensorflow_has_bf16_accelerator() -> bool:
     if tensorflow.config.list_physical_devices("TPU"):
         return True
     for gpu in tensorflow.config.list_physical_devices("GPU"):
-        capability = tensorflow.config.experimental.get_device_details(gpu).get("compute_capability")
+        capability = tensorflow.config.experimental.get_device_details(gpu).get(
+            "compute_capability"
+        )
         if capability and _capability(capability) >= BF16_MIN_CUDA_CAPABILITY:
             return True
     return False
@@ -122,9 +124,11 @@ def resolve_jit(setting="auto", backend: str | None = None):
     backend = backend or keras.backend.backend()
     if backend == "torch":
         if value is True:
-            warnings.warn("jit_compile=True on the torch backend means torch.compile of Keras' train step, "
-                          "which Keras does not enable by default; expect long first steps and recompiles",
-                          stacklevel=2)
+            warnings.warn(
+                "jit_compile=True on the torch backend means torch.compile of Keras' train step, "
+                "which Keras does not enable by default; expect long first steps and recompiles",
+                stacklevel=2,
+            )
         return False if value == "auto" else value
     return value
 
@@ -140,7 +144,9 @@ def apply_acceleration(acceleration: dict | None = None) -> dict:
     given = dict(acceleration or {})
     unknown = set(given) - {"precision", "jit_compile"}
     if unknown:
-        raise ValueError(f"unknown acceleration setting(s) {sorted(unknown)}: use precision, jit_compile")
+        raise ValueError(
+            f"unknown acceleration setting(s) {sorted(unknown)}: use precision, jit_compile"
+        )
     precision_setting = given.get("precision", "auto")
     jit_setting = given.get("jit_compile", "auto")
     backend = keras.backend.backend()

@@ -70,7 +70,14 @@ from numpy.random import PCG64
 from numpy.random.bit_generator import ISeedSequence
 from PIL import Image
 
-__all__ = ["AugmentParams", "random_affine", "augment_image", "augment_copies", "apply_affine", "FILL_MODES"]
+__all__ = [
+    "AugmentParams",
+    "random_affine",
+    "augment_image",
+    "augment_copies",
+    "apply_affine",
+    "FILL_MODES",
+]
 
 FILL_MODES = ("nearest", "constant", "reflect")
 
@@ -124,21 +131,40 @@ class AugmentParams:
         object.__setattr__(self, "rotations", _normalise_rotations(self.rotations))
         for name in ("width_shift", "height_shift", "shear", "zoom"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value < 0
+            ):
                 raise ValueError(f"augment.{name} must be a finite number >= 0, got {value!r}")
         for name in ("width_shift", "height_shift"):
             if getattr(self, name) >= 1:
-                raise ValueError(f"augment.{name} is a fraction of the image and must be < 1, got {getattr(self, name)!r}")
+                raise ValueError(
+                    f"augment.{name} is a fraction of the image and must be < 1, got {getattr(self, name)!r}"
+                )
         if self.shear >= 90:
             raise ValueError(f"augment.shear is in degrees and must be < 90, got {self.shear!r}")
         if self.zoom >= 1:
-            raise ValueError(f"augment.zoom must be < 1 (factors in [1-zoom, 1+zoom] must be > 0), got {self.zoom!r}")
+            raise ValueError(
+                f"augment.zoom must be < 1 (factors in [1-zoom, 1+zoom] must be > 0), got {self.zoom!r}"
+            )
         if not isinstance(self.horizontal_flip, bool):
-            raise ValueError(f"augment.horizontal_flip must be true or false, got {self.horizontal_flip!r}")
+            raise ValueError(
+                f"augment.horizontal_flip must be true or false, got {self.horizontal_flip!r}"
+            )
         if self.fill_mode not in FILL_MODES:
-            raise ValueError(f"augment.fill_mode must be one of {', '.join(FILL_MODES)}, got {self.fill_mode!r}")
-        if isinstance(self.fill_value, bool) or not isinstance(self.fill_value, (int, np.integer)) or not 0 <= self.fill_value <= 255:
-            raise ValueError(f"augment.fill_value must be an integer grey level 0-255, got {self.fill_value!r}")
+            raise ValueError(
+                f"augment.fill_mode must be one of {', '.join(FILL_MODES)}, got {self.fill_mode!r}"
+            )
+        if (
+            isinstance(self.fill_value, bool)
+            or not isinstance(self.fill_value, (int, np.integer))
+            or not 0 <= self.fill_value <= 255
+        ):
+            raise ValueError(
+                f"augment.fill_value must be an integer grey level 0-255, got {self.fill_value!r}"
+            )
 
     @classmethod
     def from_config(cls, cfg: dict | None) -> "AugmentParams":
@@ -151,7 +177,9 @@ class AugmentParams:
                 the valid ones), for a value out of range, or if ``cfg`` is not a mapping.
         """
         if cfg is not None and not isinstance(cfg, Mapping):
-            raise ValueError(f"augment settings must be a mapping of field names, got {type(cfg).__name__}")
+            raise ValueError(
+                f"augment settings must be a mapping of field names, got {type(cfg).__name__}"
+            )
         cfg = dict(cfg or {})
         known = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(str(k) for k in cfg if k not in known)
@@ -169,7 +197,9 @@ def _normalise_rotations(rotations) -> tuple[int, ...]:
     try:
         angles = tuple(rotations)
     except TypeError:
-        raise ValueError(f"augment.rotations must be a list of multiples of 90, got {rotations!r}") from None
+        raise ValueError(
+            f"augment.rotations must be a list of multiples of 90, got {rotations!r}"
+        ) from None
     if not angles:
         raise ValueError("augment.rotations must not be empty; use [0] for no rotation")
     out = []
@@ -180,7 +210,9 @@ def _normalise_rotations(rotations) -> tuple[int, ...]:
     return tuple(out)
 
 
-def random_affine(rng: np.random.Generator, size: tuple[int, int], params: AugmentParams) -> np.ndarray:
+def random_affine(
+    rng: np.random.Generator, size: tuple[int, int], params: AugmentParams
+) -> np.ndarray:
     """Draw one random transform and return it as a 3x3 float64 matrix.
 
     The matrix maps OUTPUT pixel coordinates to INPUT pixel coordinates in homogeneous
@@ -217,12 +249,16 @@ def _check_size(size) -> tuple[int, int]:
     return h, w
 
 
-def _draw_affine(rng: np.random.Generator, h: int, w: int, params: AugmentParams) -> tuple[float, ...]:
+def _draw_affine(
+    rng: np.random.Generator, h: int, w: int, params: AugmentParams
+) -> tuple[float, ...]:
     """Draw the transform of ``random_affine`` and return its top two rows ``(a, b, c, d, e, f)``."""
     return _affine_from_uniforms(rng.random(_N_DRAWS).tolist(), h, w, params)
 
 
-def _affine_from_uniforms(u: list[float], h: int, w: int, params: AugmentParams) -> tuple[float, ...]:
+def _affine_from_uniforms(
+    u: list[float], h: int, w: int, params: AugmentParams
+) -> tuple[float, ...]:
     """The transform for the ``_N_DRAWS`` uniforms ``u``, as top two matrix rows.
 
     Plain Python floats rather than numpy 3x3 products: at 64 px the per-image
@@ -267,12 +303,23 @@ def augment_image(image: np.ndarray, rng: np.random.Generator, params: AugmentPa
 
 def _check_image(image) -> None:
     """Raise ValueError unless ``image`` is a non-empty 2-D uint8 numpy array."""
-    if not isinstance(image, np.ndarray) or image.ndim != 2 or image.dtype != np.uint8 or image.size == 0:
-        desc = f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+    if (
+        not isinstance(image, np.ndarray)
+        or image.ndim != 2
+        or image.dtype != np.uint8
+        or image.size == 0
+    ):
+        desc = (
+            f"{image.dtype} array of shape {image.shape}"
+            if isinstance(image, np.ndarray)
+            else type(image).__name__
+        )
         raise ValueError(f"augment expects a single-channel (H, W) uint8 image, got a {desc}")
 
 
-def apply_affine(image: np.ndarray, matrix: np.ndarray, fill_mode: str = "nearest", fill_value: int = 0) -> np.ndarray:
+def apply_affine(
+    image: np.ndarray, matrix: np.ndarray, fill_mode: str = "nearest", fill_value: int = 0
+) -> np.ndarray:
     """Resample 2-D uint8 ``image`` through ``matrix`` (3x3, output -> input, as ``random_affine``).
 
     Raises:
@@ -297,8 +344,13 @@ def apply_affine(image: np.ndarray, matrix: np.ndarray, fill_mode: str = "neares
 _GRID = 2.0**32
 
 
-def _resample(image: np.ndarray, coeff_list: list[tuple[float, ...]], fill_mode: str, fill_value: int,
-              out: np.ndarray | None = None) -> np.ndarray:
+def _resample(
+    image: np.ndarray,
+    coeff_list: list[tuple[float, ...]],
+    fill_mode: str,
+    fill_value: int,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """Return ``(len(coeff_list), H, W)`` uint8: ``image`` through each affine.
 
     Writes into ``out`` when given (a uint8 array of that shape). ``coeff_list`` holds
@@ -309,7 +361,9 @@ def _resample(image: np.ndarray, coeff_list: list[tuple[float, ...]], fill_mode:
     """
     h, w = image.shape
     coeff_list = [_on_grid(c) for c in coeff_list]
-    left, right, top, bottom = (0, 0, 0, 0) if fill_mode == "constant" else _max_margins(coeff_list, h, w)
+    left, right, top, bottom = (
+        (0, 0, 0, 0) if fill_mode == "constant" else _max_margins(coeff_list, h, w)
+    )
     src = _f32_image(_half_up_source(image, left, right, top, bottom, fill_mode))
     if out is None:
         out = np.empty((len(coeff_list), h, w), dtype=np.uint8)
@@ -318,8 +372,14 @@ def _resample(image: np.ndarray, coeff_list: list[tuple[float, ...]], fill_mode:
     for k, coeffs in enumerate(coeff_list):
         if fill_mode == "constant":  # fill=0 below: Pillow keeps this where it samples outside
             buf.fill(fill_value + 0.5)
-        dst.transform((0, 0, w, h), src, Image.Transform.AFFINE, _pil_coeffs(coeffs, left, top),
-                      Image.Resampling.BILINEAR, 0)
+        dst.transform(
+            (0, 0, w, h),
+            src,
+            Image.Transform.AFFINE,
+            _pil_coeffs(coeffs, left, top),
+            Image.Resampling.BILINEAR,
+            0,
+        )
         # values lie in [0.5, 255.5] (bilinear weights are convex): truncation rounds
         np.copyto(out[k], buf, casting="unsafe")
     return out
@@ -377,7 +437,9 @@ def _margins(coeffs: tuple[float, ...], h: int, w: int) -> tuple[int, int, int, 
     return need(-min(xs)), need(max(xs) - (w - 1)), need(-min(ys)), need(max(ys) - (h - 1))
 
 
-def _half_up_source(image: np.ndarray, left: int, right: int, top: int, bottom: int, fill_mode: str) -> np.ndarray:
+def _half_up_source(
+    image: np.ndarray, left: int, right: int, top: int, bottom: int, fill_mode: str
+) -> np.ndarray:
     """float32 ``image + 0.5``, padded the way SciPy's ``fill_mode`` extends it (C-contiguous)."""
     half = np.float32(0.5)  # a float32 scalar, so that uint8 + half is float32
     if fill_mode == "constant":  # never padded
@@ -387,12 +449,12 @@ def _half_up_source(image: np.ndarray, left: int, right: int, top: int, bottom: 
     # "nearest" by slice assignment, then one contiguous += : faster than np.pad here.
     h, w = image.shape
     out = np.empty((top + h + bottom, left + w + right), dtype=np.float32)
-    mid = out[top:top + h]
-    mid[:, left:left + w] = image
+    mid = out[top : top + h]
+    mid[:, left : left + w] = image
     mid[:, :left] = image[:, :1]
-    mid[:, left + w:] = image[:, -1:]
+    mid[:, left + w :] = image[:, -1:]
     out[:top] = mid[0]
-    out[top + h:] = mid[-1]
+    out[top + h :] = mid[-1]
     out += half
     return out
 
@@ -441,7 +503,9 @@ def _check_seed_key(seed_key) -> list[int]:
     try:
         key = list(seed_key)
     except TypeError:
-        raise ValueError(f"seed_key must be a sequence of non-negative integers, got {seed_key!r}") from None
+        raise ValueError(
+            f"seed_key must be a sequence of non-negative integers, got {seed_key!r}"
+        ) from None
     if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0 for k in key):
         raise ValueError(f"seed_key must be a sequence of non-negative integers, got {seed_key!r}")
     return [int(k) for k in key]
@@ -455,7 +519,9 @@ _M32 = 0xFFFFFFFF
 _INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
 _MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
 _POOL = 4  # SeedSequence's default pool size, in uint32 words
-_OTHERS = [np.array([d for d in range(_POOL) if d != s]) for s in range(_POOL)]  # in SeedSequence's order
+_OTHERS = [
+    np.array([d for d in range(_POOL) if d != s]) for s in range(_POOL)
+]  # in SeedSequence's order
 
 
 def _seeded_uniforms(key: list[int], ks) -> np.ndarray:
@@ -488,7 +554,7 @@ def _entropy_words(key: list[int], ks) -> np.ndarray:
             value >>= 32
     ks = np.asarray(ks, dtype=np.uint32)
     out = np.zeros((max(len(words) + 1, _POOL), len(ks)), dtype=np.uint32)
-    out[:len(words)] = np.array(words, dtype=np.uint32)[:, None]
+    out[: len(words)] = np.array(words, dtype=np.uint32)[:, None]
     out[len(words)] = ks
     return out
 
@@ -505,10 +571,12 @@ def _mix_entropy(entropy: np.ndarray) -> np.ndarray:
     pool = _hashmix(entropy[:_POOL], xor[:_POOL], mul[:_POOL])
     j = _POOL
     for src, dst in enumerate(_OTHERS):  # mix all bits together, so late words affect earlier ones
-        pool[dst] = _mix(pool[dst], _hashmix(pool[src], xor[j:j + _POOL - 1], mul[j:j + _POOL - 1]))
+        pool[dst] = _mix(
+            pool[dst], _hashmix(pool[src], xor[j : j + _POOL - 1], mul[j : j + _POOL - 1])
+        )
         j += _POOL - 1
     for src in range(_POOL, n_words):  # words beyond the pool size
-        pool = _mix(pool, _hashmix(entropy[src], xor[j:j + _POOL], mul[j:j + _POOL]))
+        pool = _mix(pool, _hashmix(entropy[src], xor[j : j + _POOL], mul[j : j + _POOL]))
         j += _POOL
     return pool
 

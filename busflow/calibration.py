@@ -39,14 +39,17 @@ def calibration_summary(labels, probabilities, n_bins: int = 10) -> dict:
     """ECE, Brier score and the reliability curve's points (non-empty bins only)."""
     labels = np.asarray(labels).astype(int)
     probabilities = np.asarray(probabilities, dtype=float)
-    fraction_positive, mean_probability = calibration_curve(labels, probabilities, n_bins=n_bins,
-                                                            strategy="uniform")
+    fraction_positive, mean_probability = calibration_curve(
+        labels, probabilities, n_bins=n_bins, strategy="uniform"
+    )
     return {
         "ece": expected_calibration_error(labels, probabilities, n_bins),
         "brier": float(brier_score_loss(labels, probabilities, pos_label=1)),
         "n_bins": n_bins,
-        "reliability": {"mean_probability": mean_probability.tolist(),
-                        "fraction_malignant": fraction_positive.tolist()},
+        "reliability": {
+            "mean_probability": mean_probability.tolist(),
+            "fraction_malignant": fraction_positive.tolist(),
+        },
     }
 
 
@@ -75,7 +78,12 @@ class Recalibration:
 
     def as_record(self) -> dict:
         fitted_on = "validation" if self.method != "none" else None
-        return {"method": self.method, "scale": self.scale, "shift": self.shift, "fitted_on": fitted_on}
+        return {
+            "method": self.method,
+            "scale": self.scale,
+            "shift": self.shift,
+            "fitted_on": fitted_on,
+        }
 
     @classmethod
     def from_record(cls, record: dict) -> "Recalibration":
@@ -91,6 +99,7 @@ def fit_recalibration(labels, probabilities, method: str) -> Recalibration:
     labels = np.asarray(labels).astype(int)
     z = logit(probabilities)
     if method == "temperature":
+
         def negative_log_likelihood(log_scale):
             p = np.clip(sigmoid(np.exp(log_scale) * z), EPSILON, 1 - EPSILON)
             return -np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p))

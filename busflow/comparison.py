@@ -6,11 +6,38 @@ import numpy as np
 import pandas as pd
 
 ESTIMATES = ["accuracy", "auc", "sensitivity", "specificity"]
-COLUMNS = ["source", "modality", "model", "protocol", "leaky", "weights", "evaluation", "n",
-           *[f"{name}{part}" for name in ESTIMATES for part in ("", "_ci_low", "_ci_high")],
-           "threshold", "ece", "brier", "note", "trained_on"]
-HEADER = ["Source", "Modality", "Model", "Protocol", "Weights", "Evaluation", "n", "Accuracy (95% CI)",
-          "AUC (95% CI)", "Threshold", "Sensitivity (95% CI)", "Specificity (95% CI)", "ECE", "Brier"]
+COLUMNS = [
+    "source",
+    "modality",
+    "model",
+    "protocol",
+    "leaky",
+    "weights",
+    "evaluation",
+    "n",
+    *[f"{name}{part}" for name in ESTIMATES for part in ("", "_ci_low", "_ci_high")],
+    "threshold",
+    "ece",
+    "brier",
+    "note",
+    "trained_on",
+]
+HEADER = [
+    "Source",
+    "Modality",
+    "Model",
+    "Protocol",
+    "Weights",
+    "Evaluation",
+    "n",
+    "Accuracy (95% CI)",
+    "AUC (95% CI)",
+    "Threshold",
+    "Sensitivity (95% CI)",
+    "Specificity (95% CI)",
+    "ECE",
+    "Brier",
+]
 LEAK_NOTE = {
     True: "leaky: augmented copies of one image are in both train and test (the paper's protocol)",
     False: "leak-free: duplicate groups split before augmentation; test images never augmented",
@@ -29,19 +56,35 @@ def run_row(metrics: dict) -> dict:
     elif metrics.get("held_out_site"):
         source = f"busflow (held-out site: {metrics['held_out_site']})"
     row = {
-        "source": source, "modality": "US", "model": metrics["model"], "protocol": metrics["protocol"],
-        "leaky": metrics["leaky"], "weights": metrics.get("weights", ""),
-        "evaluation": evaluation_label(metrics), "n": metrics["n"],
+        "source": source,
+        "modality": "US",
+        "model": metrics["model"],
+        "protocol": metrics["protocol"],
+        "leaky": metrics["leaky"],
+        "weights": metrics.get("weights", ""),
+        "evaluation": evaluation_label(metrics),
+        "n": metrics["n"],
         "note": LEAK_NOTE[bool(metrics["leaky"])],
         "trained_on": metrics.get("device", {}).get("training", ""),
     }
     for name in ESTIMATES:
         # runs made before sensitivity and specificity were reported have accuracy and AUC only
         estimate = m.get(name, {"value": math.nan, "ci_low": math.nan, "ci_high": math.nan})
-        row.update({name: estimate["value"], f"{name}_ci_low": estimate["ci_low"], f"{name}_ci_high": estimate["ci_high"]})
+        row.update(
+            {
+                name: estimate["value"],
+                f"{name}_ci_low": estimate["ci_low"],
+                f"{name}_ci_high": estimate["ci_high"],
+            }
+        )
     calibration = metrics.get("calibration", {})
-    row.update(threshold=threshold_label(metrics["operating_point"]) if "operating_point" in metrics else "",
-               ece=calibration.get("ece", math.nan), brier=calibration.get("brier", math.nan))
+    row.update(
+        threshold=threshold_label(metrics["operating_point"])
+        if "operating_point" in metrics
+        else "",
+        ece=calibration.get("ece", math.nan),
+        brier=calibration.get("brier", math.nan),
+    )
     return row
 
 
@@ -88,27 +131,49 @@ def format_estimate(value, low=None, high=None) -> str:
 def display_cells(row) -> list[str]:
     """One table row as the Markdown and HTML tables show it (HEADER's columns)."""
     n = "" if pd.isna(row.n) else str(int(row.n))
-    estimates = {name: format_estimate(getattr(row, name), getattr(row, f"{name}_ci_low"), getattr(row, f"{name}_ci_high"))
-                 for name in ESTIMATES}
+    estimates = {
+        name: format_estimate(
+            getattr(row, name), getattr(row, f"{name}_ci_low"), getattr(row, f"{name}_ci_high")
+        )
+        for name in ESTIMATES
+    }
     threshold = "" if pd.isna(row.threshold) else row.threshold
-    return [row.source, row.modality, row.model, row.protocol, row.weights or "", row.evaluation, n,
-            estimates["accuracy"], estimates["auc"], threshold, estimates["sensitivity"], estimates["specificity"],
-            format_estimate(row.ece), format_estimate(row.brier)]
+    return [
+        row.source,
+        row.modality,
+        row.model,
+        row.protocol,
+        row.weights or "",
+        row.evaluation,
+        n,
+        estimates["accuracy"],
+        estimates["auc"],
+        threshold,
+        estimates["sensitivity"],
+        estimates["specificity"],
+        format_estimate(row.ece),
+        format_estimate(row.brier),
+    ]
 
 
-INTRO = ("Accuracy, ROC AUC, and sensitivity and specificity at each model's operating point (a threshold "
-         "chosen on its validation images, or fixed in the config) on each source's test set; calibration "
-         "as expected calibration error (ECE) and Brier score. busflow rows give 95% CIs: bootstrap over "
-         "the test images for one split or an external set; for k-fold CV the mean over the folds with "
-         "a t-interval, and n counts each image once (its test fold).")
+INTRO = (
+    "Accuracy, ROC AUC, and sensitivity and specificity at each model's operating point (a threshold "
+    "chosen on its validation images, or fixed in the config) on each source's test set; calibration "
+    "as expected calibration error (ECE) and Brier score. busflow rows give 95% CIs: bootstrap over "
+    "the test images for one split or an external set; for k-fold CV the mean over the folds with "
+    "a t-interval, and n counts each image once (its test fold)."
+)
 
 
 def to_markdown(table: pd.DataFrame, title: str = "busflow comparison") -> str:
     """A Markdown table with 95% CIs in brackets, and a line on what 'leaky' means."""
     lines = [
-        f"# {title}", "", INTRO + " "
+        f"# {title}",
+        "",
+        INTRO + " "
         "Rows marked **leaky** split *after* augmentation, so copies of one image sit in train and "
-        "test and their figures are inflated; **leak-free** rows split duplicate groups first.", "",
+        "test and their figures are inflated; **leak-free** rows split duplicate groups first.",
+        "",
         "| " + " | ".join(HEADER) + " |",
         "|" + "---|" * len(HEADER),
     ]
@@ -121,7 +186,12 @@ def to_markdown(table: pd.DataFrame, title: str = "busflow comparison") -> str:
         lines.append("| " + " | ".join(cells) + " |")
     devices = trained_on_lines(table)
     if devices:
-        lines += ["", "Where this run's models were trained (backend, version, device):", "", *(f"- {line}" for line in devices)]
+        lines += [
+            "",
+            "Where this run's models were trained (backend, version, device):",
+            "",
+            *(f"- {line}" for line in devices),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -141,15 +211,20 @@ def to_html(table: pd.DataFrame, title: str = "busflow comparison") -> str:
         cells = display_cells(row)
         cells[3] = f"{row.protocol} ({'leaky' if row.leaky else 'leak-free'})"
         style = ' style="background:#fff3cd"' if row.leaky else ""
-        rows.append(f"<tr{style}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+        rows.append(
+            f"<tr{style}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
+        )
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
         "padding:4px 8px}</style></head><body>"
         f"<h2>{html.escape(title)}</h2><p>{html.escape(INTRO)} "
         "Highlighted rows are <b>leaky</b>: split after augmentation, so copies of one image are in "
-        "train and test.</p><table><tr>" + "".join(f"<th>{h}</th>" for h in HEADER) + "</tr>"
-        + "".join(rows) + "</table>"
+        "train and test.</p><table><tr>"
+        + "".join(f"<th>{h}</th>" for h in HEADER)
+        + "</tr>"
+        + "".join(rows)
+        + "</table>"
         + "".join(f"<p>Trained on: {html.escape(line)}</p>" for line in trained_on_lines(table))
         + "</body></html>\n"
     )

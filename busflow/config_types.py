@@ -49,7 +49,11 @@ def with_defaults(node: dict, given: Mapping | None) -> dict:
         child = _resolve(raw)
         if key not in filled and "default" in child:
             filled[key] = child["default"]
-        if child.get("type") == "object" and "properties" in child and isinstance(filled.get(key), Mapping):
+        if (
+            child.get("type") == "object"
+            and "properties" in child
+            and isinstance(filled.get(key), Mapping)
+        ):
             filled[key] = with_defaults(child, filled[key])
     return filled
 
@@ -66,7 +70,9 @@ class Section:
         names = [f.name for f in fields(cls)]
         unknown = sorted(set(values) - set(names))
         if unknown:
-            raise ValueError(f"unknown {cls.SECTION} setting(s): {', '.join(unknown)}; valid: {', '.join(names)}")
+            raise ValueError(
+                f"unknown {cls.SECTION} setting(s): {', '.join(unknown)}; valid: {', '.join(names)}"
+            )
         # A key without a schema default (e.g. head_epochs) is None when not given.
         return cls(**{name: values.get(name) for name in names})
 

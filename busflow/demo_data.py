@@ -109,7 +109,9 @@ def _log_compress(rng: np.random.Generator, intensity: np.ndarray) -> np.ndarray
     return np.clip(grey, 0, 255).astype(np.uint8)
 
 
-def _lesion_geometry(rng: np.random.Generator, label: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _lesion_geometry(
+    rng: np.random.Generator, label: str, size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Signed, normalised distance to the outline (<0 inside) and the lesion mask."""
     benign = label == "benign"
     height = size * rng.uniform(0.16, 0.3)
@@ -146,7 +148,9 @@ def render_lesion(rng: np.random.Generator, label: str, size: int) -> tuple[np.n
     echo = _tissue_layers(rng, size) * (1.0 - (1.0 - contrast) * inside)
     below = ndimage.gaussian_filter(_below(mask).astype(float), size / 60)
     # Sound passes a fluid-like benign mass easily but is absorbed by a desmoplastic one.
-    posterior = 1.0 + rng.uniform(0.0, 0.45) * below if benign else 1.0 - rng.uniform(0.25, 0.75) * below
+    posterior = (
+        1.0 + rng.uniform(0.0, 0.45) * below if benign else 1.0 - rng.uniform(0.25, 0.75) * below
+    )
     intensity = echo * posterior * _depth_gain(rng, size) * _speckle(rng, size)
     return _log_compress(rng, intensity), mask
 
@@ -192,10 +196,22 @@ def main(argv: Sequence[str] | None = None) -> list[pathlib.Path]:
         prog="python -m busflow.demo_data",
         description="Write a synthetic benign/malignant breast-ultrasound data set of grey PNG files.",
     )
-    parser.add_argument("out_dir", type=pathlib.Path, help="folder to create the class sub-folders in")
-    parser.add_argument("--n-per-class", type=int, default=60, metavar="N", help="images per class (default 60)")
-    parser.add_argument("--size", type=int, default=128, metavar="S", help="image side in pixels (default 128)")
-    parser.add_argument("--seed", type=int, default=0, metavar="K", help="random seed; same seed, same pixels (default 0)")
+    parser.add_argument(
+        "out_dir", type=pathlib.Path, help="folder to create the class sub-folders in"
+    )
+    parser.add_argument(
+        "--n-per-class", type=int, default=60, metavar="N", help="images per class (default 60)"
+    )
+    parser.add_argument(
+        "--size", type=int, default=128, metavar="S", help="image side in pixels (default 128)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="K",
+        help="random seed; same seed, same pixels (default 0)",
+    )
     args = parser.parse_args(argv)
     if args.n_per_class < 1 or args.size < 16:
         parser.error("--n-per-class must be >= 1 and --size >= 16")

@@ -17,7 +17,12 @@ ACCELERATORS = ("gpu", "tpu")
 # The package whose version names each Keras backend.
 BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 # Environment variables that say which GPUs a job was given (CUDA's own, then SLURM's).
-GPU_ENVIRONMENT = ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "SLURM_GPUS_ON_NODE")
+GPU_ENVIRONMENT = (
+    "CUDA_VISIBLE_DEVICES",
+    "SLURM_JOB_GPUS",
+    "SLURM_STEP_GPUS",
+    "SLURM_GPUS_ON_NODE",
+)
 
 
 class WrongDeviceError(BusflowError):
@@ -76,7 +81,9 @@ def _tensorflow_devices() -> list[Device]:
     devices = []
     for kind in ("GPU", "TPU"):
         for device in tensorflow.config.list_physical_devices(kind):
-            details = tensorflow.config.experimental.get_device_details(device) if kind == "GPU" else {}
+            details = (
+                tensorflow.config.experimental.get_device_details(device) if kind == "GPU" else {}
+            )
             devices.append(Device(kind.lower(), details.get("device_name", device.name)))
     return devices
 
@@ -92,7 +99,11 @@ def _torch_devices() -> list[Device]:
     return devices
 
 
-ACCELERATOR_LISTERS = {"jax": _jax_devices, "tensorflow": _tensorflow_devices, "torch": _torch_devices}
+ACCELERATOR_LISTERS = {
+    "jax": _jax_devices,
+    "tensorflow": _tensorflow_devices,
+    "torch": _torch_devices,
+}
 
 
 def list_devices(backend: str) -> list[Device]:
@@ -139,11 +150,15 @@ def device_summary(record: dict) -> str:
 
 def device_line(record: dict, resolved: dict | None = None) -> str:
     """The first line of every Keras job's log: backend and versions, device(s), precision, jit."""
-    parts = [f"device: {record['backend']} {record['backend_version']} (keras {record['keras_version']}) "
-             f"on {describe_devices(record)}"]
+    parts = [
+        f"device: {record['backend']} {record['backend_version']} (keras {record['keras_version']}) "
+        f"on {describe_devices(record)}"
+    ]
     if resolved:
         parts.append(f"precision {resolved['precision']} (setting {resolved['precision_setting']})")
-        parts.append(f"jit_compile {resolved['jit_compile']} (setting {resolved['jit_compile_setting']})")
+        parts.append(
+            f"jit_compile {resolved['jit_compile']} (setting {resolved['jit_compile_setting']})"
+        )
     if record.get("threads"):
         parts.append(f"{record['threads']} CPU threads")
     parts += [f"{name}={value}" for name, value in record["gpu_environment"].items()]
@@ -173,7 +188,10 @@ def check_gpu_job(requested: str | None, record: dict, require_gpu: bool = True)
     """
     if not (requested and require_gpu and record.get("slurm_job_id")) or record["accelerator"]:
         return
-    given = ", ".join(f"{k}={v}" for k, v in record["gpu_environment"].items()) or "no CUDA_VISIBLE_DEVICES / SLURM GPU variables"
+    given = (
+        ", ".join(f"{k}={v}" for k, v in record["gpu_environment"].items())
+        or "no CUDA_VISIBLE_DEVICES / SLURM GPU variables"
+    )
     raise WrongDeviceError(
         f"This job asked SLURM for a GPU ({requested}, SLURM job {record['slurm_job_id']}; {given}), but the Keras "
         f"backend {record['backend']} {record['backend_version']} (keras {record['keras_version']}) lists no GPU or TPU, "

@@ -29,8 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_PROFILE = REPO / "profiles" / "slurm"
 GPU_RULES = ("extract_vgg16_features", *(f"train_{model}" for model in model_names()))
 # The wheels that make each backend see an NVIDIA GPU (the gpu and gpu-tf extras).
-CUDA_BUILDS = {"jax": ("jax-cuda12-plugin", "jax-cuda13-plugin"), "tensorflow": ("nvidia-cudnn-cu12",),
-               "torch": ("nvidia-cudnn-cu12",)}
+CUDA_BUILDS = {
+    "jax": ("jax-cuda12-plugin", "jax-cuda13-plugin"),
+    "tensorflow": ("nvidia-cudnn-cu12",),
+    "torch": ("nvidia-cudnn-cu12",),
+}
 BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 COMMAND_TIMEOUT = 30
 
@@ -66,7 +69,11 @@ def merge(base: dict, update: dict) -> dict:
     """Snakemake's --configfile merge: nested mappings merge, everything else is replaced."""
     merged = dict(base)
     for key, value in update.items():
-        merged[key] = merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        merged[key] = (
+            merge(merged[key], value)
+            if isinstance(value, dict) and isinstance(merged.get(key), dict)
+            else value
+        )
     return merged
 
 
@@ -115,13 +122,23 @@ def run(command: list[str]) -> str | None:
 def probe_backend(backend: str) -> dict:
     """The device record (busflow.devices.job_device) of ``backend``, from a fresh Python process:
     Keras reads KERAS_BACKEND once, at import."""
-    code = ("import json, keras; from busflow.devices import job_device, list_devices; "
-            "b = keras.backend.backend(); print(json.dumps(job_device(b, list_devices(b))))")
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    code = (
+        "import json, keras; from busflow.devices import job_device, list_devices; "
+        "b = keras.backend.backend(); print(json.dumps(job_device(b, list_devices(b))))"
+    )
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
     if result.returncode != 0:
-        raise BusflowError(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed")
+        raise BusflowError(
+            result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"
+        )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -143,12 +160,19 @@ def backend_of(config: dict) -> str:
 def check_versions(config: dict) -> Check:
     backend = backend_of(config)
     found = {name: version(name) for name in ("snakemake", "keras", BACKEND_PACKAGES[backend])}
-    detail = f"python {platform.python_version()}, " + ", ".join(f"{k} {v or 'MISSING'}" for k, v in found.items())
+    detail = f"python {platform.python_version()}, " + ", ".join(
+        f"{k} {v or 'MISSING'}" for k, v in found.items()
+    )
     missing = [name for name, v in found.items() if v is None]
     if missing:
         extra = "gpu" if backend == "jax" else "gpu-tf" if backend == "tensorflow" else None
-        return fail("versions", detail, f"install {', '.join(missing)}: pip install -e '.[{extra}]'" if extra else
-                    f"install {', '.join(missing)} (training.backend: {backend})")
+        return fail(
+            "versions",
+            detail,
+            f"install {', '.join(missing)}: pip install -e '.[{extra}]'"
+            if extra
+            else f"install {', '.join(missing)} (training.backend: {backend})",
+        )
     return ok("versions", detail)
 
 
@@ -159,10 +183,16 @@ def check_devices(config: dict) -> Check:
     try:
         record = probe_backend(backend)
     except (BusflowError, subprocess.TimeoutExpired) as error:
-        return fail("backend", f"{backend}: Keras could not start: {error}", "pip install -e '.[gpu]' (jax) or '.[gpu-tf]' (tensorflow)")
+        return fail(
+            "backend",
+            f"{backend}: Keras could not start: {error}",
+            "pip install -e '.[gpu]' (jax) or '.[gpu-tf]' (tensorflow)",
+        )
     detail = f"{backend} {record['backend_version']} (keras {record['keras_version']}) sees {describe_devices(record)}"
     if not record["accelerator"]:
-        detail += " here (usual on a login node; a GPU job checks its own node and stops if it sees none)"
+        detail += (
+            " here (usual on a login node; a GPU job checks its own node and stops if it sees none)"
+        )
     return ok("backend", detail)
 
 
@@ -172,12 +202,21 @@ def check_gpu_build(config: dict) -> Check:
     if builds:
         return ok("GPU build", f"{backend} with {', '.join(builds)}")
     if not config["training"]["require_gpu"]:
-        return ok("GPU build", f"none for {backend}; training.require_gpu: false lets the GPU jobs train on the CPU")
-    install = ("pip install -e '.[gpu]'" if backend == "jax" else
-               "pip install -e '.[gpu-tf]' (or '.[gpu]' and --configfile config/gpu.yaml for Keras on JAX)")
-    return fail("GPU build", f"{backend} has no CUDA libraries installed ({' or '.join(CUDA_BUILDS[backend])}): "
-                "under SLURM every GPU job will stop with 'asked SLURM for a GPU'",
-                f"{install}, or set training.require_gpu: false to let the GPU jobs train on the CPU")
+        return ok(
+            "GPU build",
+            f"none for {backend}; training.require_gpu: false lets the GPU jobs train on the CPU",
+        )
+    install = (
+        "pip install -e '.[gpu]'"
+        if backend == "jax"
+        else "pip install -e '.[gpu-tf]' (or '.[gpu]' and --configfile config/gpu.yaml for Keras on JAX)"
+    )
+    return fail(
+        "GPU build",
+        f"{backend} has no CUDA libraries installed ({' or '.join(CUDA_BUILDS[backend])}): "
+        "under SLURM every GPU job will stop with 'asked SLURM for a GPU'",
+        f"{install}, or set training.require_gpu: false to let the GPU jobs train on the CPU",
+    )
 
 
 def check_weights(config: dict, directory: Path) -> Check:
@@ -189,11 +228,21 @@ def check_weights(config: dict, directory: Path) -> Check:
         return ok("weights", "vgg16_weights: none (random initialisation; no file)")
     resolved = path if path.is_absolute() else directory / path
     if resolved.is_file():
-        return ok("weights", f"vgg16_weights: {setting} -> {resolved} ({resolved.stat().st_size / 2**20:.0f} MiB)")
-    fix = (f"run `snakemake --configfile YOURS.yaml fetch_vgg16_weights` here on the login node (writes {RESOURCES_COPY}), "
-           "or put Keras' file into ~/.keras/models/" if setting == "imagenet" else
-           f"fix vgg16_weights in your config: {setting} does not exist")
-    return fail("weights", f"vgg16_weights: {setting} -> {resolved} is missing (compute nodes cannot download it)", fix)
+        return ok(
+            "weights",
+            f"vgg16_weights: {setting} -> {resolved} ({resolved.stat().st_size / 2**20:.0f} MiB)",
+        )
+    fix = (
+        f"run `snakemake --configfile YOURS.yaml fetch_vgg16_weights` here on the login node (writes {RESOURCES_COPY}), "
+        "or put Keras' file into ~/.keras/models/"
+        if setting == "imagenet"
+        else f"fix vgg16_weights in your config: {setting} does not exist"
+    )
+    return fail(
+        "weights",
+        f"vgg16_weights: {setting} -> {resolved} is missing (compute nodes cannot download it)",
+        fix,
+    )
 
 
 def check_data(config: dict, directory: Path) -> Check:
@@ -202,7 +251,10 @@ def check_data(config: dict, directory: Path) -> Check:
     from busflow.sites import sites_of
 
     if config["demo"]["generate"]:
-        return ok("data", f"data.raw: {config['data']['raw']} (demo.generate: true, the workflow writes generated images there)")
+        return ok(
+            "data",
+            f"data.raw: {config['data']['raw']} (demo.generate: true, the workflow writes generated images there)",
+        )
     rules = LayoutRules.from_config(config["data"])
     found = []
     for site in sites_of(config["data"]):
@@ -211,8 +263,12 @@ def check_data(config: dict, directory: Path) -> Check:
         try:
             check_layout(raw, rules, setting)
         except (DatasetLayoutError, OSError) as error:
-            return fail("data", f"{setting}: {error}", f"set {setting} in your config to the folder that holds one "
-                        f"sub-folder per class ({', '.join(config['data']['classes'])})")
+            return fail(
+                "data",
+                f"{setting}: {error}",
+                f"set {setting} in your config to the folder that holds one "
+                f"sub-folder per class ({', '.join(config['data']['classes'])})",
+            )
         found.append(f"{raw}, {len(list_candidate_files(raw, rules))} images")
     return ok("data", f"data.raw: {'; '.join(found)} in {', '.join(config['data']['classes'])}")
 
@@ -220,7 +276,11 @@ def check_data(config: dict, directory: Path) -> Check:
 def check_plugin() -> Check:
     found = version("snakemake-executor-plugin-slurm")
     if not found:
-        return fail("SLURM plugin", "snakemake-executor-plugin-slurm is not installed", "pip install -e . (busflow pins it)")
+        return fail(
+            "SLURM plugin",
+            "snakemake-executor-plugin-slurm is not installed",
+            "pip install -e . (busflow pins it)",
+        )
     return ok("SLURM plugin", f"snakemake-executor-plugin-slurm {found}")
 
 
@@ -242,15 +302,21 @@ def check_partitions(profile: dict, sources: dict) -> Check:
     if found is None:
         return skip("GPU partitions", "sinfo is not on PATH: not a SLURM node")
     if not found:
-        return fail("GPU partitions", "sinfo lists no partition with GPUs (column GRES has no 'gpu')",
-                    "run on the login node of a cluster with GPUs, or ask your admins which partition has them")
+        return fail(
+            "GPU partitions",
+            "sinfo lists no partition with GPUs (column GRES has no 'gpu')",
+            "run on the login node of a cluster with GPUs, or ask your admins which partition has them",
+        )
     asked = {rule: resource_of(profile, rule, "slurm_partition") for rule in GPU_RULES}
     wrong = sorted({p for p in asked.values() if p and p not in found})
     listed = ", ".join(f"{p} ({g})" for p, g in found.items())
     if wrong:
         where = sources.get("set-resources") or sources.get("default-resources")
-        return fail("GPU partitions", f"the GPU jobs would go to {', '.join(wrong)}, which has no GPUs; with GPUs: {listed}",
-                    f"set slurm_partition of the GPU rules under set-resources in {where} to one of: {', '.join(found)}")
+        return fail(
+            "GPU partitions",
+            f"the GPU jobs would go to {', '.join(wrong)}, which has no GPUs; with GPUs: {listed}",
+            f"set slurm_partition of the GPU rules under set-resources in {where} to one of: {', '.join(found)}",
+        )
     chosen = sorted({p for p in asked.values() if p}) or ["the cluster's default partition"]
     return ok("GPU partitions", f"{listed}; the GPU jobs go to {', '.join(chosen)}")
 
@@ -264,13 +330,22 @@ def check_account(profile: dict, sources: dict) -> Check:
     account = resource_of(profile, GPU_RULES[0], "slurm_account")
     if not account:
         if accounts:
-            return ok("account", f"none set; the SLURM plugin will pick one of {user}'s accounts: {', '.join(accounts)}")
-        return fail("account", f"no slurm_account set and sacctmgr lists no account for {user}",
-                    "put slurm_account under default-resources in your site profile (--profile SITE)")
+            return ok(
+                "account",
+                f"none set; the SLURM plugin will pick one of {user}'s accounts: {', '.join(accounts)}",
+            )
+        return fail(
+            "account",
+            f"no slurm_account set and sacctmgr lists no account for {user}",
+            "put slurm_account under default-resources in your site profile (--profile SITE)",
+        )
     where = sources.get("default-resources", "the profiles")
     if accounts and account not in accounts:
-        return fail("account", f"slurm_account {account} (from {where}) is not one of {user}'s accounts: {', '.join(accounts)}",
-                    f"set slurm_account in {where} to one of: {', '.join(accounts)}")
+        return fail(
+            "account",
+            f"slurm_account {account} (from {where}) is not one of {user}'s accounts: {', '.join(accounts)}",
+            f"set slurm_account in {where} to one of: {', '.join(accounts)}",
+        )
     return ok("account", f"slurm_account {account} (from {where})")
 
 
@@ -284,33 +359,64 @@ def check_status_command(profile: dict) -> Check:
     out = run(["scontrol", "show", "config"])
     if out is None:
         return skip("scancel", "scontrol is not on PATH: not a SLURM node")
-    ages = [line.split("=", 1)[1].split()[0] for line in out.splitlines() if line.replace(" ", "").startswith("MinJobAge=")]
+    ages = [
+        line.split("=", 1)[1].split()[0]
+        for line in out.splitlines()
+        if line.replace(" ", "").startswith("MinJobAge=")
+    ]
     age = int(ages[0]) if ages and ages[0].isdigit() else None
     chosen = profile.get("slurm-status-command", "sacct (the plugin's default)")
     if age is not None and age >= SQUEUE_MIN_JOB_AGE:
-        return ok("scancel", f"MinJobAge {age} s: slurm-status-command squeue is safe here and makes a job you scancel fail "
-                  f"instead of hanging; in use: {chosen}")
-    return ok("scancel", f"MinJobAge {age} s is too short for squeue: keep sacct; after a scancel stop Snakemake with Ctrl-C "
-              "and start it again")
+        return ok(
+            "scancel",
+            f"MinJobAge {age} s: slurm-status-command squeue is safe here and makes a job you scancel fail "
+            f"instead of hanging; in use: {chosen}",
+        )
+    return ok(
+        "scancel",
+        f"MinJobAge {age} s is too short for squeue: keep sacct; after a scancel stop Snakemake with Ctrl-C "
+        "and start it again",
+    )
 
 
 def run_checks(config: dict, profile: dict, sources: dict, directory: Path) -> list[Check]:
-    return [check_versions(config), check_devices(config), check_gpu_build(config), check_weights(config, directory),
-            check_data(config, directory), check_plugin(), check_partitions(profile, sources), check_account(profile, sources),
-            check_status_command(profile)]
+    return [
+        check_versions(config),
+        check_devices(config),
+        check_gpu_build(config),
+        check_weights(config, directory),
+        check_data(config, directory),
+        check_plugin(),
+        check_partitions(profile, sources),
+        check_account(profile, sources),
+        check_status_command(profile),
+    ]
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m busflow.doctor", description=__doc__.splitlines()[0])
-    parser.add_argument("--configfile", nargs="+", default=[], help="your config files, as given to snakemake")
-    parser.add_argument("--profile", action="append", default=[], help="your site profile folder (as --profile of snakemake)")
-    parser.add_argument("--directory", default=".", help="the run's working directory (snakemake --directory)")
+    parser = argparse.ArgumentParser(
+        prog="python -m busflow.doctor", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--configfile", nargs="+", default=[], help="your config files, as given to snakemake"
+    )
+    parser.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        help="your site profile folder (as --profile of snakemake)",
+    )
+    parser.add_argument(
+        "--directory", default=".", help="the run's working directory (snakemake --directory)"
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(args.configfile)
         profile, sources = load_profiles(args.profile)
     except Exception as error:  # a config that does not load is the first thing to fix
-        print(f"FAIL config: {error}\n     fix: correct the file named above (config/schema.yaml documents every key)")
+        print(
+            f"FAIL config: {error}\n     fix: correct the file named above (config/schema.yaml documents every key)"
+        )
         return 1
     checks = run_checks(config, profile, sources, Path(args.directory))
     for check in checks:

@@ -31,7 +31,9 @@ WINDOWS = [((1 - side) / 2, (1 - side) / 2, side) for side in (1.0, 0.94, 0.88)]
 
 def window_hashes(grey: np.ndarray) -> list[int]:
     """The image's pHash, then the pHash of every window of its thumbnail (see the module doc)."""
-    thumbnail = np.asarray(Image.fromarray(grey).resize((THUMBNAIL, THUMBNAIL), Image.Resampling.BOX))
+    thumbnail = np.asarray(
+        Image.fromarray(grey).resize((THUMBNAIL, THUMBNAIL), Image.Resampling.BOX)
+    )
     hashes = [perceptual_hash(grey)]
     for left, top, side in WINDOWS:
         x, y, n = round(left * THUMBNAIL), round(top * THUMBNAIL), round(side * THUMBNAIL)
@@ -52,7 +54,9 @@ def image_fingerprint(grey: np.ndarray) -> dict:
 
 def hash_matrix(window_column) -> np.ndarray:
     """(images, windows) uint64 array from a window_hashes column."""
-    return np.array([[int(h, 16) for h in row.split()] for row in window_column], dtype=np.uint64).reshape(len(window_column), -1)
+    return np.array(
+        [[int(h, 16) for h in row.split()] for row in window_column], dtype=np.uint64
+    ).reshape(len(window_column), -1)
 
 
 def window_distances(one: np.ndarray, others: np.ndarray) -> np.ndarray:
@@ -86,7 +90,9 @@ def linked_pairs(images: pd.DataFrame, max_distance: int) -> list[tuple[int, int
         distances = window_distances(hashes[i], hashes[i + 1 :])
         for offset in np.flatnonzero(distances <= max_distance):
             j = i + 1 + int(offset)
-            pairs.append((i, j, "exact" if pixels[i] == pixels[j] else "near", int(distances[offset])))
+            pairs.append(
+                (i, j, "exact" if pixels[i] == pixels[j] else "near", int(distances[offset]))
+            )
     return pairs
 
 

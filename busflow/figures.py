@@ -25,8 +25,20 @@ def training_curves_figure(histories: list[pd.DataFrame], model: str):
     for ax, metric in zip(axes, ("accuracy", "loss")):
         for fold, history in enumerate(histories):
             first = fold == 0
-            ax.plot(history["epoch"], history[metric], color="C0", label=f"train{suffix}" if first else None, **style)
-            ax.plot(history["epoch"], history[f"val_{metric}"], color="C1", label=f"validation{suffix}" if first else None, **style)
+            ax.plot(
+                history["epoch"],
+                history[metric],
+                color="C0",
+                label=f"train{suffix}" if first else None,
+                **style,
+            )
+            ax.plot(
+                history["epoch"],
+                history[f"val_{metric}"],
+                color="C1",
+                label=f"validation{suffix}" if first else None,
+                **style,
+            )
             _mark_kept_epoch(ax, history, metric, first)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
@@ -42,11 +54,24 @@ def _mark_kept_epoch(ax, history: pd.DataFrame, metric: str, first: bool) -> Non
     if "kept" not in history or bool(history["kept"].iloc[-1]):
         return
     kept = history[history["kept"].astype(bool)]
-    ax.plot(kept["epoch"], kept[f"val_{metric}"], linestyle="none", marker="o", markersize=9, markerfacecolor="none",
-            color="black", label="kept epoch (best validation)" if first else None)
+    ax.plot(
+        kept["epoch"],
+        kept[f"val_{metric}"],
+        linestyle="none",
+        marker="o",
+        markersize=9,
+        markerfacecolor="none",
+        color="black",
+        label="kept epoch (best validation)" if first else None,
+    )
 
 
-def plot_roc_curves(predictions: dict[str, pd.DataFrame], aucs: dict[str, float], path, title="ROC on the test split") -> None:
+def plot_roc_curves(
+    predictions: dict[str, pd.DataFrame],
+    aucs: dict[str, float],
+    path,
+    title="ROC on the test split",
+) -> None:
     figure, ax = plt.subplots(figsize=(5, 5))
     for model, table in predictions.items():
         fpr, tpr, _ = roc_curve(table["label"], table["probability"])
@@ -84,10 +109,12 @@ def plot_calibration(predictions: dict[str, pd.DataFrame], n_bins: int, path, ti
 
     figure, (reliability, precision_recall) = plt.subplots(1, 2, figsize=(10, 4.6))
     for model, table in predictions.items():
-        CalibrationDisplay.from_predictions(table["label"], table["probability"], n_bins=n_bins, name=model,
-                                            ax=reliability)
-        PrecisionRecallDisplay.from_predictions(table["label"], table["probability"], name=model,
-                                                ax=precision_recall)
+        CalibrationDisplay.from_predictions(
+            table["label"], table["probability"], n_bins=n_bins, name=model, ax=reliability
+        )
+        PrecisionRecallDisplay.from_predictions(
+            table["label"], table["probability"], name=model, ax=precision_recall
+        )
     reliability.set_title("reliability")
     precision_recall.set_title("precision-recall (malignant)")
     figure.suptitle(title)

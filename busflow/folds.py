@@ -18,9 +18,9 @@ copy c of image i is in test fold floor(u * k), and validation uses the test cop
 import numpy as np
 import pandas as pd
 
+from busflow.config_types import SplitSettings
 from busflow.errors import ConfigError
 from busflow.hashing import stable_unit
-from busflow.config_types import SplitSettings
 
 ROLES = ("train", "val", "test")
 ORIGINAL_WHEN_NOT_KEPT = -1  # copy_index of the extra, unaugmented sample when keep_original is off
@@ -32,7 +32,9 @@ def fold_of(seed: int, folds: int, *key) -> int:
 
 def is_validation(group: str, label: str, seed: int, val_fraction: float, folds: int) -> bool:
     """val_fraction of all groups are validation: that is val_fraction / (1 - 1/k) of the non-test ones."""
-    share = min(val_fraction / (1 - 1 / folds), 0.5)  # with k = 2 a large val_fraction would starve train
+    share = min(
+        val_fraction / (1 - 1 / folds), 0.5
+    )  # with k = 2 a large val_fraction would starve train
     return stable_unit("fold-val", seed, label, group) < share
 
 
@@ -41,12 +43,17 @@ def fold_roles(groups: pd.DataFrame, split_cfg: dict, folds: int) -> pd.DataFram
     split_cfg = SplitSettings.of(split_cfg)
     seed = split_cfg.seed
     test_fold = [fold_of(seed, folds, lab, g) for g, lab in zip(groups["group"], groups["label"])]
-    validation = [is_validation(g, lab, seed, split_cfg.val_fraction, folds) for g, lab in zip(groups["group"], groups["label"])]
+    validation = [
+        is_validation(g, lab, seed, split_cfg.val_fraction, folds)
+        for g, lab in zip(groups["group"], groups["label"])
+    ]
     tables = []
     for fold in range(folds):
         table = groups.copy()
         table["fold"] = fold
-        table["split"] = np.where(np.asarray(test_fold) == fold, "test", np.where(validation, "val", "train"))
+        table["split"] = np.where(
+            np.asarray(test_fold) == fold, "test", np.where(validation, "val", "train")
+        )
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
 
@@ -60,7 +67,9 @@ def paper_copy_fold(image_id: str, copy: int, seed: int, folds: int) -> int:
     return int(stable_unit("paper-split", seed, image_id, copy) * folds)
 
 
-def sample_mask(image_ids, copy_index, split_table: pd.DataFrame, fold: int, role: str, selection: dict) -> np.ndarray:
+def sample_mask(
+    image_ids, copy_index, split_table: pd.DataFrame, fold: int, role: str, selection: dict
+) -> np.ndarray:
     """Which samples of the pool shards (or pool features) play ``role`` in ``fold``."""
     if role not in ROLES:
         raise ValueError(f"role '{role}' is not one of {', '.join(ROLES)}")
@@ -77,14 +86,23 @@ def sample_mask(image_ids, copy_index, split_table: pd.DataFrame, fold: int, rol
 
 def _paper_mask(image_ids, copy_index, fold: int, role: str, selection: dict) -> np.ndarray:
     # The paper validated on its (leaky) test copies, so val and test are the same samples.
-    in_test = np.asarray([paper_copy_fold(i, int(c), selection["seed"], selection["folds"]) == fold
-                          for i, c in zip(image_ids, copy_index)], dtype=bool)
+    in_test = np.asarray(
+        [
+            paper_copy_fold(i, int(c), selection["seed"], selection["folds"]) == fold
+            for i, c in zip(image_ids, copy_index)
+        ],
+        dtype=bool,
+    )
     return ~in_test if role == "train" else in_test
 
 
-def select_samples(arrays: dict[str, np.ndarray], split_table: pd.DataFrame, fold: int, role: str, selection: dict) -> dict:
+def select_samples(
+    arrays: dict[str, np.ndarray], split_table: pd.DataFrame, fold: int, role: str, selection: dict
+) -> dict:
     """The arrays (images or features, labels, ids, copies) restricted to one fold's role."""
-    mask = sample_mask(arrays["image_ids"], arrays["copy_index"], split_table, fold, role, selection)
+    mask = sample_mask(
+        arrays["image_ids"], arrays["copy_index"], split_table, fold, role, selection
+    )
     return {key: value[mask] for key, value in arrays.items()}
 
 
@@ -97,7 +115,8 @@ def check_every_fold_has_every_class(table: pd.DataFrame, missing_message=None) 
             for label in table["label"].unique():
                 if counts.get((fold, name, label), 0) == 0:
                     raise ConfigError(
-                        missing_message(fold, name, label) if missing_message else
-                        f"fold {fold}'s {name} split has no '{label}' image: too few images for "
+                        missing_message(fold, name, label)
+                        if missing_message
+                        else f"fold {fold}'s {name} split has no '{label}' image: too few images for "
                         f"evaluation.folds={table['fold'].nunique()}. Add images, or lower evaluation.folds."
                     )

@@ -71,20 +71,26 @@ def activation_model(model: keras.Model, layer_path) -> keras.Model:
     """
     layer_path = tuple(layer_path)
     if len(layer_path) == 1:
-        return keras.Model(model.inputs, model.get_layer(layer_path[0]).output, name="cam_activations")
+        return keras.Model(
+            model.inputs, model.get_layer(layer_path[0]).output, name="cam_activations"
+        )
     inputs = keras.Input(model.inputs[0].shape[1:], dtype=model.inputs[0].dtype, name="pixels")
     x = inputs
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
         if layer.name == layer_path[0]:
-            return keras.Model(inputs, activation_model(layer, layer_path[1:])(x), name="cam_activations")
+            return keras.Model(
+                inputs, activation_model(layer, layer_path[1:])(x), name="cam_activations"
+            )
         x = layer(x)
     raise ValueError(f"no layer '{layer_path[0]}' in model '{model.name}'")
 
 
 def _predict(model: keras.Model, x, batch_size: int) -> np.ndarray:
-    return np.asarray(model.predict(np.asarray(x), batch_size=batch_size, verbose=0), dtype=np.float32)
+    return np.asarray(
+        model.predict(np.asarray(x), batch_size=batch_size, verbose=0), dtype=np.float32
+    )
 
 
 def _to_pixels(x, dtype) -> np.ndarray:
@@ -100,8 +106,14 @@ def _class_score(probabilities, positive):
     return keras.ops.where(positive, probabilities, 1.0 - probabilities)
 
 
-def score_cam(model: keras.Model, images: np.ndarray, layer_path=None, top_k: int = DEFAULT_TOP_K,
-              batch_size: int = 64, decide=None) -> CamResult:
+def score_cam(
+    model: keras.Model,
+    images: np.ndarray,
+    layer_path=None,
+    top_k: int = DEFAULT_TOP_K,
+    batch_size: int = 64,
+    decide=None,
+) -> CamResult:
     """Score-CAM heat maps of the predicted class for uint8 images (N, S, S) or (N, S, S, C).
 
     ``decide`` maps the model's probabilities to the predicted class (True: the second); default
@@ -122,7 +134,9 @@ def score_cam(model: keras.Model, images: np.ndarray, layer_path=None, top_k: in
     _, channels = keras.ops.top_k(keras.ops.mean(activations, axis=(1, 2)), k)
     index = keras.ops.broadcast_to(channels[:, None, None, :], (*activations.shape[:3], k))
     kept = keras.ops.take_along_axis(activations, index, axis=-1)
-    upsampled = keras.ops.image.resize(kept, (height, width), interpolation="bilinear")  # (N, S, S, k)
+    upsampled = keras.ops.image.resize(
+        kept, (height, width), interpolation="bilinear"
+    )  # (N, S, S, k)
 
     # Each channel scaled to [0, 1] is a soft mask (a flat channel keeps nothing: weight 0).
     low = keras.ops.min(upsampled, axis=(1, 2), keepdims=True)
@@ -139,10 +153,14 @@ def score_cam(model: keras.Model, images: np.ndarray, layer_path=None, top_k: in
     masked = keras.ops.reshape(masked, (n * k, height, width, images.shape[-1]))
     flat = keras.ops.broadcast_to(fill, pixels.shape)
 
-    masked_probabilities = keras.ops.reshape(_predict(model, _to_pixels(masked, images.dtype), batch_size), (n, k))
+    masked_probabilities = keras.ops.reshape(
+        _predict(model, _to_pixels(masked, images.dtype), batch_size), (n, k)
+    )
     flat_probabilities = _predict(model, _to_pixels(flat, images.dtype), batch_size).reshape(n)
 
-    positive = keras.ops.convert_to_tensor(decide(probabilities) if decide else probabilities >= 0.5)
+    positive = keras.ops.convert_to_tensor(
+        decide(probabilities) if decide else probabilities >= 0.5
+    )
     scores = _class_score(masked_probabilities, positive[:, None])
     weights = keras.ops.relu(scores - _class_score(flat_probabilities, positive)[:, None])  # (N, k)
 
@@ -156,21 +174,31 @@ def score_cam(model: keras.Model, images: np.ndarray, layer_path=None, top_k: in
 
 def pick_examples(labels, image_ids, copy_index, per_class: int) -> np.ndarray:
     """Indices of up to ``per_class`` originals (copy 0) per class, spread evenly over the sorted ids."""
-    labels, image_ids, copy_index = np.asarray(labels), np.asarray(image_ids), np.asarray(copy_index)
+    labels, image_ids, copy_index = (
+        np.asarray(labels),
+        np.asarray(image_ids),
+        np.asarray(copy_index),
+    )
     picked = []
     for label in np.unique(labels):
         candidates = np.flatnonzero((labels == label) & (copy_index == 0))
         if candidates.size == 0:
             candidates = np.flatnonzero(labels == label)
-        _, first = np.unique(image_ids[candidates], return_index=True)  # one sample per image, sorted ids
+        _, first = np.unique(
+            image_ids[candidates], return_index=True
+        )  # one sample per image, sorted ids
         candidates = candidates[first]
         if candidates.size > per_class:
-            candidates = candidates[np.linspace(0, candidates.size - 1, per_class).round().astype(int)]
+            candidates = candidates[
+                np.linspace(0, candidates.size - 1, per_class).round().astype(int)
+            ]
         picked.extend(candidates.tolist())
     return np.asarray(picked, dtype=int)
 
 
-def plot_cam_grid(images, labels, result: CamResult, classes, model_name: str, path, shown=None, threshold=0.5) -> None:
+def plot_cam_grid(
+    images, labels, result: CamResult, classes, model_name: str, path, shown=None, threshold=0.5
+) -> None:
     """One panel per image: the image in grey, the heat map over it, true label and probability.
     ``shown``: the probabilities to print (default the model's own), judged at ``threshold``."""
     import matplotlib
@@ -181,17 +209,26 @@ def plot_cam_grid(images, labels, result: CamResult, classes, model_name: str, p
     n = len(images)
     columns = min(n, 3) or 1
     rows = max(1, -(-n // columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(3.0 * columns, 3.3 * rows + 0.6), squeeze=False)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(3.0 * columns, 3.3 * rows + 0.6), squeeze=False
+    )
     for ax in axes.ravel():
         ax.axis("off")
     shown = result.probabilities if shown is None else shown
-    for ax, image, label, probability, heatmap in zip(axes.ravel(), images, labels, shown, result.heatmaps):
+    for ax, image, label, probability, heatmap in zip(
+        axes.ravel(), images, labels, shown, result.heatmaps
+    ):
         predicted = int(probability >= threshold)
         ax.imshow(np.squeeze(image), cmap="gray", vmin=0, vmax=255)
         overlay = ax.imshow(heatmap, cmap="jet", alpha=0.45, vmin=0, vmax=1)
         mark = "correct" if predicted == int(label) else "wrong"
-        ax.set_title(f"true: {classes[int(label)]}\np({classes[1]}) = {probability:.2f} ({mark})", fontsize=9)
-    figure.suptitle(f"{model_name}: Score-CAM of the predicted class at {'/'.join(result.layer_path)}", fontsize=10)
+        ax.set_title(
+            f"true: {classes[int(label)]}\np({classes[1]}) = {probability:.2f} ({mark})", fontsize=9
+        )
+    figure.suptitle(
+        f"{model_name}: Score-CAM of the predicted class at {'/'.join(result.layer_path)}",
+        fontsize=10,
+    )
     figure.tight_layout(rect=(0, 0, 0.92, 1))
     colorbar_axes = figure.add_axes((0.93, 0.15, 0.015, 0.7))
     figure.colorbar(overlay, cax=colorbar_axes, label="Score-CAM (0-1)")

@@ -21,8 +21,11 @@ def check_supported_format(path) -> None:
     suffix = os.path.splitext(str(path))[1]
     if suffix.lower() not in IMAGE_EXTENSIONS:
         supported = ", ".join(sorted(IMAGE_EXTENSIONS))
-        raise BadImageError(path, f"unsupported format '{suffix or '(no extension)'}'; busflow reads {supported}. "
-                                  f"Convert it to PNG")
+        raise BadImageError(
+            path,
+            f"unsupported format '{suffix or '(no extension)'}'; busflow reads {supported}. "
+            f"Convert it to PNG",
+        )
 
 
 def decode_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, str]:
@@ -56,9 +59,12 @@ def decode_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[np.
 def check_pixel_count(path, size: tuple[int, int], max_pixels: int | None) -> None:
     width, height = size
     if max_pixels is not None and width * height > max_pixels:
-        raise BadImageError(path, f"{width} x {height} pixels is more than data.max_image_pixels ({max_pixels:,}); "
-                                  f"a file this large is usually damaged or a decompression bomb. If it is a real "
-                                  f"scan, raise data.max_image_pixels")
+        raise BadImageError(
+            path,
+            f"{width} x {height} pixels is more than data.max_image_pixels ({max_pixels:,}); "
+            f"a file this large is usually damaged or a decompression bomb. If it is a real "
+            f"scan, raise data.max_image_pixels",
+        )
 
 
 def _to_grey(image: Image.Image) -> np.ndarray:
@@ -87,7 +93,9 @@ def resize_square(grey: np.ndarray, size: int) -> np.ndarray:
 def load_training_image(path, size: int, preprocess=None) -> np.ndarray:
     """The pixels a model sees for one file: grey, size x size, uint8. ``preprocess``
     (busflow.preprocess.Preprocess) runs at full resolution, before the resize."""
-    grey, _ = decode_image(path, max_pixels=None)  # the manifest has checked its size against the config
+    grey, _ = decode_image(
+        path, max_pixels=None
+    )  # the manifest has checked its size against the config
     if preprocess is not None:
         grey = preprocess.apply(grey)
     return resize_square(grey, size)

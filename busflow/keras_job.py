@@ -6,17 +6,21 @@ import os
 import keras
 
 from busflow.acceleration import apply_acceleration
+from busflow.config_types import EvaluationSettings
 from busflow.devices import device_line, job_device, list_devices
 from busflow.runtime import log_first
-from busflow.config_types import EvaluationSettings
 
 
 def accelerate(acceleration: dict | None) -> dict:
     """Set the dtype policy and resolve jit before any model is built or loaded; logs where the job
     runs (busflow.devices.device_line) and returns the resolved settings with that record as 'device'."""
     resolved = apply_acceleration(acceleration or {})
-    threads = os.environ.get("OMP_NUM_THREADS")  # what busflow.runtime.start_job gave the frameworks
-    record = job_device(resolved["backend"], list_devices(resolved["backend"]), int(threads) if threads else None)
+    threads = os.environ.get(
+        "OMP_NUM_THREADS"
+    )  # what busflow.runtime.start_job gave the frameworks
+    record = job_device(
+        resolved["backend"], list_devices(resolved["backend"]), int(threads) if threads else None
+    )
     record.update(precision=resolved["precision"], jit_compile=resolved["jit_compile"])
     log_first(device_line(record, resolved))
     return {**resolved, "device": record}
@@ -24,4 +28,6 @@ def accelerate(acceleration: dict | None) -> dict:
 
 def predictor(model: keras.Model, eval_cfg: dict):
     """The model's probability of malignancy for a batch of grey uint8 images."""
-    return lambda images: model.predict(images[..., None], batch_size=EvaluationSettings.of(eval_cfg).batch_size, verbose=0).ravel()
+    return lambda images: model.predict(
+        images[..., None], batch_size=EvaluationSettings.of(eval_cfg).batch_size, verbose=0
+    ).ravel()

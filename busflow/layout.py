@@ -13,8 +13,8 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
-from busflow.errors import DatasetLayoutError
 from busflow.config_types import DataSettings
+from busflow.errors import DatasetLayoutError
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,11 @@ def list_candidate_files(raw_dir, rules: LayoutRules) -> list[Path]:
     for label in rules.classes:
         folder = raw / label
         if folder.is_dir():
-            files += sorted(p for p in folder.iterdir() if (p.is_file() or p.is_symlink()) and rules.is_candidate(p.name))
+            files += sorted(
+                p
+                for p in folder.iterdir()
+                if (p.is_file() or p.is_symlink()) and rules.is_candidate(p.name)
+            )
     return files
 
 
@@ -66,7 +70,11 @@ def layout_signature(raw_dir, rules: LayoutRules) -> list[str]:
     raw = Path(raw_dir)
     if not raw.is_dir():
         return ["missing" if not raw.exists() else "not a folder"]
-    signature = [f"{entry.name}/" for entry in sorted(raw.iterdir()) if entry.is_dir() and not entry.name.startswith(".")]
+    signature = [
+        f"{entry.name}/"
+        for entry in sorted(raw.iterdir())
+        if entry.is_dir() and not entry.name.startswith(".")
+    ]
     for label in rules.classes:
         folder = raw / label
         if folder.is_dir():
@@ -101,9 +109,13 @@ def check_layout(raw_dir, rules: LayoutRules, setting: str = "data.raw") -> None
 def check_is_folder(raw: Path, rules: LayoutRules, setting: str) -> None:
     wanted = f"a folder with one sub-folder per class ({', '.join(rules.classes)})"
     if not raw.exists():
-        raise DatasetLayoutError(f"{raw}: the image folder does not exist. Set {setting} in the config to {wanted}.")
+        raise DatasetLayoutError(
+            f"{raw}: the image folder does not exist. Set {setting} in the config to {wanted}."
+        )
     if not raw.is_dir():
-        raise DatasetLayoutError(f"{raw}: this is a file, not a folder. Set {setting} in the config to {wanted}.")
+        raise DatasetLayoutError(
+            f"{raw}: this is a file, not a folder. Set {setting} in the config to {wanted}."
+        )
 
 
 def check_class_folder(folder: Path, rules: LayoutRules, raw: Path) -> None:
@@ -118,7 +130,9 @@ def check_class_folder(folder: Path, rules: LayoutRules, raw: Path) -> None:
                 f"{entry}: sub-folders inside a class folder are not read. Move its images up "
                 f"into {folder} or out of the raw folder."
             )
-    if not any(rules.is_candidate(p.name) for p in folder.iterdir() if p.is_file() or p.is_symlink()):
+    if not any(
+        rules.is_candidate(p.name) for p in folder.iterdir() if p.is_file() or p.is_symlink()
+    ):
         raise DatasetLayoutError(
             f"{folder}: class folder holds no images (after excluding "
             f"'{rules.exclude_pattern}'). Add images or remove the class from data.classes."

@@ -10,22 +10,35 @@ from pathlib import Path
 
 import pandas as pd
 
+from busflow.config_types import DataSettings
 from busflow.duplicates import group_duplicates, image_fingerprint
 from busflow.errors import BadImageError, DatasetLayoutError
 from busflow.hashing import file_sha256
 from busflow.images import DEFAULT_MAX_PIXELS, check_supported_format, decode_image
 from busflow.layout import LayoutRules, check_layout, list_candidate_files
 from busflow.sites import sites_of
-from busflow.config_types import DataSettings
 
 MANIFEST_COLUMNS = [
-    "image_id", "path", "label", "sha256", "width", "height", "group",
-    "mode", "pixel_sha256", "phash", "conflict", "window_hashes", "site",
+    "image_id",
+    "path",
+    "label",
+    "sha256",
+    "width",
+    "height",
+    "group",
+    "mode",
+    "pixel_sha256",
+    "phash",
+    "conflict",
+    "window_hashes",
+    "site",
 ]
 REJECTED_COLUMNS = ["path", "reason"]
 
 
-def describe_image(path: Path, label: str, raw_dir: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> dict:
+def describe_image(
+    path: Path, label: str, raw_dir: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> dict:
     """One manifest row; decodes the file once. Raises BadImageError naming the file."""
     check_supported_format(path)
     grey, mode = decode_image(path, max_pixels)
@@ -50,8 +63,13 @@ def check_not_blank(path, grey) -> None:
         raise BadImageError(path, f"the image is blank (every pixel is {int(grey.min())})")
 
 
-def scan_images(raw_dir, rules: LayoutRules, on_bad_image: str = "error", max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                setting: str = "data.raw") -> tuple[pd.DataFrame, pd.DataFrame]:
+def scan_images(
+    raw_dir,
+    rules: LayoutRules,
+    on_bad_image: str = "error",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    setting: str = "data.raw",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Decode every candidate image; returns (rows, rejected). ``on_bad_image`` is error or skip."""
     raw = Path(raw_dir)
     check_layout(raw, rules, setting)
@@ -68,7 +86,9 @@ def scan_images(raw_dir, rules: LayoutRules, on_bad_image: str = "error", max_pi
     return pd.DataFrame(rows), pd.DataFrame(rejected, columns=REJECTED_COLUMNS)
 
 
-def drop_shared_ids(rows: list[dict], rejected: list[dict], on_bad_image: str) -> tuple[list[dict], list[dict]]:
+def drop_shared_ids(
+    rows: list[dict], rejected: list[dict], on_bad_image: str
+) -> tuple[list[dict], list[dict]]:
     """Files that differ only in extension (x.png, x.jpg) would share one image_id: an error, or
     under skip all of them are rejected (which one is the real one is not busflow's guess)."""
     paths_of = {}
@@ -83,14 +103,22 @@ def drop_shared_ids(rows: list[dict], rejected: list[dict], on_bad_image: str) -
     return [row for row in rows if row["image_id"] not in shared], rejected
 
 
-def check_every_class_kept(raw: Path, rules: LayoutRules, rows: list[dict], rejected: list[dict]) -> None:
+def check_every_class_kept(
+    raw: Path, rules: LayoutRules, rows: list[dict], rejected: list[dict]
+) -> None:
     for label in rules.classes:
         if not any(row["label"] == label for row in rows):
             # The job stops here, so qc/rejected.csv is never written: the reasons go in the message.
-            reasons = [f"{r['path']} ({r['reason']})" for r in rejected if Path(r["path"]).parent.name == label]
+            reasons = [
+                f"{r['path']} ({r['reason']})"
+                for r in rejected
+                if Path(r["path"]).parent.name == label
+            ]
             raise DatasetLayoutError(
                 f"{raw / label}: no readable image left in this class; data.on_bad_image: skip rejected "
-                f"{len(reasons)}: " + "; ".join(reasons[:5]) + (" ..." if len(reasons) > 5 else "")
+                f"{len(reasons)}: "
+                + "; ".join(reasons[:5])
+                + (" ..." if len(reasons) > 5 else "")
                 + ". Replace or fix these files."
             )
 
@@ -112,7 +140,9 @@ def scan_sites(raw, data_cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     tables, rejected = [], []
     for site in sites:
         setting = f"data.raw ({site.name})" if site.name else "data.raw"
-        images, bad = scan_images(site.path, rules, data_cfg.on_bad_image, data_cfg.max_image_pixels, setting)
+        images, bad = scan_images(
+            site.path, rules, data_cfg.on_bad_image, data_cfg.max_image_pixels, setting
+        )
         if site.name:
             images["image_id"] = site.name + "/" + images["image_id"]
         tables.append(images.assign(site=site.name or Path(site.path).name))

@@ -72,7 +72,9 @@ def build_vgg16_base(image_size: int, weights_file=None) -> keras.Model:
     the 13 ReLU layers, so random features stay informative.
     """
     weights = str(require_weights_file(weights_file)) if weights_file else None
-    base = keras.applications.VGG16(include_top=False, weights=weights, input_shape=(image_size, image_size, 3))
+    base = keras.applications.VGG16(
+        include_top=False, weights=weights, input_shape=(image_size, image_size, 3)
+    )
     if weights is None:
         reinitialise_he_normal(base, RANDOM_BASE_SEED)
     base.name = BASE_NAME
@@ -92,7 +94,9 @@ def reinitialise_he_normal(model: keras.Model, seed: int) -> None:
         layer.bias.assign(keras.ops.zeros(layer.bias.shape))
 
 
-def build_feature_extractor(base: keras.Model, image_size: int, keys=("block4", "bottleneck")) -> keras.Model:
+def build_feature_extractor(
+    base: keras.Model, image_size: int, keys=("block4", "bottleneck")
+) -> keras.Model:
     """Pixels -> {key: that layer's output} for each key of FEATURE_OUTPUTS asked for, float32
     under any dtype policy (a bfloat16 array would not survive np.savez)."""
     taps = keras.Model(base.inputs, [base.get_layer(FEATURE_OUTPUTS[key]).output for key in keys])
@@ -116,7 +120,9 @@ def feature_input(shape, name: str) -> keras.KerasTensor:
 HEAD_POOLING = ("flatten", "average")
 
 
-def build_head(feature_shape, dropout: float = 0.5, pooling: str = "flatten", l2: float = 0.0) -> keras.Model:
+def build_head(
+    feature_shape, dropout: float = 0.5, pooling: str = "flatten", l2: float = 0.0
+) -> keras.Model:
     """The classifier on bottleneck features: flatten (the paper's) or global average pooling,
     dense 256, dropout, sigmoid. Flatten on 7x7x512 features gives the dense layer 6.4M weights
     for a few hundred images; average pooling gives it 131k, and ``l2`` weight decay on both
@@ -124,7 +130,11 @@ def build_head(feature_shape, dropout: float = 0.5, pooling: str = "flatten", l2
     if pooling not in HEAD_POOLING:
         raise ValueError(f"unknown head pooling '{pooling}' (use {' or '.join(HEAD_POOLING)})")
     inputs = feature_input(feature_shape, "bottleneck")
-    x = layers.Flatten()(inputs) if pooling == "flatten" else layers.GlobalAveragePooling2D()(inputs)
+    x = (
+        layers.Flatten()(inputs)
+        if pooling == "flatten"
+        else layers.GlobalAveragePooling2D()(inputs)
+    )
     x = layers.Dense(256, activation="relu", kernel_regularizer=_l2(l2))(x)
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(1, activation="sigmoid", dtype="float32", kernel_regularizer=_l2(l2))(x)
@@ -135,7 +145,9 @@ def _l2(factor: float):
     return keras.regularizers.L2(factor) if factor else None
 
 
-def assemble_classifier(base: keras.Model, head: keras.Model, image_size: int, name: str) -> keras.Model:
+def assemble_classifier(
+    base: keras.Model, head: keras.Model, image_size: int, name: str
+) -> keras.Model:
     """Pixels -> VGG input -> conv base -> head: the model that is saved and evaluated."""
     inputs = pixel_input(image_size)
     outputs = head(base(VGGInput()(inputs)))
@@ -144,7 +156,11 @@ def assemble_classifier(base: keras.Model, head: keras.Model, image_size: int, n
 
 def trained_layer_names(base: keras.Model, blocks=(5,)) -> list[str]:
     """The layers of VGG16 conv blocks ``blocks`` (e.g. (4, 5)), in order."""
-    return [layer.name for layer in base.layers if layer.name.startswith(tuple(f"block{b}_" for b in blocks))]
+    return [
+        layer.name
+        for layer in base.layers
+        if layer.name.startswith(tuple(f"block{b}_" for b in blocks))
+    ]
 
 
 def feature_key_below(blocks) -> str:
@@ -170,14 +186,18 @@ def build_top_trainer(base: keras.Model, head: keras.Model, blocks=(5,)) -> kera
     return keras.Model(inputs, head(x), name="finetune_" + "_".join(f"block{b}" for b in blocks))
 
 
-def copy_trained_layers(trainer: keras.Model, base: keras.Model, head: keras.Model, blocks=(5,)) -> None:
+def copy_trained_layers(
+    trainer: keras.Model, base: keras.Model, head: keras.Model, blocks=(5,)
+) -> None:
     """Put a (possibly reloaded) trainer's weights back into the full model's layers."""
     for name in trained_layer_names(base, blocks):
         base.get_layer(name).set_weights(trainer.get_layer(name).get_weights())
     head.set_weights(trainer.get_layer(HEAD_NAME).get_weights())
 
 
-def make_optimizer(name: str, learning_rate: float, momentum: float = 0.0) -> keras.optimizers.Optimizer:
+def make_optimizer(
+    name: str, learning_rate: float, momentum: float = 0.0
+) -> keras.optimizers.Optimizer:
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
     if name == "rmsprop":
@@ -187,7 +207,9 @@ def make_optimizer(name: str, learning_rate: float, momentum: float = 0.0) -> ke
     raise ValueError(f"unknown optimizer '{name}' (use sgd, rmsprop or adam)")
 
 
-def compile_binary(model: keras.Model, optimizer: keras.optimizers.Optimizer, jit_compile="auto") -> keras.Model:
+def compile_binary(
+    model: keras.Model, optimizer: keras.optimizers.Optimizer, jit_compile="auto"
+) -> keras.Model:
     """Binary cross-entropy with accuracy and AUC. ``jit_compile`` ('auto', True or False) as
     busflow.acceleration.resolve_jit returns it. Under mixed_float16 Keras wraps the optimizer in
     a LossScaleOptimizer (the model's policy decides), under mixed_bfloat16 none is needed."""

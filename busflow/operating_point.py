@@ -29,7 +29,9 @@ class OperatingPointRule:
     @classmethod
     def from_config(cls, section: dict) -> "OperatingPointRule":
         """From the validated ``evaluation.operating_point`` section (defaults live in the schema)."""
-        return cls(section["rule"], float(section["threshold"]), float(section["target_sensitivity"]))
+        return cls(
+            section["rule"], float(section["threshold"]), float(section["target_sensitivity"])
+        )
 
     def __post_init__(self):
         if self.rule not in RULES:
@@ -44,7 +46,9 @@ def choose_threshold(labels, probabilities, rule: OperatingPointRule) -> float:
     labels = np.asarray(labels).astype(int)
     if len(np.unique(labels)) < 2:
         raise ValueError("choosing an operating point needs validation images of both classes")
-    fpr, tpr, thresholds = roc_curve(labels, np.asarray(probabilities, dtype=float), drop_intermediate=False)
+    fpr, tpr, thresholds = roc_curve(
+        labels, np.asarray(probabilities, dtype=float), drop_intermediate=False
+    )
     # roc_curve's first threshold is +inf (nothing predicted positive): never an operating point
     fpr, tpr, thresholds = fpr[1:], tpr[1:], thresholds[1:]
     if rule.rule == "youden":
@@ -67,21 +71,31 @@ def operating_point_record(labels, probabilities, rule: OperatingPointRule) -> d
         "threshold": threshold,
         "chosen_on": "validation",
         "n_validation": int(len(labels)),
-        "validation_sensitivity": float(predicted[positives].mean()) if positives.any() else float("nan"),
-        "validation_specificity": float((~predicted[negatives]).mean()) if negatives.any() else float("nan"),
+        "validation_sensitivity": float(predicted[positives].mean())
+        if positives.any()
+        else float("nan"),
+        "validation_specificity": float((~predicted[negatives]).mean())
+        if negatives.any()
+        else float("nan"),
     }
 
 
 def fixed_operating_point(rule: OperatingPointRule) -> dict:
     """The record of a threshold set in the config: nothing is fitted, no image is read."""
     return {
-        "operating_point": {"rule": "fixed", "target_sensitivity": None, "threshold": rule.threshold,
-                            "chosen_on": "config (evaluation.operating_point.threshold)"},
+        "operating_point": {
+            "rule": "fixed",
+            "target_sensitivity": None,
+            "threshold": rule.threshold,
+            "chosen_on": "config (evaluation.operating_point.threshold)",
+        },
         "recalibration": Recalibration().as_record(),
     }
 
 
-def choose_operating_point(labels, probabilities, rule: OperatingPointRule, recalibration: str, bins: int) -> dict:
+def choose_operating_point(
+    labels, probabilities, rule: OperatingPointRule, recalibration: str, bins: int
+) -> dict:
     """The operating_point/{model}.json body, from validation labels and probabilities: the
     recalibration fitted on them, the threshold chosen on the recalibrated probabilities, and the
     validation calibration it gives."""
@@ -96,4 +110,6 @@ def choose_operating_point(labels, probabilities, rule: OperatingPointRule, reca
 
 def apply_operating_point(chosen: dict, probabilities) -> tuple[np.ndarray, float]:
     """(recalibrated probabilities, threshold) of a chosen operating point on new images."""
-    return Recalibration.from_record(chosen["recalibration"]).apply(probabilities), chosen["operating_point"]["threshold"]
+    return Recalibration.from_record(chosen["recalibration"]).apply(probabilities), chosen[
+        "operating_point"
+    ]["threshold"]

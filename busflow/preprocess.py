@@ -38,8 +38,10 @@ class Preprocess:
 
     def __post_init__(self):
         if self.normalise_intensity not in NORMALISATIONS:
-            raise ValueError(f"data.preprocess.normalise_intensity must be one of {', '.join(NORMALISATIONS)}, "
-                             f"got {self.normalise_intensity!r}")
+            raise ValueError(
+                f"data.preprocess.normalise_intensity must be one of {', '.join(NORMALISATIONS)}, "
+                f"got {self.normalise_intensity!r}"
+            )
 
     @classmethod
     def from_config(cls, cfg: Mapping | None) -> "Preprocess":
@@ -47,7 +49,9 @@ class Preprocess:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(cfg) - known)
         if unknown:
-            raise ValueError(f"unknown data.preprocess setting(s): {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+            raise ValueError(
+                f"unknown data.preprocess setting(s): {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
+            )
         return cls(**cfg)
 
     @property
@@ -83,7 +87,9 @@ def field_box(grey: np.ndarray) -> tuple[int, int, int, int]:
 
 def overlay_mask(grey: np.ndarray) -> np.ndarray:
     """Pixels of thin near-white marks, grown by one pixel to take their anti-aliased edges."""
-    median = np.asarray(Image.fromarray(grey).filter(ImageFilter.MedianFilter(OVERLAY_WINDOW)), dtype=np.int16)
+    median = np.asarray(
+        Image.fromarray(grey).filter(ImageFilter.MedianFilter(OVERLAY_WINDOW)), dtype=np.int16
+    )
     marks = (grey >= OVERLAY_LEVEL) & (grey.astype(np.int16) - median >= OVERLAY_CONTRAST)
     grown = Image.fromarray(marks.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(3))
     return np.asarray(grown) > 0
@@ -94,7 +100,9 @@ def suppress_overlays(grey: np.ndarray) -> np.ndarray:
     mask = overlay_mask(grey)
     if not mask.any():
         return grey
-    median = np.asarray(Image.fromarray(grey).filter(ImageFilter.MedianFilter(2 * OVERLAY_WINDOW + 1)))
+    median = np.asarray(
+        Image.fromarray(grey).filter(ImageFilter.MedianFilter(2 * OVERLAY_WINDOW + 1))
+    )
     return np.where(mask, median, grey).astype(np.uint8)
 
 

@@ -42,7 +42,9 @@ class ModelSpec:
     def __post_init__(self):
         unknown = [r for r in self.reads if r != PIXELS and r not in FEATURES]
         if unknown or not self.reads:
-            raise ValueError(f"model {self.name}: reads {self.reads}; use ({PIXELS!r},) or keys of {FEATURES}")
+            raise ValueError(
+                f"model {self.name}: reads {self.reads}; use ({PIXELS!r},) or keys of {FEATURES}"
+            )
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -50,16 +52,43 @@ class ModelSpec:
 
 
 MODEL_SPECS = (
-    ModelSpec("baseline", "small CNN trained from scratch", reads=(PIXELS,), pretrained=False,
-              trainer="train_baseline_job", runtime=120),
-    ModelSpec("transfer", "VGG16 (ImageNet) with a head trained on its bottleneck features",
-              reads=("bottleneck",), pretrained=True, trainer="train_transfer_job"),
-    ModelSpec("finetune", "VGG16 with block5 and the head fine-tuned (SGD)", reads=("block4", "bottleneck"),
-              pretrained=True, trainer="train_finetune_job", starts_from="transfer", trained_blocks=(5,),
-              mem_mb=32000, runtime=180),
-    ModelSpec("finetune45", "VGG16 with blocks 4 and 5 and the head fine-tuned (SGD)", reads=("block3", "bottleneck"),
-              pretrained=True, trainer="train_finetune_job", starts_from="transfer", trained_blocks=(4, 5),
-              mem_mb=48000, runtime=480),
+    ModelSpec(
+        "baseline",
+        "small CNN trained from scratch",
+        reads=(PIXELS,),
+        pretrained=False,
+        trainer="train_baseline_job",
+        runtime=120,
+    ),
+    ModelSpec(
+        "transfer",
+        "VGG16 (ImageNet) with a head trained on its bottleneck features",
+        reads=("bottleneck",),
+        pretrained=True,
+        trainer="train_transfer_job",
+    ),
+    ModelSpec(
+        "finetune",
+        "VGG16 with block5 and the head fine-tuned (SGD)",
+        reads=("block4", "bottleneck"),
+        pretrained=True,
+        trainer="train_finetune_job",
+        starts_from="transfer",
+        trained_blocks=(5,),
+        mem_mb=32000,
+        runtime=180,
+    ),
+    ModelSpec(
+        "finetune45",
+        "VGG16 with blocks 4 and 5 and the head fine-tuned (SGD)",
+        reads=("block3", "bottleneck"),
+        pretrained=True,
+        trainer="train_finetune_job",
+        starts_from="transfer",
+        trained_blocks=(4, 5),
+        mem_mb=48000,
+        runtime=480,
+    ),
 )
 
 

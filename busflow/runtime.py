@@ -15,7 +15,10 @@ _job_log: dict = {}
 def import_busflow_from(folder) -> None:
     """Put ``folder`` (the workflow's, which holds busflow/) first on the PYTHONPATH that the job
     processes Snakemake starts inherit, so their scripts import this busflow whatever is installed."""
-    paths = [str(folder), *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(folder))]
+    paths = [
+        str(folder),
+        *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(folder)),
+    ]
     os.environ["PYTHONPATH"] = os.pathsep.join(paths)
 
 
@@ -76,7 +79,12 @@ def job_threads(threads: int, environ=None, affinity=None) -> int:
 
 
 def limit_threads(threads: int) -> None:
-    for variable in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    for variable in (
+        "OMP_NUM_THREADS",
+        "TF_NUM_INTRAOP_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+    ):
         os.environ[variable] = str(threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

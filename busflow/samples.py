@@ -22,7 +22,9 @@ def select_roles(arrays: dict, roles, selection: dict | None) -> list[dict]:
     if not selection:
         return [arrays for _ in roles]
     split_table = pd.read_csv(selection["split_csv"], keep_default_na=False)
-    return [select_samples(arrays, split_table, selection["fold"], role, selection) for role in roles]
+    return [
+        select_samples(arrays, split_table, selection["fold"], role, selection) for role in roles
+    ]
 
 
 def load_train_val(train_paths, val_paths, selection: dict | None = None) -> tuple[dict, dict]:

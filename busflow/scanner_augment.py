@@ -37,11 +37,18 @@ class ScannerAugment:
     def __post_init__(self):
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not np.isfinite(value)
+                or value < 0
+            ):
                 raise ValueError(f"augment.scanner.{f.name} must be a number >= 0, got {value!r}")
         for name in ("gain", "contrast"):
             if getattr(self, name) >= 1:
-                raise ValueError(f"augment.scanner.{name} must be < 1 (a factor in [1 - x, 1 + x] must stay > 0)")
+                raise ValueError(
+                    f"augment.scanner.{name} must be < 1 (a factor in [1 - x, 1 + x] must stay > 0)"
+                )
 
     @classmethod
     def from_config(cls, cfg: Mapping | None) -> "ScannerAugment":
@@ -49,7 +56,9 @@ class ScannerAugment:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(cfg) - known)
         if unknown:
-            raise ValueError(f"unknown augment.scanner setting(s): {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+            raise ValueError(
+                f"unknown augment.scanner setting(s): {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
+            )
         return cls(**{k: float(v) for k, v in cfg.items()})
 
     @property
@@ -58,10 +67,14 @@ class ScannerAugment:
 
     def apply(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One grey uint8 image in, the same image as another scanner might show it out."""
-        u = rng.random(6).tolist()  # drawn every time, so a range set to 0 does not shift the others' draws
+        u = rng.random(
+            6
+        ).tolist()  # drawn every time, so a range set to 0 does not shift the others' draws
         pixels = _resample(image, 1 + self.resolution * u[0]) if self.resolution else image
         if self.blur:
-            pixels = np.asarray(Image.fromarray(pixels).filter(ImageFilter.GaussianBlur(self.blur * u[1])))
+            pixels = np.asarray(
+                Image.fromarray(pixels).filter(ImageFilter.GaussianBlur(self.blur * u[1]))
+            )
         x = pixels.astype(np.float32) / 255.0
         if self.speckle:
             sigma = self.speckle * u[2]
@@ -75,11 +88,15 @@ class ScannerAugment:
 
 def _resample(image: np.ndarray, factor: float) -> np.ndarray:
     h, w = image.shape
-    small = Image.fromarray(image).resize((max(1, round(w / factor)), max(1, round(h / factor))), Image.Resampling.BILINEAR)
+    small = Image.fromarray(image).resize(
+        (max(1, round(w / factor)), max(1, round(h / factor))), Image.Resampling.BILINEAR
+    )
     return np.asarray(small.resize((w, h), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
-def apply_to_copies(stack: np.ndarray, copies: list[int], key, params: ScannerAugment, untouched=(0,)) -> np.ndarray:
+def apply_to_copies(
+    stack: np.ndarray, copies: list[int], key, params: ScannerAugment, untouched=(0,)
+) -> np.ndarray:
     """Stack of copies of one image (row i is copy ``copies[i]``); rows whose copy is in
     ``untouched`` (the original) are left as they are."""
     if params.is_identity:

@@ -56,7 +56,11 @@ def rows(properties: dict, schema: dict, prefix: str = "") -> list[str]:
     for name, raw in properties.items():
         node = resolve(raw, schema)
         key = f"{prefix}{name}"
-        default = f"`{json.dumps(node['default'])}`" if "default" in node and node.get("type") != "object" else ""
+        default = (
+            f"`{json.dumps(node['default'])}`"
+            if "default" in node and node.get("type") != "object"
+            else ""
+        )
         description = " ".join(str(node.get("description", "")).split()).replace("|", "\\|")
         lines.append(f"| `{key}` | {kind(node)} | {default} | {description} |")
         if node.get("type") == "object" and "properties" in node:
@@ -69,7 +73,11 @@ def rows(properties: dict, schema: dict, prefix: str = "") -> list[str]:
 
 def render(schema_path: Path = SCHEMA) -> str:
     schema = yaml.safe_load(Path(schema_path).read_text())
-    table = ["| Key | Type | Default | What it does |", "|---|---|---|---|", *rows(schema["properties"], schema)]
+    table = [
+        "| Key | Type | Default | What it does |",
+        "|---|---|---|---|",
+        *rows(schema["properties"], schema),
+    ]
     return INTRO + "\n" + "\n".join(table) + "\n"
 
 

@@ -96,19 +96,27 @@ def check_sites(config: dict) -> None:
     names = [site.name for site in sites_of(config["data"])]
     if is_multi_site(config["data"]):
         if len(set(names)) != len(names):
-            raise ConfigError(f"data.raw: site names {', '.join(names)} repeat; image ids start with the site's name, "
-                              f"so each site needs its own. Rename one.")
+            raise ConfigError(
+                f"data.raw: site names {', '.join(names)} repeat; image ids start with the site's name, "
+                f"so each site needs its own. Rename one."
+            )
         if config["demo"]["generate"]:
-            raise ConfigError("demo.generate writes one demo folder into data.raw, which lists several sites. "
-                              "Set demo.generate: false, or data.raw to one folder.")
+            raise ConfigError(
+                "demo.generate writes one demo folder into data.raw, which lists several sites. "
+                "Set demo.generate: false, or data.raw to one folder."
+            )
     if not config["evaluation"]["leave_one_site_out"]:
         return
     if len(names) < 2:
-        raise ConfigError("evaluation.leave_one_site_out needs two or more sites: set data.raw to a list of "
-                          "{name, path} folders, or set evaluation.leave_one_site_out: false.")
+        raise ConfigError(
+            "evaluation.leave_one_site_out needs two or more sites: set data.raw to a list of "
+            "{name, path} folders, or set evaluation.leave_one_site_out: false."
+        )
     if config["evaluation"]["folds"] != 1 or config["split"]["protocol"] != "leak_free":
-        raise ConfigError("evaluation.leave_one_site_out makes one fold per site: keep evaluation.folds: 1 and "
-                          "split.protocol: leak_free with it.")
+        raise ConfigError(
+            "evaluation.leave_one_site_out makes one fold per site: keep evaluation.folds: 1 and "
+            "split.protocol: leak_free with it."
+        )
 
 
 def check_settings(config: dict) -> None:

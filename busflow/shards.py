@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from busflow.augment import AugmentParams, augment_copies
+from busflow.config_types import AugmentSettings, DataSettings, SplitSettings
 from busflow.folds import ORIGINAL_WHEN_NOT_KEPT
 from busflow.hashing import stable_int, stable_unit
 from busflow.images import load_training_image
 from busflow.preprocess import Preprocess
 from busflow.scanner_augment import ScannerAugment, apply_to_copies
-from busflow.config_types import AugmentSettings, DataSettings, SplitSettings
 
 PAPER_SPLITS = ("train", "test")
 
@@ -56,13 +56,19 @@ def paper_split_of_copy(image_id: str, copy: int, seed: int, test_fraction: floa
     return "test" if stable_unit("paper-split", seed, image_id, copy) < test_fraction else "train"
 
 
-def plan_shard(split_table: pd.DataFrame, spec: ShardSpec, augment_cfg: dict, split_cfg: dict) -> list[tuple[str, list[int]]]:
+def plan_shard(
+    split_table: pd.DataFrame, spec: ShardSpec, augment_cfg: dict, split_cfg: dict
+) -> list[tuple[str, list[int]]]:
     """(image_id, copy indices) of the samples in one shard, in a fixed order."""
     augment, split = AugmentSettings.of(augment_cfg), SplitSettings.of(split_cfg)
     protocol = split.protocol
     images = split_table[split_table["fold"] == 0]  # every image has exactly one fold-0 row
     # The paper and k-fold pools augment every image; leak-free augments the training split only.
-    pool = images if protocol == "paper" or spec.split == "pool" else images[images["split"] == spec.split]
+    pool = (
+        images
+        if protocol == "paper" or spec.split == "pool"
+        else images[images["split"] == spec.split]
+    )
     if is_augmented(spec.split, protocol):
         counts = copies_per_image(pool, augment.factor, augment.balance)
     else:
@@ -73,7 +79,12 @@ def plan_shard(split_table: pd.DataFrame, spec: ShardSpec, augment_cfg: dict, sp
             continue
         copies = list(range(counts[image_id]))
         if protocol == "paper" and spec.split != "pool":
-            copies = [k for k in copies if paper_split_of_copy(image_id, k, split.seed, split.paper_test_fraction) == spec.split]
+            copies = [
+                k
+                for k in copies
+                if paper_split_of_copy(image_id, k, split.seed, split.paper_test_fraction)
+                == spec.split
+            ]
         elif spec.split == "pool" and not augment.keep_original:
             copies = [ORIGINAL_WHEN_NOT_KEPT, *copies]  # val and test folds need the original
         if copies:
@@ -85,12 +96,20 @@ def is_augmented(split: str, protocol: str) -> bool:
     return split in ("train", "pool") or protocol == "paper"
 
 
-def image_samples(pixels: np.ndarray, copies: list[int], key, params: AugmentParams, keep_original: bool,
-                  scanner: ScannerAugment = ScannerAugment()) -> np.ndarray:
+def image_samples(
+    pixels: np.ndarray,
+    copies: list[int],
+    key,
+    params: AugmentParams,
+    keep_original: bool,
+    scanner: ScannerAugment = ScannerAugment(),
+) -> np.ndarray:
     """The requested copies of one image; copy ORIGINAL_WHEN_NOT_KEPT is the image itself.
     ``scanner`` changes the look of every augmented copy, never the original."""
     augmented = [c for c in copies if c >= 0]
-    stack = augment_copies(pixels, max(augmented) + 1, key, params, keep_original=keep_original)[augmented]
+    stack = augment_copies(pixels, max(augmented) + 1, key, params, keep_original=keep_original)[
+        augmented
+    ]
     if ORIGINAL_WHEN_NOT_KEPT in copies:
         stack = np.concatenate([pixels[None], stack])
     ordered = ([ORIGINAL_WHEN_NOT_KEPT] if ORIGINAL_WHEN_NOT_KEPT in copies else []) + augmented
@@ -98,9 +117,15 @@ def image_samples(pixels: np.ndarray, copies: list[int], key, params: AugmentPar
     return apply_to_copies(stack, ordered, key, scanner, untouched)
 
 
-def build_shard(split_table: pd.DataFrame, manifest: pd.DataFrame, spec: ShardSpec, cfg: dict) -> dict[str, np.ndarray]:
+def build_shard(
+    split_table: pd.DataFrame, manifest: pd.DataFrame, spec: ShardSpec, cfg: dict
+) -> dict[str, np.ndarray]:
     """Decode, resize and augment the images of one shard. Train copies (and all paper copies) are augmented."""
-    data, augment, split = DataSettings.of(cfg["data"]), AugmentSettings.of(cfg["augment"]), SplitSettings.of(cfg["split"])
+    data, augment, split = (
+        DataSettings.of(cfg["data"]),
+        AugmentSettings.of(cfg["augment"]),
+        SplitSettings.of(cfg["split"]),
+    )
     size, classes = data.image_size, list(data.classes)
     params = AugmentParams.from_config(augment.transforms)
     scanner = ScannerAugment.from_config(augment.scanner)
@@ -130,7 +155,11 @@ def build_shard(split_table: pd.DataFrame, manifest: pd.DataFrame, spec: ShardSp
 
 
 def shard_meta(spec: ShardSpec, cfg: dict) -> dict:
-    data, augment, split = DataSettings.of(cfg["data"]), AugmentSettings.of(cfg["augment"]), SplitSettings.of(cfg["split"])
+    data, augment, split = (
+        DataSettings.of(cfg["data"]),
+        AugmentSettings.of(cfg["augment"]),
+        SplitSettings.of(cfg["split"]),
+    )
     protocol = split.protocol
     return {
         "protocol": protocol,

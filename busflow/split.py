@@ -21,17 +21,25 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from busflow.config_types import SplitSettings
 from busflow.errors import ConfigError
 from busflow.folds import check_every_fold_has_every_class, fold_roles
 from busflow.hashing import stable_unit
-from busflow.split_record import CONFLICT_COLUMNS, honour_record, long_table, settings_key, updated_record
-from busflow.config_types import SplitSettings
+from busflow.split_record import (
+    CONFLICT_COLUMNS,
+    honour_record,
+    long_table,
+    settings_key,
+    updated_record,
+)
 
 PROTOCOLS = ("leak_free", "paper")
 SPLIT_COLUMNS = ["image_id", "label", "group", "fold", "split", "protocol", "leaky"]
 
 
-def split_of_group(group: str, label: str, seed: int, val_fraction: float, test_fraction: float) -> str:
+def split_of_group(
+    group: str, label: str, seed: int, val_fraction: float, test_fraction: float
+) -> str:
     """The split of one duplicate group under leak_free."""
     u = stable_unit("split", seed, label, group)
     if u < test_fraction:
@@ -45,20 +53,27 @@ def split_of_group(group: str, label: str, seed: int, val_fraction: float, test_
 class SplitPlan:
     table: pd.DataFrame  # split.csv
     record: pd.DataFrame  # the split record to write back (unchanged under the paper protocol)
-    conflicts: pd.DataFrame  # qc/split_conflicts.csv: images a recorded split left out or could not keep apart
+    conflicts: (
+        pd.DataFrame
+    )  # qc/split_conflicts.csv: images a recorded split left out or could not keep apart
 
 
-def hashed_roles(usable: pd.DataFrame, split_cfg: SplitSettings, folds: int, held_out_sites=None) -> pd.DataFrame:
+def hashed_roles(
+    usable: pd.DataFrame, split_cfg: SplitSettings, folds: int, held_out_sites=None
+) -> pd.DataFrame:
     """Long (image, fold) table from the stable hashes of the group keys alone (leak_free), or with
     ``held_out_sites`` one fold per site (leave one site out)."""
     if held_out_sites:
         return site_roles(usable, split_cfg, held_out_sites)
     if folds > 1:
         return fold_roles(usable, split_cfg, folds)
-    return usable.assign(fold=0, split=[
-        split_of_group(g, lab, split_cfg.seed, split_cfg.val_fraction, split_cfg.test_fraction)
-        for g, lab in zip(usable["group"], usable["label"])
-    ])
+    return usable.assign(
+        fold=0,
+        split=[
+            split_of_group(g, lab, split_cfg.seed, split_cfg.val_fraction, split_cfg.test_fraction)
+            for g, lab in zip(usable["group"], usable["label"])
+        ],
+    )
 
 
 def site_roles(usable: pd.DataFrame, split_cfg: SplitSettings, sites: list[str]) -> pd.DataFrame:
@@ -66,16 +81,22 @@ def site_roles(usable: pd.DataFrame, split_cfg: SplitSettings, sites: list[str])
     validation share (as in k-fold); a group with an image at site k is ``excluded`` from fold k."""
     if "site" not in usable or not set(sites) <= set(usable["site"]):
         missing = sorted(set(sites) - set(usable.get("site", [])))
-        raise ConfigError(f"evaluation.leave_one_site_out: no image of site(s) {', '.join(missing)} in the manifest. "
-                          f"List two or more sites with images under data.raw.")
+        raise ConfigError(
+            f"evaluation.leave_one_site_out: no image of site(s) {', '.join(missing)} in the manifest. "
+            f"List two or more sites with images under data.raw."
+        )
     # val_fraction of the training sites' groups (the held-out site is no share of them)
-    validation = [stable_unit("fold-val", split_cfg.seed, lab, g) < split_cfg.val_fraction
-                  for g, lab in zip(usable["group"], usable["label"])]
+    validation = [
+        stable_unit("fold-val", split_cfg.seed, lab, g) < split_cfg.val_fraction
+        for g, lab in zip(usable["group"], usable["label"])
+    ]
     tables = []
     for fold, site in enumerate(sites):
         held = usable["site"] == site
         shares_a_group = usable["group"].isin(usable.loc[held, "group"])
-        split = np.where(held, "test", np.where(shares_a_group, "excluded", np.where(validation, "val", "train")))
+        split = np.where(
+            held, "test", np.where(shares_a_group, "excluded", np.where(validation, "val", "train"))
+        )
         tables.append(usable.assign(fold=fold, split=split))
     table = pd.concat(tables, ignore_index=True)
     check_every_site_fold_has_every_class(table, sites)
@@ -86,14 +107,21 @@ def check_every_site_fold_has_every_class(table: pd.DataFrame, sites: list[str])
     def missing(fold, role, label):
         site = sites[fold]
         where = f"site {site}" if role == "test" else f"the sites other than {site}"
-        return (f"leave-one-site-out fold {fold} (held-out site {site}): its {role} split has no '{label}' image. "
-                f"Add '{label}' images to {where}, or raise split.val_fraction if it is the val split.")
+        return (
+            f"leave-one-site-out fold {fold} (held-out site {site}): its {role} split has no '{label}' image. "
+            f"Add '{label}' images to {where}, or raise split.val_fraction if it is the val split."
+        )
 
     check_every_fold_has_every_class(table, missing)
 
 
-def plan_split(manifest: pd.DataFrame, split_cfg: SplitSettings | dict, folds: int = 1, record: pd.DataFrame | None = None,
-               held_out_sites: list[str] | None = None) -> SplitPlan:
+def plan_split(
+    manifest: pd.DataFrame,
+    split_cfg: SplitSettings | dict,
+    folds: int = 1,
+    record: pd.DataFrame | None = None,
+    held_out_sites: list[str] | None = None,
+) -> SplitPlan:
     """split.csv rows for the images that take part (label conflicts are left out), honouring the
     split record under leak_free (None: no record, a pure function of the manifest).
     ``held_out_sites``: leave one site out, fold k holding out the k-th (busflow.sites)."""
@@ -106,7 +134,9 @@ def plan_split(manifest: pd.DataFrame, split_cfg: SplitSettings | dict, folds: i
     conflicts = pd.DataFrame(columns=CONFLICT_COLUMNS)
     if protocol == "paper":
         # The paper's split is per augmented copy, made in busflow.shards / busflow.folds.
-        table = pd.concat([usable.assign(fold=fold, split="pool") for fold in range(folds)], ignore_index=True)
+        table = pd.concat(
+            [usable.assign(fold=fold, split="pool") for fold in range(folds)], ignore_index=True
+        )
     else:
         table = hashed_roles(usable, split_cfg, folds, held_out_sites)
         usable = usable[["image_id", "label", "group"]]
@@ -122,10 +152,14 @@ def plan_split(manifest: pd.DataFrame, split_cfg: SplitSettings | dict, folds: i
         else:
             check_every_split_has_every_class(table)
     table = table.assign(protocol=protocol, leaky=protocol == "paper")
-    return SplitPlan(table[SPLIT_COLUMNS].sort_values(["fold", "image_id"], ignore_index=True), record, conflicts)
+    return SplitPlan(
+        table[SPLIT_COLUMNS].sort_values(["fold", "image_id"], ignore_index=True), record, conflicts
+    )
 
 
-def assign_splits(manifest: pd.DataFrame, split_cfg: dict, folds: int = 1, record: pd.DataFrame | None = None) -> pd.DataFrame:
+def assign_splits(
+    manifest: pd.DataFrame, split_cfg: dict, folds: int = 1, record: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """split.csv's rows (see plan_split)."""
     return plan_split(manifest, split_cfg, folds, record).table
 

@@ -24,14 +24,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from busflow.errors import ConfigError
 from busflow.config_types import SplitSettings
+from busflow.errors import ConfigError
 
 RECORD_COLUMNS = ["settings", "image_id", "label", "group", "fold", "split"]
 CONFLICT_COLUMNS = ["image_id", "label", "group", "status", "reason"]
-LINKS_SPLITS = "left out: a duplicate of images recorded in different splits or folds; in either it would leak"
-SPANS_SPLITS = ("kept in its recorded split; its duplicate group now spans splits or folds (linked by a new image, "
-                "or by a changed duplicate finder); delete the split record to re-split from scratch")
+LINKS_SPLITS = (
+    "left out: a duplicate of images recorded in different splits or folds; in either it would leak"
+)
+SPANS_SPLITS = (
+    "kept in its recorded split; its duplicate group now spans splits or folds (linked by a new image, "
+    "or by a changed duplicate finder); delete the split record to re-split from scratch"
+)
 
 
 def settings_key(split_cfg: dict, folds: int) -> str:
@@ -49,12 +53,16 @@ def read_record(path) -> pd.DataFrame:
     try:
         record = pd.read_csv(path, dtype={"fold": int}, keep_default_na=False)
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise ConfigError(f"{path}: the split record cannot be read ({error}). Restore it from a backup, or "
-                          f"delete it to re-split every image from scratch (existing images may move).") from None
+        raise ConfigError(
+            f"{path}: the split record cannot be read ({error}). Restore it from a backup, or "
+            f"delete it to re-split every image from scratch (existing images may move)."
+        ) from None
     missing = [c for c in RECORD_COLUMNS if c not in record.columns]
     if missing:
-        raise ConfigError(f"{path}: not a split record (no column {', '.join(missing)}). Point split.record at "
-                          f"the record busflow wrote, or delete the file to re-split from scratch.")
+        raise ConfigError(
+            f"{path}: not a split record (no column {', '.join(missing)}). Point split.record at "
+            f"the record busflow wrote, or delete the file to re-split from scratch."
+        )
     return record[RECORD_COLUMNS]
 
 
@@ -70,7 +78,9 @@ def write_record(record: pd.DataFrame, path) -> None:
 def roles_of(table: pd.DataFrame) -> dict[str, tuple[str, ...]]:
     """image_id -> its split in fold 0, 1, ... of a long (image, fold) table."""
     ordered = table.sort_values(["image_id", "fold"])
-    return {image_id: tuple(rows["split"]) for image_id, rows in ordered.groupby("image_id", sort=False)}
+    return {
+        image_id: tuple(rows["split"]) for image_id, rows in ordered.groupby("image_id", sort=False)
+    }
 
 
 def honour_record(fresh: pd.DataFrame, recorded: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
@@ -99,10 +109,17 @@ def long_table(images: pd.DataFrame, roles: dict[str, tuple[str, ...]]) -> pd.Da
     """One row per (image, fold) for the images that have roles."""
     kept = images[images["image_id"].isin(roles)]
     folds = len(next(iter(roles.values()))) if roles else 0
-    return pd.concat(
-        [kept.assign(fold=fold, split=[roles[i][fold] for i in kept["image_id"]]) for fold in range(folds)],
-        ignore_index=True,
-    ) if folds else kept.assign(fold=pd.Series(dtype=int), split=pd.Series(dtype=str))
+    return (
+        pd.concat(
+            [
+                kept.assign(fold=fold, split=[roles[i][fold] for i in kept["image_id"]])
+                for fold in range(folds)
+            ],
+            ignore_index=True,
+        )
+        if folds
+        else kept.assign(fold=pd.Series(dtype=int), split=pd.Series(dtype=str))
+    )
 
 
 def updated_record(record: pd.DataFrame, key: str, table: pd.DataFrame) -> pd.DataFrame:

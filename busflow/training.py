@@ -78,8 +78,13 @@ class Checkpoint:
         model_name = f"epoch-{len(history):04d}.keras"
         model.save(self.folder / model_name)
         tmp = self.state_file.with_suffix(".json.tmp")
-        state = {"fingerprint": fp, "model_file": model_name, "history": history, "rng_states": rng_states(model),
-                 "dtype_policy": global_policy_name()}
+        state = {
+            "fingerprint": fp,
+            "model_file": model_name,
+            "history": history,
+            "rng_states": rng_states(model),
+            "dtype_policy": global_policy_name(),
+        }
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.state_file)
         for old in self.folder.glob("epoch-*.keras"):
@@ -99,8 +104,11 @@ def seed_generators(model: keras.Model) -> list:
     so without this a resumed run would draw other dropout masks than an uninterrupted one."""
     found = []
     for layer in busflow.models.all_layers(model):
-        found += [value for _, value in sorted(vars(layer).items())
-                  if isinstance(value, keras.random.SeedGenerator)]
+        found += [
+            value
+            for _, value in sorted(vars(layer).items())
+            if isinstance(value, keras.random.SeedGenerator)
+        ]
     return found
 
 
@@ -124,7 +132,9 @@ class TrainingPlan:
 
     def __post_init__(self):
         if self.keep_epoch not in KEEP_EPOCH:
-            raise ValueError(f"keep_epoch '{self.keep_epoch}' is not one of {', '.join(KEEP_EPOCH)}")
+            raise ValueError(
+                f"keep_epoch '{self.keep_epoch}' is not one of {', '.join(KEEP_EPOCH)}"
+            )
 
 
 def best_epoch(history: list[dict], keep_epoch: str) -> int:
@@ -143,10 +153,19 @@ def train_epochs(model: keras.Model, train: tuple, epochs: int, batch_size: int,
     x_train, y_train = train
     for epoch in range(epochs):
         order = epoch_order(len(y_train), seed, epoch)
-        model.fit(x_train[order], y_train[order], batch_size=batch_size, shuffle=False, epochs=1, verbose=0)
+        model.fit(
+            x_train[order],
+            y_train[order],
+            batch_size=batch_size,
+            shuffle=False,
+            epochs=1,
+            verbose=0,
+        )
 
 
-def train_resumable(build_compiled, train: tuple, val: tuple, plan: TrainingPlan, add_channel=False, log=print):
+def train_resumable(
+    build_compiled, train: tuple, val: tuple, plan: TrainingPlan, add_channel=False, log=print
+):
     """Train ``build_compiled()`` (or the checkpointed model) to plan.epochs; returns (model, history).
 
     ``train`` and ``val`` are (x, y) arrays; x may be a uint8 image stack, which goes to the device
@@ -168,8 +187,16 @@ def train_resumable(build_compiled, train: tuple, val: tuple, plan: TrainingPlan
         # PyDataset was not reproducible on the TensorFlow backend; ordered arrays are.
         order = epoch_order(len(y_train), plan.seed, epoch)
         x_epoch = x_train[order][..., None] if add_channel else x_train[order]
-        result = model.fit(x_epoch, y_train[order], validation_data=(x_val, y_val), batch_size=plan.batch_size,
-                           shuffle=False, epochs=epoch + 1, initial_epoch=epoch, verbose=0)
+        result = model.fit(
+            x_epoch,
+            y_train[order],
+            validation_data=(x_val, y_val),
+            batch_size=plan.batch_size,
+            shuffle=False,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            verbose=0,
+        )
         row = {"epoch": epoch + 1, **{k: float(result.history[k][-1]) for k in HISTORY_METRICS}}
         history.append(row)
         is_best = plan.keep_epoch != "last" and best_epoch(history, plan.keep_epoch) == len(history)

@@ -12,8 +12,8 @@ from collections.abc import Callable
 import numpy as np
 
 from busflow.augment import AugmentParams, augment_copies
-from busflow.hashing import stable_int
 from busflow.config_types import AugmentSettings
+from busflow.hashing import stable_int
 
 
 def tta_settings(copies: int, augment_cfg: dict) -> dict:
@@ -33,19 +33,39 @@ def view_count(tta: dict | None) -> int:
 def views(images: np.ndarray, image_ids, copy_index, tta: dict) -> np.ndarray:
     """(n * (copies + 1), H, W) uint8: each sample followed by its ``copies`` augmented views."""
     params = AugmentParams.from_config(tta["transforms"])
-    stacks = [augment_copies(image, tta["copies"] + 1, [tta["seed"], stable_int("tta", image_id, int(copy))], params, keep_original=True)
-              for image, image_id, copy in zip(images, image_ids, copy_index)]
+    stacks = [
+        augment_copies(
+            image,
+            tta["copies"] + 1,
+            [tta["seed"], stable_int("tta", image_id, int(copy))],
+            params,
+            keep_original=True,
+        )
+        for image, image_id, copy in zip(images, image_ids, copy_index)
+    ]
     return np.concatenate(stacks) if stacks else np.zeros((0, *images.shape[1:]), np.uint8)
 
 
-def predict_with_tta(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, image_ids, copy_index, tta: dict | None,
-                     chunk: int = 256) -> np.ndarray:
+def predict_with_tta(
+    predict: Callable[[np.ndarray], np.ndarray],
+    images: np.ndarray,
+    image_ids,
+    copy_index,
+    tta: dict | None,
+    chunk: int = 256,
+) -> np.ndarray:
     """Each sample's probability: ``predict`` of the sample alone, or with ``tta`` the mean over its views."""
     return predict_each_with_tta([predict], images, image_ids, copy_index, tta, chunk)[0]
 
 
-def predict_each_with_tta(predictors: list[Callable[[np.ndarray], np.ndarray]], images: np.ndarray, image_ids, copy_index,
-                          tta: dict | None, chunk: int = 256) -> list[np.ndarray]:
+def predict_each_with_tta(
+    predictors: list[Callable[[np.ndarray], np.ndarray]],
+    images: np.ndarray,
+    image_ids,
+    copy_index,
+    tta: dict | None,
+    chunk: int = 256,
+) -> list[np.ndarray]:
     """``predict_with_tta`` for several models (e.g. every fold's) on the same samples. The views are
     drawn once, ``chunk`` samples at a time, so memory stays at ``chunk * (copies + 1)`` images
     however many samples and views there are."""

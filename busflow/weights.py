@@ -18,21 +18,48 @@ from busflow.errors import WeightsNotFoundError
 
 VGG16_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 VGG16_NOTOP_MD5 = "6d6bbae143d832006294945121d1f1fc"
-VGG16_NOTOP_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + VGG16_NOTOP_FILE
+VGG16_NOTOP_URL = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + VGG16_NOTOP_FILE
+)
 RESOURCES_COPY = Path("resources") / VGG16_NOTOP_FILE
 
 # (layer, input channels, filters) of the 13 conv layers; pools carry no weights.
 VGG16_CONV_LAYERS = [
-    ("block1_conv1", 3, 64), ("block1_conv2", 64, 64),
-    ("block2_conv1", 64, 128), ("block2_conv2", 128, 128),
-    ("block3_conv1", 128, 256), ("block3_conv2", 256, 256), ("block3_conv3", 256, 256),
-    ("block4_conv1", 256, 512), ("block4_conv2", 512, 512), ("block4_conv3", 512, 512),
-    ("block5_conv1", 512, 512), ("block5_conv2", 512, 512), ("block5_conv3", 512, 512),
+    ("block1_conv1", 3, 64),
+    ("block1_conv2", 64, 64),
+    ("block2_conv1", 64, 128),
+    ("block2_conv2", 128, 128),
+    ("block3_conv1", 128, 256),
+    ("block3_conv2", 256, 256),
+    ("block3_conv3", 256, 256),
+    ("block4_conv1", 256, 512),
+    ("block4_conv2", 512, 512),
+    ("block4_conv3", 512, 512),
+    ("block5_conv1", 512, 512),
+    ("block5_conv2", 512, 512),
+    ("block5_conv3", 512, 512),
 ]
-VGG16_LAYER_NAMES = ["input_1", "block1_conv1", "block1_conv2", "block1_pool", "block2_conv1",
-                     "block2_conv2", "block2_pool", "block3_conv1", "block3_conv2", "block3_conv3",
-                     "block3_pool", "block4_conv1", "block4_conv2", "block4_conv3", "block4_pool",
-                     "block5_conv1", "block5_conv2", "block5_conv3", "block5_pool"]
+VGG16_LAYER_NAMES = [
+    "input_1",
+    "block1_conv1",
+    "block1_conv2",
+    "block1_pool",
+    "block2_conv1",
+    "block2_conv2",
+    "block2_pool",
+    "block3_conv1",
+    "block3_conv2",
+    "block3_conv3",
+    "block3_pool",
+    "block4_conv1",
+    "block4_conv2",
+    "block4_conv3",
+    "block4_pool",
+    "block5_conv1",
+    "block5_conv2",
+    "block5_conv3",
+    "block5_pool",
+]
 
 
 def keras_cache_file() -> Path:
@@ -75,7 +102,9 @@ def md5_of(path) -> str:
     return digest.hexdigest()
 
 
-def fetch_vgg16_weights(dest, url: str = VGG16_NOTOP_URL, md5: str = VGG16_NOTOP_MD5, timeout: float = 60) -> Path:
+def fetch_vgg16_weights(
+    dest, url: str = VGG16_NOTOP_URL, md5: str = VGG16_NOTOP_MD5, timeout: float = 60
+) -> Path:
     """Download the weights once to ``dest`` (atomically) and check the md5."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -86,10 +115,14 @@ def fetch_vgg16_weights(dest, url: str = VGG16_NOTOP_URL, md5: str = VGG16_NOTOP
                 out.write(chunk)
     except OSError as error:
         tmp.unlink(missing_ok=True)
-        raise WeightsNotFoundError(f"download failed ({error}). " + missing_weights_message(dest)) from None
+        raise WeightsNotFoundError(
+            f"download failed ({error}). " + missing_weights_message(dest)
+        ) from None
     if md5 and md5_of(tmp) != md5:
         tmp.unlink()
-        raise WeightsNotFoundError("downloaded file has the wrong md5. " + missing_weights_message(dest))
+        raise WeightsNotFoundError(
+            "downloaded file has the wrong md5. " + missing_weights_message(dest)
+        )
     os.replace(tmp, dest)
     return dest
 
@@ -113,8 +146,12 @@ def write_random_vgg16_notop_h5(path, seed: int = 0) -> Path:
                 group.attrs["weight_names"] = np.array([], dtype="S1")
                 continue
             cin, cout = shapes[name]
-            kernel = rng.normal(0.0, np.sqrt(2.0 / (9 * cin)), size=(3, 3, cin, cout)).astype(np.float32)
-            group.attrs["weight_names"] = np.array([f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()])
+            kernel = rng.normal(0.0, np.sqrt(2.0 / (9 * cin)), size=(3, 3, cin, cout)).astype(
+                np.float32
+            )
+            group.attrs["weight_names"] = np.array(
+                [f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()]
+            )
             group.create_dataset(f"{name}/kernel:0", data=kernel)
             group.create_dataset(f"{name}/bias:0", data=np.zeros(cout, np.float32))
     return path

@@ -4,4 +4,9 @@ from busflow.jobs.crossval import crossval_job
 from busflow.runtime import start_job
 
 start_job(snakemake)
-crossval_job(snakemake.input.metrics, snakemake.input.predictions, snakemake.params.evaluation, dict(snakemake.output.items()))
+crossval_job(
+    snakemake.input.metrics,
+    snakemake.input.predictions,
+    snakemake.params.evaluation,
+    dict(snakemake.output.items()),
+)

@@ -9,7 +9,16 @@ from busflow.jobs.training import train_model_job  # noqa: E402  (Keras only aft
 train_model_job(
     snakemake.params.model,
     inputs={key: snakemake.input.get(key) for key in ("train", "val", "start")},
-    run={key: snakemake.params[key] for key in ("settings", "start_settings", "image_size", "weights_file",
-                                                 "selection", "acceleration")},
+    run={
+        key: snakemake.params[key]
+        for key in (
+            "settings",
+            "start_settings",
+            "image_size",
+            "weights_file",
+            "selection",
+            "acceleration",
+        )
+    },
     out={**dict(snakemake.output.items()), "checkpoint": snakemake.params.checkpoint},
 )

@@ -53,4 +53,6 @@ def vgg16_weights_file(tmp_path_factory) -> Path:
     """A VGG16 notop weights file in Keras' HDF5 layout with random values, written here."""
     from busflow.weights import write_random_vgg16_notop_h5
 
-    return write_random_vgg16_notop_h5(tmp_path_factory.mktemp("weights") / "vgg16_notop.h5", seed=3)
+    return write_random_vgg16_notop_h5(
+        tmp_path_factory.mktemp("weights") / "vgg16_notop.h5", seed=3
+    )

@@ -30,15 +30,20 @@ def only_cpus_visible() -> bool:
 
 def fake_module(monkeypatch, name: str, module) -> None:
     real = acceleration.importlib.import_module
-    monkeypatch.setattr(acceleration.importlib, "import_module", lambda n: module if n == name else real(n))
+    monkeypatch.setattr(
+        acceleration.importlib, "import_module", lambda n: module if n == name else real(n)
+    )
 
 
 def toy_batch(n=8, size=24):
     rng = np.random.default_rng(0)
-    return rng.integers(0, 256, (n, size, size, 1), dtype=np.uint8), (np.arange(n) % 2).astype(np.int8)
+    return rng.integers(0, 256, (n, size, size, 1), dtype=np.uint8), (np.arange(n) % 2).astype(
+        np.int8
+    )
 
 
 # --------------------------------------------------------------------------- precision
+
 
 def test_auto_precision_is_float32_on_a_machine_without_accelerator():
     if not only_cpus_visible():
@@ -66,20 +71,28 @@ def test_unknown_precision_is_refused_with_the_allowed_values(setting):
         acceleration.resolve_precision(setting)
 
 
-@pytest.mark.parametrize("devices, expected", [
-    ([types.SimpleNamespace(platform="cpu")], False),
-    ([types.SimpleNamespace(platform="gpu", compute_capability="9.0")], True),
-    ([types.SimpleNamespace(platform="gpu", compute_capability="8.0")], True),
-    ([types.SimpleNamespace(platform="gpu", compute_capability="7.5")], False),
-    ([types.SimpleNamespace(platform="gpu")], False),  # unknown capability: float32 is the safe side
-    ([types.SimpleNamespace(platform="tpu")], True),
-])
+@pytest.mark.parametrize(
+    "devices, expected",
+    [
+        ([types.SimpleNamespace(platform="cpu")], False),
+        ([types.SimpleNamespace(platform="gpu", compute_capability="9.0")], True),
+        ([types.SimpleNamespace(platform="gpu", compute_capability="8.0")], True),
+        ([types.SimpleNamespace(platform="gpu", compute_capability="7.5")], False),
+        (
+            [types.SimpleNamespace(platform="gpu")],
+            False,
+        ),  # unknown capability: float32 is the safe side
+        ([types.SimpleNamespace(platform="tpu")], True),
+    ],
+)
 def test_jax_detection_needs_a_tpu_or_an_ampere_or_newer_gpu(monkeypatch, devices, expected):
     fake_module(monkeypatch, "jax", types.SimpleNamespace(devices=lambda: devices))
     assert acceleration.has_bf16_accelerator("jax") is expected
 
 
-@pytest.mark.parametrize("available, native, expected", [(False, True, False), (True, False, False), (True, True, True)])
+@pytest.mark.parametrize(
+    "available, native, expected", [(False, True, False), (True, False, False), (True, True, True)]
+)
 def test_torch_detection_asks_cuda_for_native_bf16(monkeypatch, available, native, expected):
     asked = {}
 
@@ -87,19 +100,31 @@ def test_torch_detection_asks_cuda_for_native_bf16(monkeypatch, available, nativ
         asked["including_emulation"] = including_emulation
         return native or including_emulation
 
-    cuda = types.SimpleNamespace(is_available=lambda: available, is_bf16_supported=is_bf16_supported)
+    cuda = types.SimpleNamespace(
+        is_available=lambda: available, is_bf16_supported=is_bf16_supported
+    )
     fake_module(monkeypatch, "torch", types.SimpleNamespace(cuda=cuda))
     assert acceleration.has_bf16_accelerator("torch") is expected
     if available:
         assert asked == {"including_emulation": False}
 
 
-@pytest.mark.parametrize("gpus, tpus, expected", [([], [], False), ([(9, 0)], [], True), ([(7, 0)], [], False),
-                                                  ([(7, 0), (8, 6)], [], True), ([], ["tpu:0"], True)])
+@pytest.mark.parametrize(
+    "gpus, tpus, expected",
+    [
+        ([], [], False),
+        ([(9, 0)], [], True),
+        ([(7, 0)], [], False),
+        ([(7, 0), (8, 6)], [], True),
+        ([], ["tpu:0"], True),
+    ],
+)
 def test_tensorflow_detection_reads_the_gpus_compute_capability(monkeypatch, gpus, tpus, expected):
     config = types.SimpleNamespace(
         list_physical_devices=lambda kind: {"GPU": gpus, "TPU": tpus}[kind],
-        experimental=types.SimpleNamespace(get_device_details=lambda gpu: {"compute_capability": gpu}),
+        experimental=types.SimpleNamespace(
+            get_device_details=lambda gpu: {"compute_capability": gpu}
+        ),
     )
     fake_module(monkeypatch, "tensorflow", types.SimpleNamespace(config=config))
     assert acceleration.has_bf16_accelerator("tensorflow") is expected
@@ -107,8 +132,19 @@ def test_tensorflow_detection_reads_the_gpus_compute_capability(monkeypatch, gpu
 
 # --------------------------------------------------------------------------- jit
 
-@pytest.mark.parametrize("setting, expected", [("auto", "auto"), (None, "auto"), (True, True), (False, False),
-                                               ("true", True), ("false", False), ("False", False)])
+
+@pytest.mark.parametrize(
+    "setting, expected",
+    [
+        ("auto", "auto"),
+        (None, "auto"),
+        (True, True),
+        (False, False),
+        ("true", True),
+        ("false", False),
+        ("False", False),
+    ],
+)
 def test_jit_settings_for_tensorflow_and_jax(setting, expected):
     for backend in ("tensorflow", "jax"):
         assert acceleration.resolve_jit(setting, backend=backend) == expected
@@ -129,12 +165,20 @@ def test_unknown_jit_setting_is_refused(setting):
 
 # --------------------------------------------------------------------------- apply
 
+
 def test_apply_sets_the_global_policy_and_reports_what_it_resolved():
-    resolved = acceleration.apply_acceleration({"precision": "mixed_bfloat16", "jit_compile": "false"})
+    resolved = acceleration.apply_acceleration(
+        {"precision": "mixed_bfloat16", "jit_compile": "false"}
+    )
     assert keras.mixed_precision.dtype_policy().name == "mixed_bfloat16"
     assert keras.layers.Dense(1).compute_dtype == "bfloat16"
-    assert resolved == {"backend": keras.backend.backend(), "precision_setting": "mixed_bfloat16",
-                        "precision": "mixed_bfloat16", "jit_compile_setting": "false", "jit_compile": False}
+    assert resolved == {
+        "backend": keras.backend.backend(),
+        "precision_setting": "mixed_bfloat16",
+        "precision": "mixed_bfloat16",
+        "jit_compile_setting": "false",
+        "jit_compile": False,
+    }
     acceleration.apply_acceleration({"precision": "float32"})
     assert keras.mixed_precision.dtype_policy().name == "float32"
     assert keras.layers.Dense(1).compute_dtype == "float32"
@@ -158,12 +202,17 @@ def test_apply_refuses_unknown_keys_and_leaves_the_policy_alone():
 
 # --------------------------------------------------------------------------- training
 
+
 def test_model_built_under_mixed_bfloat16_trains_a_step_and_outputs_float32():
     acceleration.apply_acceleration({"precision": "mixed_bfloat16"})
     keras.utils.set_random_seed(0)
-    model = models.compile_binary(models.build_baseline(24), keras.optimizers.RMSprop(1e-3), jit_compile=False)
+    model = models.compile_binary(
+        models.build_baseline(24), keras.optimizers.RMSprop(1e-3), jit_compile=False
+    )
     conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
-    assert conv.compute_dtype == "bfloat16" and conv.kernel.dtype == "float32"  # float32 master weights
+    assert (
+        conv.compute_dtype == "bfloat16" and conv.kernel.dtype == "float32"
+    )  # float32 master weights
     assert model.outputs[0].dtype == "float32"
     before = conv.kernel.numpy().copy()
     x, y = toy_batch()
@@ -176,7 +225,9 @@ def test_model_built_under_mixed_bfloat16_trains_a_step_and_outputs_float32():
 
 def test_mixed_float16_gets_loss_scaling_and_outputs_float32():
     acceleration.apply_acceleration({"precision": "mixed_float16"})
-    model = models.compile_binary(models.build_baseline(24), keras.optimizers.RMSprop(1e-3), jit_compile=False)
+    model = models.compile_binary(
+        models.build_baseline(24), keras.optimizers.RMSprop(1e-3), jit_compile=False
+    )
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     x, y = toy_batch()
     assert np.isfinite(model.train_on_batch(x, y, return_dict=True)["loss"])
@@ -186,7 +237,9 @@ def test_mixed_float16_gets_loss_scaling_and_outputs_float32():
 @pytest.mark.parametrize("jit_compile", [False, "auto"])
 def test_compile_binary_passes_jit_compile_and_the_model_trains(jit_compile):
     keras.utils.set_random_seed(0)
-    model = models.compile_binary(models.build_baseline(24), keras.optimizers.RMSprop(1e-3), jit_compile=jit_compile)
+    model = models.compile_binary(
+        models.build_baseline(24), keras.optimizers.RMSprop(1e-3), jit_compile=jit_compile
+    )
     x, y = toy_batch()
     history = model.fit(x, y, batch_size=4, epochs=1, verbose=0).history
     assert np.isfinite(history["loss"][0])

@@ -19,7 +19,9 @@ from busflow.augment import (
 )
 
 # Every transform switched off; tests switch on the one they check.
-NONE = dict(rotations=(0,), width_shift=0.0, height_shift=0.0, shear=0.0, zoom=0.0, horizontal_flip=False)
+NONE = dict(
+    rotations=(0,), width_shift=0.0, height_shift=0.0, shear=0.0, zoom=0.0, horizontal_flip=False
+)
 
 
 def only(**changes) -> AugmentParams:
@@ -57,7 +59,9 @@ def test_identity_params_return_the_image_unchanged(fill_mode):
     for seed in range(3):
         out = augment_image(img, np.random.default_rng(seed), params)
         np.testing.assert_array_equal(out, img)
-    np.testing.assert_array_equal(random_affine(np.random.default_rng(0), img.shape, params), np.eye(3))
+    np.testing.assert_array_equal(
+        random_affine(np.random.default_rng(0), img.shape, params), np.eye(3)
+    )
 
 
 @pytest.mark.parametrize("angle,k", [(90, 1), (180, 2), (270, 3), (-90, 3), (450, 1)])
@@ -85,9 +89,13 @@ def test_horizontal_flip_mirrors_left_right_about_half_the_time():
     params = only(horizontal_flip=True)
     flipped = seed_where(lambda m: m[0, 0] == -1, params, img.shape)
     kept = seed_where(lambda m: m[0, 0] == 1, params, img.shape)
-    np.testing.assert_array_equal(augment_image(img, np.random.default_rng(flipped), params), img[:, ::-1])
+    np.testing.assert_array_equal(
+        augment_image(img, np.random.default_rng(flipped), params), img[:, ::-1]
+    )
     np.testing.assert_array_equal(augment_image(img, np.random.default_rng(kept), params), img)
-    n_flips = sum(random_affine(np.random.default_rng(s), img.shape, params)[0, 0] < 0 for s in range(400))
+    n_flips = sum(
+        random_affine(np.random.default_rng(s), img.shape, params)[0, 0] < 0 for s in range(400)
+    )
     assert 160 <= n_flips <= 240
 
 
@@ -114,17 +122,33 @@ def test_shear_is_in_degrees_like_keras():
         assert abs(m[0, 1]) <= math.sin(math.radians(0.2)) + 1e-12  # radians would allow 0.199
         assert m[1, 0] == 0 and m[0, 0] == 1
         np.testing.assert_allclose(m[1, 1], math.cos(math.asin(-m[0, 1])))
-    big = [random_affine(np.random.default_rng(s), (32, 32), only(shear=45.0))[0, 1] for s in range(50)]
-    assert max(abs(v) for v in big) > 0.5 and max(abs(v) for v in big) <= math.sin(math.radians(45)) + 1e-12
+    big = [
+        random_affine(np.random.default_rng(s), (32, 32), only(shear=45.0))[0, 1] for s in range(50)
+    ]
+    assert (
+        max(abs(v) for v in big) > 0.5
+        and max(abs(v) for v in big) <= math.sin(math.radians(45)) + 1e-12
+    )
 
 
 def test_shift_and_zoom_ranges_follow_keras_float_semantics():
     size = (50, 40)  # (H, W)
-    shifts = np.array([random_affine(np.random.default_rng(s), size, only(width_shift=0.2, height_shift=0.1))[:2, 2]
-                       for s in range(300)])
+    shifts = np.array(
+        [
+            random_affine(np.random.default_rng(s), size, only(width_shift=0.2, height_shift=0.1))[
+                :2, 2
+            ]
+            for s in range(300)
+        ]
+    )
     assert np.abs(shifts[:, 0]).max() <= 0.2 * 40 and np.abs(shifts[:, 0]).max() > 0.9 * 0.2 * 40
     assert np.abs(shifts[:, 1]).max() <= 0.1 * 50 and np.abs(shifts[:, 1]).max() > 0.9 * 0.1 * 50
-    zooms = np.array([np.diag(random_affine(np.random.default_rng(s), size, only(zoom=0.25)))[:2] for s in range(300)])
+    zooms = np.array(
+        [
+            np.diag(random_affine(np.random.default_rng(s), size, only(zoom=0.25)))[:2]
+            for s in range(300)
+        ]
+    )
     assert zooms.min() >= 0.75 and zooms.max() <= 1.25
     assert zooms.min() < 0.8 and zooms.max() > 1.2
     assert not np.allclose(zooms[:, 0], zooms[:, 1])  # independent per axis, like Keras
@@ -142,7 +166,9 @@ def test_resampling_matches_scipy_order1_as_keras_uses_it(fill_mode, size, n_see
         m = random_affine(np.random.default_rng(seed), img.shape, params)
         ours = apply_affine(img, m, fill_mode)
         s = swap @ m @ swap
-        ref = ndi.affine_transform(img.astype(np.float64), s[:2, :2], s[:2, 2], order=1, mode=fill_mode)
+        ref = ndi.affine_transform(
+            img.astype(np.float64), s[:2, :2], s[:2, 2], order=1, mode=fill_mode
+        )
         assert np.abs(ours.astype(float) - ref).max() <= 0.5 + 1e-6
 
 
@@ -165,11 +191,15 @@ def test_sample_coordinates_are_exact_in_double_precision():
     # error, so a wider margin (c larger by whole pixels) cannot change any rounding.
     h, w = 224, 224
     x2, y2 = 2 * np.arange(w) + 1, (2 * np.arange(h) + 1)[:, None]  # 2 * (pixel + 0.5)
-    params = AugmentParams(rotations=(0, 90), width_shift=0.4, height_shift=0.3, shear=30.0, zoom=0.5)
+    params = AugmentParams(
+        rotations=(0, 90), width_shift=0.4, height_shift=0.3, shear=30.0, zoom=0.5
+    )
     for seed in range(20):
         coeffs = augment_module._draw_affine(np.random.default_rng(seed), h, w, params)
         for left, top in ((0, 0), (37, 11)):
-            a, b, c, d, e, f = augment_module._pil_coeffs(augment_module._on_grid(coeffs), left, top)
+            a, b, c, d, e, f = augment_module._pil_coeffs(
+                augment_module._on_grid(coeffs), left, top
+            )
             for p, q, r in ((a, b, c), (d, e, f)):
                 units = [v * 2.0**34 for v in (p, q, r)]  # integers if on the grid
                 assert all(u.is_integer() for u in units)
@@ -187,7 +217,9 @@ def test_extra_padding_does_not_change_a_single_bit(monkeypatch, fill_mode):
     params = AugmentParams(shear=20.0, fill_mode=fill_mode)
     plain = augment_copies(img, 8, (2,), params)
     margins = augment_module._max_margins
-    monkeypatch.setattr(augment_module, "_max_margins", lambda *a: tuple(m + 7 for m in margins(*a)))
+    monkeypatch.setattr(
+        augment_module, "_max_margins", lambda *a: tuple(m + 7 for m in margins(*a))
+    )
     np.testing.assert_array_equal(augment_copies(img, 8, (2,), params), plain)
 
 
@@ -209,7 +241,9 @@ def test_constant_fill_puts_fill_value_in_the_corners_after_a_big_shift():
     params = only(width_shift=0.5, height_shift=0.5, fill_mode="constant", fill_value=7)
     checked = 0
     for seed in range(10):
-        (r, c), amount = _shift_corner(random_affine(np.random.default_rng(seed), img.shape, params), 32, 32)
+        (r, c), amount = _shift_corner(
+            random_affine(np.random.default_rng(seed), img.shape, params), 32, 32
+        )
         if amount > 2:
             assert augment_image(img, np.random.default_rng(seed), params)[r, c] == 7
             checked += 1
@@ -220,9 +254,13 @@ def test_constant_fill_puts_fill_value_in_the_corners_after_a_big_shift():
 def test_nearest_and_reflect_leave_no_fill_coloured_border(fill_mode):
     flat = np.full((32, 32), 200, dtype=np.uint8)
     img = make_image(32)  # values 20..235
-    params = AugmentParams(width_shift=0.5, height_shift=0.5, zoom=0.5, shear=30.0, fill_mode=fill_mode, fill_value=0)
+    params = AugmentParams(
+        width_shift=0.5, height_shift=0.5, zoom=0.5, shear=30.0, fill_mode=fill_mode, fill_value=0
+    )
     for seed in range(10):
-        np.testing.assert_array_equal(augment_image(flat, np.random.default_rng(seed), params), flat)
+        np.testing.assert_array_equal(
+            augment_image(flat, np.random.default_rng(seed), params), flat
+        )
         out = augment_image(img, np.random.default_rng(seed), params)
         assert out.min() >= 20 and out.max() <= 235
 
@@ -267,7 +305,9 @@ def test_any_copy_regenerated_alone_equals_the_batch_copy(keep_original, fill_mo
         alone = augment_image(img, np.random.default_rng([4, 11, k]), params)
         np.testing.assert_array_equal(batch[k], alone)
     # a longer batch does not change the earlier copies (no order dependence)
-    np.testing.assert_array_equal(augment_copies(img, 12, (4, 11), params, keep_original=keep_original)[:8], batch)
+    np.testing.assert_array_equal(
+        augment_copies(img, 12, (4, 11), params, keep_original=keep_original)[:8], batch
+    )
 
 
 STRONG = dict(width_shift=0.4, height_shift=0.3, shear=30.0, zoom=0.5)
@@ -288,7 +328,9 @@ def test_batch_equals_augment_image_per_copy_bit_exactly(fill_mode, shape):
     assert len({c.tobytes() for c in batch}) == 24
 
 
-@pytest.mark.parametrize("key", [(), (0,), (7, 3), (2**32 + 5, 1), (2**64 - 1, 2**40, 3), (1, 2, 3, 4, 5, 6)])
+@pytest.mark.parametrize(
+    "key", [(), (0,), (7, 3), (2**32 + 5, 1), (2**64 - 1, 2**40, 3), (1, 2, 3, 4, 5, 6)]
+)
 def test_batched_seeding_equals_numpy_default_rng_bit_for_bit(key):
     # augment_copies seeds its copies with a vectorised copy of NumPy's SeedSequence;
     # keys of 0-6 words take every branch of its mixing (pool of 4 words, and beyond).
@@ -301,7 +343,9 @@ def test_batched_seeding_equals_numpy_default_rng_bit_for_bit(key):
 def test_a_single_copy(keep_original):
     img = make_image(16)
     out = augment_copies(img, 1, (3,), AugmentParams(), keep_original=keep_original)
-    expected = img if keep_original else augment_image(img, np.random.default_rng([3, 0]), AugmentParams())
+    expected = (
+        img if keep_original else augment_image(img, np.random.default_rng([3, 0]), AugmentParams())
+    )
     assert out.shape == (1, 16, 16)
     np.testing.assert_array_equal(out[0], expected)
 
@@ -332,19 +376,34 @@ def test_from_config_rejects_unknown_keys_naming_them():
         AugmentParams.from_config([("shear", 0.2)])
 
 
-@pytest.mark.parametrize("bad", [
-    {"rotations": (45,)}, {"rotations": ()}, {"zoom": 1.0}, {"width_shift": -0.1},
-    {"height_shift": 10}, {"shear": 90}, {"fill_mode": "wrap"}, {"fill_value": 256},
-    {"horizontal_flip": "yes"},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"rotations": (45,)},
+        {"rotations": ()},
+        {"zoom": 1.0},
+        {"width_shift": -0.1},
+        {"height_shift": 10},
+        {"shear": 90},
+        {"fill_mode": "wrap"},
+        {"fill_value": 256},
+        {"horizontal_flip": "yes"},
+    ],
+)
 def test_invalid_values_are_rejected(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         AugmentParams.from_config(bad)
 
 
-@pytest.mark.parametrize("image", [
-    np.zeros((8, 8), np.float32), np.zeros((8, 8, 1), np.uint8), np.zeros((0, 8), np.uint8), [[1, 2]],
-])
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((8, 8), np.float32),
+        np.zeros((8, 8, 1), np.uint8),
+        np.zeros((0, 8), np.uint8),
+        [[1, 2]],
+    ],
+)
 def test_bad_images_are_rejected(image):
     with pytest.raises(ValueError, match="uint8"):
         augment_image(image, np.random.default_rng(0), AugmentParams())

@@ -13,17 +13,60 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ["shard_load", "h2d_feed", "features", "head_train", "block5_train", "baseline_train", "evaluate"]
+STAGES = [
+    "shard_load",
+    "h2d_feed",
+    "features",
+    "head_train",
+    "block5_train",
+    "baseline_train",
+    "evaluate",
+]
 MODEL_STAGES = STAGES[2:]
-REPORT_KEYS = {"name", "device", "backend", "versions", "args", "policy", "matmul_peak",
-               "vgg16_reference_flops", "stages", "peer", "created"}
-STAGE_KEYS = {"stage", "images", "seconds", "batch", "img_per_s", "ms_per_step", "gflop_per_image",
-              "tflops", "pct_of_peak", "jit_compile", "peer_img_per_s", "ours_over_peer", "description"}
+REPORT_KEYS = {
+    "name",
+    "device",
+    "backend",
+    "versions",
+    "args",
+    "policy",
+    "matmul_peak",
+    "vgg16_reference_flops",
+    "stages",
+    "peer",
+    "created",
+}
+STAGE_KEYS = {
+    "stage",
+    "images",
+    "seconds",
+    "batch",
+    "img_per_s",
+    "ms_per_step",
+    "gflop_per_image",
+    "tflops",
+    "pct_of_peak",
+    "jit_compile",
+    "peer_img_per_s",
+    "ours_over_peer",
+    "description",
+}
 
 
 def run_quick(json_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow"), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, str(REPO / "bench" / "stages.py"), "--quick", "--no-peer", "--json", str(json_path)]
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow"),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    command = [
+        sys.executable,
+        str(REPO / "bench" / "stages.py"),
+        "--quick",
+        "--no-peer",
+        "--json",
+        str(json_path),
+    ]
     # The generous timeout only guards against a hang; the run takes ~10 s on 2 idle cores.
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
@@ -61,4 +104,6 @@ def test_quick_run_checks_the_issue_flop_figures(quick):
     reference = quick[1]["vgg16_reference_flops"]
     assert reference["size"] == 224
     assert 30.0 < reference["forward_gflop"] < 31.5  # 15.35 GMAC x 2
-    assert 90.0 < reference["train_step_gflop"] < 93.5  # 3 x forward, less block1_conv1's input gradient
+    assert (
+        90.0 < reference["train_step_gflop"] < 93.5
+    )  # 3 x forward, less block1_conv1's input gradient

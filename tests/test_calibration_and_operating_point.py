@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from busflow.calibration import Recalibration, calibration_summary, expected_calibration_error, fit_recalibration
+from busflow.calibration import (
+    Recalibration,
+    calibration_summary,
+    expected_calibration_error,
+    fit_recalibration,
+)
 from busflow.operating_point import OperatingPointRule, choose_threshold, operating_point_record
 
 # Four images in two bins of width 0.5: bin [0, 0.5) holds 0.1 (benign) and 0.4 (malignant),
@@ -40,8 +45,10 @@ def test_temperature_scaling_softens_overconfident_probabilities_and_lowers_ece(
     overconfident = 1 / (1 + np.exp(-3 * true_logit))  # logits three times too large
     recalibration = fit_recalibration(labels, overconfident, "temperature")
     assert 0.2 < recalibration.scale < 0.5 and recalibration.shift == 0.0
-    assert (expected_calibration_error(labels, recalibration.apply(overconfident))
-            < expected_calibration_error(labels, overconfident) / 2)
+    assert (
+        expected_calibration_error(labels, recalibration.apply(overconfident))
+        < expected_calibration_error(labels, overconfident) / 2
+    )
 
 
 def test_platt_scaling_fits_a_shift_and_none_is_the_identity():
@@ -64,8 +71,12 @@ def test_sensitivity_rule_takes_the_highest_threshold_that_reaches_the_target():
     labels = np.array([0, 0, 0, 1, 1, 1, 1])
     probabilities = np.array([0.05, 0.2, 0.35, 0.3, 0.6, 0.7, 0.9])
     # malignant probabilities sorted: 0.9, 0.7, 0.6, 0.3; 3 of 4 = 0.75 reached at 0.6, 4 of 4 at 0.3
-    assert choose_threshold(labels, probabilities, OperatingPointRule("sensitivity", 0.5, 0.75)) == 0.6
-    assert choose_threshold(labels, probabilities, OperatingPointRule("sensitivity", 0.5, 0.9)) == 0.3
+    assert (
+        choose_threshold(labels, probabilities, OperatingPointRule("sensitivity", 0.5, 0.75)) == 0.6
+    )
+    assert (
+        choose_threshold(labels, probabilities, OperatingPointRule("sensitivity", 0.5, 0.9)) == 0.3
+    )
 
 
 def test_youden_rule_maximises_sensitivity_plus_specificity():
@@ -78,7 +89,9 @@ def test_youden_rule_maximises_sensitivity_plus_specificity():
 def test_the_record_reports_what_the_threshold_gives_on_validation():
     labels = np.array([0, 0, 0, 1, 1, 1, 1])
     probabilities = np.array([0.05, 0.2, 0.35, 0.3, 0.6, 0.7, 0.9])
-    record = operating_point_record(labels, probabilities, OperatingPointRule("sensitivity", 0.5, 0.9))
+    record = operating_point_record(
+        labels, probabilities, OperatingPointRule("sensitivity", 0.5, 0.9)
+    )
     assert record["threshold"] == 0.3 and record["chosen_on"] == "validation"
     assert record["validation_sensitivity"] == 1.0
     assert record["validation_specificity"] == pytest.approx(2 / 3)
@@ -88,4 +101,6 @@ def test_an_unknown_rule_or_one_class_validation_set_is_refused():
     with pytest.raises(ValueError, match="not one of"):
         OperatingPointRule("f1", 0.5, 0.9)
     with pytest.raises(ValueError, match="both classes"):
-        choose_threshold(np.array([1, 1]), np.array([0.4, 0.6]), OperatingPointRule("youden", 0.5, 0.9))
+        choose_threshold(
+            np.array([1, 1]), np.array([0.4, 0.6]), OperatingPointRule("youden", 0.5, 0.9)
+        )

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from busflow.code_closure import code_closure
+
 from workflow_helpers import REPO, planned_jobs, write_config
 
 PACKAGE = REPO / "busflow"
@@ -28,7 +29,9 @@ def write_module(root: Path, dotted: str, source: str) -> None:
 
 def test_closure_follows_imports_at_any_depth_inside_functions_and_through_cycles(tmp_path):
     write_module(tmp_path, "busflow.top", "from busflow.middle import f\n")
-    write_module(tmp_path, "busflow.middle", "def f():\n    from busflow import deep\n    return deep\n")
+    write_module(
+        tmp_path, "busflow.middle", "def f():\n    from busflow import deep\n    return deep\n"
+    )
     write_module(tmp_path, "busflow.deep", "import numpy\nimport busflow.top  # a cycle\n")
     write_module(tmp_path, "busflow.unused", "")
     script = tmp_path / "script.py"
@@ -44,8 +47,14 @@ def test_closure_agrees_with_pythons_own_bytecode_scan_of_each_script():
     for script in SCRIPTS:
         finder = ModuleFinder(path=[str(REPO)])
         finder.run_script(str(script))
-        found = {Path(m.__file__) for name, m in finder.modules.items() if name.startswith("busflow.") and m.__file__}
-        found = {path for path in found if path.name != "__init__.py"}  # no code: see the test below
+        found = {
+            Path(m.__file__)
+            for name, m in finder.modules.items()
+            if name.startswith("busflow.") and m.__file__
+        }
+        found = {
+            path for path in found if path.name != "__init__.py"
+        }  # no code: see the test below
         assert set(code_closure(script, PACKAGE)) == found, script.name
 
 
@@ -53,7 +62,9 @@ def rule_scripts() -> dict[str, str]:
     """rule name -> script file name, as the .smk files declare them."""
     scripts = {}
     for smk in (REPO / "rules").glob("*.smk"):
-        for rule, body in re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", smk.read_text(), re.S | re.M):
+        for rule, body in re.findall(
+            r"^rule (\w+):\n(.*?)(?=^rule |\Z)", smk.read_text(), re.S | re.M
+        ):
             match = re.search(r'script:\s*"\.\./scripts/([\w.]+)"', body)
             if match:
                 scripts[rule] = match.group(1)
@@ -72,33 +83,71 @@ def planned_code_inputs(dry_run: str) -> dict[str, set[Path]]:
 def every_rule_dry_run(tmp_path_factory, vgg16_weights_file, demo_raw):
     """A plan that holds every rule with a script (k-fold, an external set, demo data)."""
     workdir = tmp_path_factory.mktemp("closure")
-    overlay = write_config(workdir / "all_rules.yaml", {
-        "evaluation": {"folds": 2},
-        "vgg16_weights": str(vgg16_weights_file),
-        "external": [{"name": "other_site", "path": str(demo_raw)}],
-    })
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "-n", "--configfile", str(overlay)]
+    overlay = write_config(
+        workdir / "all_rules.yaml",
+        {
+            "evaluation": {"folds": 2},
+            "vgg16_weights": str(vgg16_weights_file),
+            "external": [{"name": "other_site", "path": str(demo_raw)}],
+        },
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "-n",
+        "--configfile",
+        str(overlay),
+    ]
     return subprocess.run(command, capture_output=True, text=True, check=True, cwd=workdir).stdout
 
 
 def test_every_rule_declares_exactly_its_scripts_import_closure_as_code(every_rule_dry_run):
     declared = planned_code_inputs(every_rule_dry_run)
     scripts = rule_scripts()
-    assert set(scripts) - RULES_WITHOUT_CODE <= set(declared), "a rule with a script is missing from the plan"
+    assert set(scripts) - RULES_WITHOUT_CODE <= set(declared), (
+        "a rule with a script is missing from the plan"
+    )
     for rule, script in scripts.items():
-        expected = set() if rule in RULES_WITHOUT_CODE else set(code_closure(REPO / "scripts" / script, PACKAGE))
+        expected = (
+            set()
+            if rule in RULES_WITHOUT_CODE
+            else set(code_closure(REPO / "scripts" / script, PACKAGE))
+        )
         assert declared.get(rule, set()) == expected, rule
 
 
 # --- an edit deep in train_finetune's closure, seen by snakemake -n on a finished (touched) run ---
 
-WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "busflow", "config", "envs", "report", "profiles")
+WORKFLOW_PARTS = (
+    "Snakefile",
+    "rules",
+    "scripts",
+    "busflow",
+    "config",
+    "envs",
+    "report",
+    "profiles",
+)
 
 
 def run_snakemake(workflow: Path, workdir: Path, *args: str) -> str:
-    command = [sys.executable, "-m", "snakemake", "-s", str(workflow / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(workdir / "tiny.yaml"), *args]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(workflow / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "tiny.yaml"),
+        *args,
+    ]
     return subprocess.run(command, capture_output=True, text=True, check=True, cwd=workdir).stdout
 
 
@@ -110,10 +159,14 @@ def finished_run_of_a_workflow_copy(tmp_path: Path) -> tuple[Path, Path]:
     workdir.mkdir()
     for part in WORKFLOW_PARTS:
         if (REPO / part).is_dir():
-            shutil.copytree(REPO / part, workflow / part, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                REPO / part, workflow / part, ignore=shutil.ignore_patterns("__pycache__")
+            )
         else:
             shutil.copy2(REPO / part, workflow / part)
-    write_config(workdir / "tiny.yaml", {"demo": {"n_per_class": 10, "size": 32}, "data": {"image_size": 32}})
+    write_config(
+        workdir / "tiny.yaml", {"demo": {"n_per_class": 10, "size": 32}, "data": {"image_size": 32}}
+    )
     summary = run_snakemake(workflow, workdir, "--summary")
     for line in summary.splitlines()[1:]:
         output = workdir / line.split("\t")[0]
@@ -138,7 +191,9 @@ def deep_module_of(script: str, outside_of: list[str]) -> str:
 
 def job_reasons(dry_run: str) -> dict[str, list[str]]:
     reasons = {}
-    for rule, reason in re.findall(r"^\s*(?:local)?rule (\w+):\n(?:\s+\w.*\n)*?\s+reason: (.*)$", dry_run, re.M):
+    for rule, reason in re.findall(
+        r"^\s*(?:local)?rule (\w+):\n(?:\s+\w.*\n)*?\s+reason: (.*)$", dry_run, re.M
+    ):
         reasons.setdefault(rule, []).append(reason)
     return reasons
 
@@ -167,7 +222,9 @@ def test_package_init_files_hold_no_code_so_the_closure_may_leave_them_out():
     for init in PACKAGE.rglob("__init__.py"):
         for node in ast.parse(init.read_text()).body:
             docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
-            version = isinstance(node, ast.Assign) and [t.id for t in node.targets] == ["__version__"]
+            version = isinstance(node, ast.Assign) and [t.id for t in node.targets] == [
+                "__version__"
+            ]
             assert docstring or version, f"{init}: code in a package __init__ is not a rule input"
 
 

@@ -11,8 +11,14 @@ REFERENCES = Path(__file__).resolve().parents[1] / "config" / "reference_results
 
 def fake_metrics(model, protocol="leak_free"):
     value = {"value": 0.8, "ci_low": 0.7, "ci_high": 0.9}
-    return {"model": model, "protocol": protocol, "leaky": protocol == "paper", "weights": "none", "n": 40,
-            "metrics": {"accuracy": value, "auc": value}}
+    return {
+        "model": model,
+        "protocol": protocol,
+        "leaky": protocol == "paper",
+        "weights": "none",
+        "n": 40,
+        "metrics": {"accuracy": value, "auc": value},
+    }
 
 
 def test_table_holds_nine_rows_with_their_sources():
@@ -20,21 +26,30 @@ def test_table_holds_nine_rows_with_their_sources():
     table = comparison_table(runs, pd.read_csv(REFERENCES))
     assert len(table) == 9
     assert table["source"].value_counts().to_dict() == {
-        "busflow (this run)": 3, "Paper, Table 1": 3, "Hadad et al. (via paper, Table 1)": 3}
+        "busflow (this run)": 3,
+        "Paper, Table 1": 3,
+        "Hadad et al. (via paper, Table 1)": 3,
+    }
 
 
 def test_reference_rows_match_the_papers_table_1():
     refs = pd.read_csv(REFERENCES).set_index(["source", "model"])
     assert refs.loc[("Paper, Table 1", "finetune"), ["accuracy", "auc"]].tolist() == [0.9739, 0.98]
     assert refs.loc[("Paper, Table 1", "baseline"), ["accuracy", "auc"]].tolist() == [0.79, 0.81]
-    assert refs.loc[("Hadad et al. (via paper, Table 1)", "baseline"), ["accuracy", "auc"]].tolist() == [0.94, 0.98]
+    assert refs.loc[
+        ("Hadad et al. (via paper, Table 1)", "baseline"), ["accuracy", "auc"]
+    ].tolist() == [0.94, 0.98]
 
 
 def test_paper_protocol_rows_are_marked_leaky_in_markdown():
     runs = [fake_metrics("finetune", "paper"), fake_metrics("baseline")]
     text = to_markdown(comparison_table(runs, pd.read_csv(REFERENCES)))
-    finetune_line = next(line for line in text.splitlines() if "busflow" in line and "finetune" in line)
-    baseline_line = next(line for line in text.splitlines() if "busflow" in line and "baseline" in line)
+    finetune_line = next(
+        line for line in text.splitlines() if "busflow" in line and "finetune" in line
+    )
+    baseline_line = next(
+        line for line in text.splitlines() if "busflow" in line and "baseline" in line
+    )
     assert "**leaky**" in finetune_line and "**leak-free**" in baseline_line
     assert "0.800 (0.700-0.900)" in baseline_line
 
@@ -46,7 +61,9 @@ def test_html_table_has_every_row_and_highlights_leaky_ones():
     page = to_html(comparison_table(runs, pd.read_csv(REFERENCES)))
     assert page.count("<tr") == 1 + 8
     assert "Hadad et al." in page and "0.800 (0.700-0.900)" in page
-    assert page.count('style="background:#fff3cd"') == 1 + 3  # our paper-protocol row + the paper's rows
+    assert (
+        page.count('style="background:#fff3cd"') == 1 + 3
+    )  # our paper-protocol row + the paper's rows
 
 
 def test_external_and_cross_validated_rows_say_how_they_were_evaluated():

@@ -4,8 +4,15 @@ from dataclasses import fields
 
 import pytest
 
-from busflow.config_types import (AugmentSettings, DataSettings, EvaluationSettings, FitSettings, SplitSettings,
-                                  schema_node, with_defaults)
+from busflow.config_types import (
+    AugmentSettings,
+    DataSettings,
+    EvaluationSettings,
+    FitSettings,
+    SplitSettings,
+    schema_node,
+    with_defaults,
+)
 
 SECTIONS = (DataSettings, SplitSettings, AugmentSettings, FitSettings, EvaluationSettings)
 
@@ -18,15 +25,28 @@ def test_fields_are_exactly_the_schema_keys(section):
 def test_defaults_come_from_the_schema():
     split = SplitSettings.from_config({"seed": 3})
     assert split.seed == 3
-    assert split.protocol == schema_node("split")["properties"]["protocol"]["default"] == "leak_free"
+    assert (
+        split.protocol == schema_node("split")["properties"]["protocol"]["default"] == "leak_free"
+    )
     evaluation = EvaluationSettings.from_config({})
-    assert evaluation.operating_point == {"rule": "fixed", "threshold": 0.5, "target_sensitivity": 0.9}
+    assert evaluation.operating_point == {
+        "rule": "fixed",
+        "threshold": 0.5,
+        "target_sensitivity": 0.9,
+    }
     assert FitSettings.from_config({"epochs": 2}).head_epochs is None  # no schema default: None
 
 
 def test_nested_objects_get_their_defaults_too():
     filled = with_defaults(schema_node("augment"), {"scanner": {"gain": 0.2}})
-    assert filled["scanner"] == {"gain": 0.2, "contrast": 0, "gamma": 0, "blur": 0, "speckle": 0, "resolution": 0}
+    assert filled["scanner"] == {
+        "gain": 0.2,
+        "contrast": 0,
+        "gamma": 0,
+        "blur": 0,
+        "speckle": 0,
+        "resolution": 0,
+    }
 
 
 def test_settings_are_frozen_and_unknown_keys_named():

@@ -16,7 +16,11 @@ def test_mean_interval_is_the_students_t_interval():
     values = [0.80, 0.90, 0.85, 0.95, 0.75]
     mean, low, high = mean_interval(values)
     half = stats.t.ppf(0.975, 4) * np.std(values, ddof=1) / math.sqrt(5)
-    assert math.isclose(mean, 0.85) and math.isclose(low, 0.85 - half) and math.isclose(high, 0.85 + half)
+    assert (
+        math.isclose(mean, 0.85)
+        and math.isclose(low, 0.85 - half)
+        and math.isclose(high, 0.85 + half)
+    )
     assert math.isnan(mean_interval([0.8])[1])
 
 
@@ -24,17 +28,40 @@ def fold_predictions(fold, n, quality, seed):
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % 2
     probabilities = np.clip(labels * quality + rng.uniform(0, 1 - quality, n), 0, 1)
-    return pd.DataFrame({"image_id": [f"f{fold}_{i}" for i in range(n)], "label": labels, "probability": probabilities})
+    return pd.DataFrame(
+        {
+            "image_id": [f"f{fold}_{i}" for i in range(n)],
+            "label": labels,
+            "probability": probabilities,
+        }
+    )
 
 
 def test_summary_reports_the_fold_mean_with_ci_and_pools_out_of_fold_predictions():
     predictions = [fold_predictions(f, 40 + 2 * f, q, f) for f, q in enumerate([0.3, 0.5, 0.4])]
-    records = [{"model": "baseline", "protocol": "leak_free", "leaky": False, "seed": 1, "weights": "none", "fold": f,
-                "test_time_augmentation": 3, **evaluate_predictions(p["label"], p["probability"], EVAL_CFG)} for f, p in enumerate(predictions)]
+    records = [
+        {
+            "model": "baseline",
+            "protocol": "leak_free",
+            "leaky": False,
+            "seed": 1,
+            "weights": "none",
+            "fold": f,
+            "test_time_augmentation": 3,
+            **evaluate_predictions(p["label"], p["probability"], EVAL_CFG),
+        }
+        for f, p in enumerate(predictions)
+    ]
     summary = summarise_folds(records, predictions, EVAL_CFG)
     aucs = [r["metrics"]["auc"]["value"] for r in records]
     assert math.isclose(summary["metrics"]["auc"]["value"], np.mean(aucs))
-    assert summary["metrics"]["auc"]["ci_low"] <= min(aucs) <= max(aucs) <= summary["metrics"]["auc"]["ci_high"] <= 1.0
+    assert (
+        summary["metrics"]["auc"]["ci_low"]
+        <= min(aucs)
+        <= max(aucs)
+        <= summary["metrics"]["auc"]["ci_high"]
+        <= 1.0
+    )
     assert summary["n"] == 40 + 42 + 44 and summary["evaluation"] == "3-fold CV"
     assert summary["test_time_augmentation"] == 3  # the table's label comes from the summary
     assert [f["fold"] for f in summary["folds"]] == [0, 1, 2]
@@ -43,6 +70,9 @@ def test_summary_reports_the_fold_mean_with_ci_and_pools_out_of_fold_predictions
 
 def test_intervals_stay_within_zero_and_one():
     predictions = [fold_predictions(f, 20, q, f) for f, q in enumerate([0.0, 0.9])]
-    records = [{"model": "m", "fold": f, **evaluate_predictions(p["label"], p["probability"], EVAL_CFG)} for f, p in enumerate(predictions)]
+    records = [
+        {"model": "m", "fold": f, **evaluate_predictions(p["label"], p["probability"], EVAL_CFG)}
+        for f, p in enumerate(predictions)
+    ]
     metrics = summarise_folds(records, predictions, EVAL_CFG)["metrics"]
     assert all(0.0 <= m["ci_low"] <= m["value"] <= m["ci_high"] <= 1.0 for m in metrics.values())

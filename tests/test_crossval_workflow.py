@@ -22,15 +22,22 @@ TINY_TRAINING = {
 
 
 def cv_config(workdir, folds, external=()):
-    return write_config(workdir / "cv.yaml", {
-        "data": {"raw": str(workdir / "raw"), "image_size": 32},
-        "demo": {"generate": True, "n_per_class": 30, "size": 64},
-        "augment": {"factor": 2, "shards": 2},
-        "evaluation": {"folds": folds, "bootstrap": 50, "recalibration": "temperature",
-                       "operating_point": {"rule": "sensitivity", "target_sensitivity": 0.9}},
-        "training": TINY_TRAINING,
-        "external": list(external),
-    })
+    return write_config(
+        workdir / "cv.yaml",
+        {
+            "data": {"raw": str(workdir / "raw"), "image_size": 32},
+            "demo": {"generate": True, "n_per_class": 30, "size": 64},
+            "augment": {"factor": 2, "shards": 2},
+            "evaluation": {
+                "folds": folds,
+                "bootstrap": 50,
+                "recalibration": "temperature",
+                "operating_point": {"rule": "sensitivity", "target_sensitivity": 0.9},
+            },
+            "training": TINY_TRAINING,
+            "external": list(external),
+        },
+    )
 
 
 def test_every_fold_trains_the_three_models_as_separate_gpu_jobs(tmp_path):
@@ -38,7 +45,9 @@ def test_every_fold_trains_the_three_models_as_separate_gpu_jobs(tmp_path):
     jobs = planned_jobs(result.stdout)
     assert all(jobs[f"train_{model}"] == 3 for model in MODELS)
     assert jobs["evaluate_model"] == 9 and jobs["summarise_folds"] == 3
-    assert jobs["augment_shard"] == 2 and jobs["extract_vgg16_features"] == 1  # one pool for all folds
+    assert (
+        jobs["augment_shard"] == 2 and jobs["extract_vgg16_features"] == 1
+    )  # one pool for all folds
     for fold in range(3):
         assert f"results/folds/{fold}/models/finetune.keras" in result.stdout
 
@@ -50,15 +59,24 @@ def cv_run(tmp_path_factory):
 
     workdir = tmp_path_factory.mktemp("cv")
     generate_demo_dataset(workdir / "hospital_b", n_per_class=10, size=64, seed=99)
-    config = cv_config(workdir, folds=2, external=[
-        {"name": "hospital_b", "path": str(workdir / "hospital_b")},
-        {"name": "listed", "path": str(workdir / "listed.csv")},
-    ])
+    config = cv_config(
+        workdir,
+        folds=2,
+        external=[
+            {"name": "hospital_b", "path": str(workdir / "hospital_b")},
+            {"name": "listed", "path": str(workdir / "listed.csv")},
+        ],
+    )
     snakemake(workdir, "--cores", "2", "results/manifest.csv", configfile=config)
     # The CSV set: hospital_b's malignant images plus one image of the training data itself.
     shutil.copy(workdir / "raw/benign/benign_0004.png", workdir / "hospital_b_extra.png")
-    rows = [f"hospital_b/malignant/{p.name},malignant" for p in sorted((workdir / "hospital_b/malignant").iterdir())]
-    (workdir / "listed.csv").write_text("path,label\n" + "\n".join(rows + ["hospital_b_extra.png,benign"]) + "\n")
+    rows = [
+        f"hospital_b/malignant/{p.name},malignant"
+        for p in sorted((workdir / "hospital_b/malignant").iterdir())
+    ]
+    (workdir / "listed.csv").write_text(
+        "path,label\n" + "\n".join(rows + ["hospital_b_extra.png,benign"]) + "\n"
+    )
     snakemake(workdir, "--cores", "2", configfile=config)
     return workdir
 
@@ -69,7 +87,9 @@ def test_each_image_is_predicted_once_by_the_fold_that_did_not_train_on_it(cv_ru
         predictions = pd.read_csv(cv_run / f"results/cv/{model}/predictions.csv")
         assert sorted(predictions["image_id"]) == sorted(split["image_id"].unique())
         tested_in = split[split["split"] == "test"].set_index("image_id")["fold"]
-        assert (predictions.set_index("image_id")["fold"] == tested_in.loc[predictions["image_id"]]).all()
+        assert (
+            predictions.set_index("image_id")["fold"] == tested_in.loc[predictions["image_id"]]
+        ).all()
         assert (predictions["copy_index"] == 0).all()
 
 
@@ -77,10 +97,21 @@ def test_the_table_reports_the_fold_mean_and_its_interval(cv_run):
     table = pd.read_csv(cv_run / "results/comparison.csv")
     ours = table[table["source"] == "busflow (this run)"].set_index("model")
     for model in MODELS:
-        folds = [json.loads((cv_run / f"results/folds/{f}/eval/{model}/metrics.json").read_text()) for f in range(2)]
-        assert np.isclose(ours.loc[model, "auc"], np.mean([m["metrics"]["auc"]["value"] for m in folds]))
-        assert ours.loc[model, "evaluation"] == "2-fold CV" and ours.loc[model, "n"] == sum(m["n"] for m in folds)
-        assert ours.loc[model, "auc_ci_low"] <= ours.loc[model, "auc"] <= ours.loc[model, "auc_ci_high"]
+        folds = [
+            json.loads((cv_run / f"results/folds/{f}/eval/{model}/metrics.json").read_text())
+            for f in range(2)
+        ]
+        assert np.isclose(
+            ours.loc[model, "auc"], np.mean([m["metrics"]["auc"]["value"] for m in folds])
+        )
+        assert ours.loc[model, "evaluation"] == "2-fold CV" and ours.loc[model, "n"] == sum(
+            m["n"] for m in folds
+        )
+        assert (
+            ours.loc[model, "auc_ci_low"]
+            <= ours.loc[model, "auc"]
+            <= ours.loc[model, "auc_ci_high"]
+        )
 
 
 def test_external_sets_get_a_row_per_model_and_training_duplicates_are_left_out(cv_run):
@@ -88,11 +119,15 @@ def test_external_sets_get_a_row_per_model_and_training_duplicates_are_left_out(
     for name, n_images in (("hospital_b", 20), ("listed", 10)):
         rows = table[table["source"] == f"busflow (external: {name})"]
         assert rows["model"].tolist() == list(MODELS)
-        assert (rows["n"] == n_images).all() and (rows["evaluation"] == "external set, 2 fold models").all()
+        assert (rows["n"] == n_images).all() and (
+            rows["evaluation"] == "external set, 2 fold models"
+        ).all()
     listed = json.loads((cv_run / "results/external/listed/eval/finetune/metrics.json").read_text())
     assert listed["n_in_training_left_out"] == 1
     manifest = pd.read_csv(cv_run / "results/external/listed/manifest.csv")
-    assert manifest.loc[manifest["in_training"], "training_match"].tolist() == ["benign/benign_0004"]
+    assert manifest.loc[manifest["in_training"], "training_match"].tolist() == [
+        "benign/benign_0004"
+    ]
 
 
 def test_every_row_reports_the_validation_chosen_operating_point_and_calibration(cv_run):
@@ -108,13 +143,25 @@ def test_every_row_reports_the_validation_chosen_operating_point_and_calibration
 
 def test_external_sets_use_each_fold_models_validation_threshold_unchanged(cv_run):
     for model in MODELS:
-        chosen = [json.loads((cv_run / f"results/folds/{f}/operating_point/{model}.json").read_text()) for f in range(2)]
+        chosen = [
+            json.loads((cv_run / f"results/folds/{f}/operating_point/{model}.json").read_text())
+            for f in range(2)
+        ]
         assert all(c["operating_point"]["chosen_on"] == "validation" for c in chosen)
         assert all(c["recalibration"]["method"] == "temperature" for c in chosen)
-        external = json.loads((cv_run / f"results/external/hospital_b/eval/{model}/metrics.json").read_text())
-        assert external["operating_point"]["thresholds"] == [c["operating_point"]["threshold"] for c in chosen]
-        tested = [json.loads((cv_run / f"results/folds/{f}/eval/{model}/metrics.json").read_text()) for f in range(2)]
-        assert [t["threshold"] for t in tested] == [c["operating_point"]["threshold"] for c in chosen]
+        external = json.loads(
+            (cv_run / f"results/external/hospital_b/eval/{model}/metrics.json").read_text()
+        )
+        assert external["operating_point"]["thresholds"] == [
+            c["operating_point"]["threshold"] for c in chosen
+        ]
+        tested = [
+            json.loads((cv_run / f"results/folds/{f}/eval/{model}/metrics.json").read_text())
+            for f in range(2)
+        ]
+        assert [t["threshold"] for t in tested] == [
+            c["operating_point"]["threshold"] for c in chosen
+        ]
 
 
 def test_a_bad_external_csv_stops_by_name_and_keeps_the_trained_models(cv_run):
@@ -148,27 +195,49 @@ def test_test_time_views_rerun_only_evaluation_and_average_the_models_prediction
     config["evaluation"]["tta_copies"] = 2
     config_file = write_config(workdir / "cv.yaml", config)
     jobs = planned_jobs(snakemake(workdir, "-n", configfile=config_file).stdout)
-    assert jobs["evaluate_model"] == 6 and jobs["evaluate_external"] == 6 and jobs["summarise_folds"] == 3
-    assert not {*(f"train_{m}" for m in MODELS), "extract_vgg16_features", "augment_shard"} & set(jobs)
+    assert (
+        jobs["evaluate_model"] == 6
+        and jobs["evaluate_external"] == 6
+        and jobs["summarise_folds"] == 3
+    )
+    assert not {*(f"train_{m}" for m in MODELS), "extract_vgg16_features", "augment_shard"} & set(
+        jobs
+    )
 
     before = pd.read_csv(workdir / "results/folds/1/eval/transfer/predictions.csv")
     snakemake(workdir, "--cores", "2", configfile=config_file)
     after = pd.read_csv(workdir / "results/folds/1/eval/transfer/predictions.csv")
-    assert (after["image_id"] == before["image_id"]).all() and not np.allclose(after["probability"], before["probability"])
+    assert (after["image_id"] == before["image_id"]).all() and not np.allclose(
+        after["probability"], before["probability"]
+    )
 
     split = pd.read_csv(workdir / "results/split.csv", keep_default_na=False)
-    pool = load_shards(sorted((workdir / "results/shards/pool").glob("*.npz"), key=lambda p: int(p.stem)))
-    test = select_samples(pool, split, 1, "test", {"protocol": "leak_free", "keep_original": True, "seed": 42, "folds": 2})
-    tta = tta_settings(2, yaml.safe_load((REPO / "config/config.yaml").read_text())["augment"])  # cv.yaml keeps its augment
+    pool = load_shards(
+        sorted((workdir / "results/shards/pool").glob("*.npz"), key=lambda p: int(p.stem))
+    )
+    test = select_samples(
+        pool,
+        split,
+        1,
+        "test",
+        {"protocol": "leak_free", "keep_original": True, "seed": 42, "folds": 2},
+    )
+    tta = tta_settings(
+        2, yaml.safe_load((REPO / "config/config.yaml").read_text())["augment"]
+    )  # cv.yaml keeps its augment
     stack = views(test["images"], test["image_ids"], test["copy_index"], tta)
     model = keras.models.load_model(workdir / "results/folds/1/models/transfer.keras")
     expected = model.predict(stack[..., None], verbose=0).reshape(-1, 3).mean(axis=1)
-    from busflow.calibration import Recalibration  # the fold's validation-fitted map, applied after the mean
+    from busflow.calibration import (
+        Recalibration,
+    )  # the fold's validation-fitted map, applied after the mean
 
     chosen = json.loads((workdir / "results/folds/1/operating_point/transfer.json").read_text())
     expected = Recalibration.from_record(chosen["recalibration"]).apply(expected)
     by_id = dict(zip(after["image_id"], after["probability"]))
-    np.testing.assert_allclose([by_id[i] for i in test["image_ids"]], expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        [by_id[i] for i in test["image_ids"]], expected, rtol=1e-4, atol=1e-5
+    )
 
     table = pd.read_csv(workdir / "results/comparison.csv")
     ours = table[table["source"].str.startswith("busflow")]

@@ -47,7 +47,9 @@ def test_layout_count_mode_and_size(tmp_path):
     (tmp_path / "benign" / "notes.txt").write_text("keep me")
     paths = generate_demo_dataset(tmp_path, n_per_class=5, size=40)
     assert len(paths) == 10
-    assert sorted(p.name for p in (tmp_path / "malignant").iterdir()) == [f"malignant_{i:04d}.png" for i in range(5)]
+    assert sorted(p.name for p in (tmp_path / "malignant").iterdir()) == [
+        f"malignant_{i:04d}.png" for i in range(5)
+    ]
     assert (tmp_path / "benign" / "notes.txt").read_text() == "keep me"
     for path in paths:
         assert path.parent.name in path.name

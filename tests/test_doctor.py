@@ -38,7 +38,11 @@ def cluster_path(tmp_path, monkeypatch):
 @pytest.fixture
 def gpu_backend(monkeypatch):
     """The backend probe as on a GPU node, with the CUDA build installed."""
-    monkeypatch.setattr(doctor, "probe_backend", lambda backend: job_device(backend, [Device("gpu", "NVIDIA A100", 39.4)], environ={}))
+    monkeypatch.setattr(
+        doctor,
+        "probe_backend",
+        lambda backend: job_device(backend, [Device("gpu", "NVIDIA A100", 39.4)], environ={}),
+    )
     monkeypatch.setattr(doctor, "version", lambda package: "1.0")
 
 
@@ -51,11 +55,22 @@ def write_yaml(path, data):
 @pytest.fixture
 def good_setup(tmp_path, demo_raw, vgg16_weights_file):
     """A config on real data with a weights file, and a site profile with a GPU partition and account."""
-    config = write_yaml(tmp_path / "mine.yaml", {"data": {"raw": str(demo_raw)}, "demo": {"generate": False},
-                                                 "vgg16_weights": str(vgg16_weights_file)})
+    config = write_yaml(
+        tmp_path / "mine.yaml",
+        {
+            "data": {"raw": str(demo_raw)},
+            "demo": {"generate": False},
+            "vgg16_weights": str(vgg16_weights_file),
+        },
+    )
     site = tmp_path / "site"
-    write_yaml(site / "config.yaml", {"default-resources": {"slurm_account": "busflow", "slurm_partition": "main"},
-                                      "set-resources": {rule: {"slurm_partition": "gpu"} for rule in doctor.GPU_RULES}})
+    write_yaml(
+        site / "config.yaml",
+        {
+            "default-resources": {"slurm_account": "busflow", "slurm_partition": "main"},
+            "set-resources": {rule: {"slurm_partition": "gpu"} for rule in doctor.GPU_RULES},
+        },
+    )
     return ["--configfile", str(config), "--profile", str(site), "--directory", str(tmp_path)]
 
 
@@ -68,68 +83,112 @@ def line_of(output: str, check: str) -> str:
     """A check's line and, when it failed, its fix line."""
     lines = output.splitlines()
     i = next(i for i, line in enumerate(lines) if line[5:].startswith(f"{check}:"))
-    return "\n".join(lines[i:i + 2])
+    return "\n".join(lines[i : i + 2])
 
 
-def test_a_ready_setup_passes_every_check_and_exits_0(good_setup, cluster_path, gpu_backend, capsys):
+def test_a_ready_setup_passes_every_check_and_exits_0(
+    good_setup, cluster_path, gpu_backend, capsys
+):
     code, out = run_doctor(good_setup, capsys)
     assert code == 0, out
     assert "no problems found" in out
-    assert line_of(out, "backend").startswith("ok   backend: tensorflow ") and "sees gpu NVIDIA A100, 39.4 GiB" in out
-    assert "vgg16_notop.h5" in line_of(out, "weights") and "24 images in benign, malignant" in line_of(out, "data")
-    assert "gpu (gpu:a100:4)" in line_of(out, "GPU partitions") and "go to gpu" in line_of(out, "GPU partitions")
+    assert (
+        line_of(out, "backend").startswith("ok   backend: tensorflow ")
+        and "sees gpu NVIDIA A100, 39.4 GiB" in out
+    )
+    assert "vgg16_notop.h5" in line_of(
+        out, "weights"
+    ) and "24 images in benign, malignant" in line_of(out, "data")
+    assert "gpu (gpu:a100:4)" in line_of(out, "GPU partitions") and "go to gpu" in line_of(
+        out, "GPU partitions"
+    )
     assert "slurm_account busflow (from" in line_of(out, "account")
 
 
-def test_missing_data_folder_fails_with_the_key_and_the_fix(good_setup, cluster_path, gpu_backend, tmp_path, capsys):
+def test_missing_data_folder_fails_with_the_key_and_the_fix(
+    good_setup, cluster_path, gpu_backend, tmp_path, capsys
+):
     config = write_yaml(tmp_path / "nodata.yaml", {"data": {"raw": str(tmp_path / "nowhere")}})
     code, out = run_doctor([*good_setup, "--configfile", good_setup[1], str(config)], capsys)
     assert code == 1
-    assert line_of(out, "data").startswith("FAIL data: data.raw:") and "nowhere" in line_of(out, "data")
+    assert line_of(out, "data").startswith("FAIL data: data.raw:") and "nowhere" in line_of(
+        out, "data"
+    )
     assert "fix: set data.raw in your config" in line_of(out, "data")
 
 
-def test_missing_imagenet_weights_fail_with_the_login_node_fix(good_setup, cluster_path, gpu_backend, tmp_path, monkeypatch, capsys):
+def test_missing_imagenet_weights_fail_with_the_login_node_fix(
+    good_setup, cluster_path, gpu_backend, tmp_path, monkeypatch, capsys
+):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty_keras_home"))
     config = write_yaml(tmp_path / "imagenet.yaml", {"vgg16_weights": "imagenet"})
     code, out = run_doctor([*good_setup, "--configfile", good_setup[1], str(config)], capsys)
     assert code == 1
-    assert "is missing" in line_of(out, "weights") and "fetch_vgg16_weights" in line_of(out, "weights")
+    assert "is missing" in line_of(out, "weights") and "fetch_vgg16_weights" in line_of(
+        out, "weights"
+    )
 
 
-def test_gpu_jobs_sent_to_a_partition_without_gpus_fail(good_setup, tmp_path, gpu_backend, monkeypatch, capsys):
+def test_gpu_jobs_sent_to_a_partition_without_gpus_fail(
+    good_setup, tmp_path, gpu_backend, monkeypatch, capsys
+):
     bin_dir = fake_slurm(tmp_path / "cpu_only", sinfo="main* (null)\ngpu gpu:a100:4\n")
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     site = tmp_path / "site"
-    write_yaml(site / "config.yaml", {"default-resources": {"slurm_account": "busflow", "slurm_partition": "main"}})
+    write_yaml(
+        site / "config.yaml",
+        {"default-resources": {"slurm_account": "busflow", "slurm_partition": "main"}},
+    )
     code, out = run_doctor(good_setup, capsys)
     assert code == 1
     assert "would go to main, which has no GPUs" in line_of(out, "GPU partitions")
-    assert "fix: set slurm_partition of the GPU rules" in line_of(out, "GPU partitions") and "gpu" in line_of(out, "GPU partitions")
+    assert "fix: set slurm_partition of the GPU rules" in line_of(
+        out, "GPU partitions"
+    ) and "gpu" in line_of(out, "GPU partitions")
 
 
-def test_a_cluster_without_gpu_partitions_fails(good_setup, tmp_path, gpu_backend, monkeypatch, capsys):
+def test_a_cluster_without_gpu_partitions_fails(
+    good_setup, tmp_path, gpu_backend, monkeypatch, capsys
+):
     bin_dir = fake_slurm(tmp_path / "nogpu", sinfo="main* (null)\n")
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     code, out = run_doctor(good_setup, capsys)
     assert code == 1 and "lists no partition with GPUs" in line_of(out, "GPU partitions")
 
 
-def test_an_account_the_user_does_not_have_fails_naming_the_profile(good_setup, tmp_path, gpu_backend, monkeypatch, capsys):
+def test_an_account_the_user_does_not_have_fails_naming_the_profile(
+    good_setup, tmp_path, gpu_backend, monkeypatch, capsys
+):
     bin_dir = fake_slurm(tmp_path / "acc", accounts="lab_a\nlab_b\n")
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     code, out = run_doctor(good_setup, capsys)
     assert code == 1
     check = line_of(out, "account")
-    assert "slurm_account busflow" in check and "lab_a, lab_b" in check and str(tmp_path / "site" / "config.yaml") in check
+    assert (
+        "slurm_account busflow" in check
+        and "lab_a, lab_b" in check
+        and str(tmp_path / "site" / "config.yaml") in check
+    )
 
 
-def test_no_cuda_build_with_require_gpu_fails_and_require_gpu_false_passes(good_setup, cluster_path, monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(doctor, "probe_backend", lambda backend: job_device(backend, [Device("cpu", "Xeon")], environ={}))
-    monkeypatch.setattr(doctor, "version", lambda package: None if "cuda" in package or "nvidia" in package else "1.0")
+def test_no_cuda_build_with_require_gpu_fails_and_require_gpu_false_passes(
+    good_setup, cluster_path, monkeypatch, tmp_path, capsys
+):
+    monkeypatch.setattr(
+        doctor,
+        "probe_backend",
+        lambda backend: job_device(backend, [Device("cpu", "Xeon")], environ={}),
+    )
+    monkeypatch.setattr(
+        doctor,
+        "version",
+        lambda package: None if "cuda" in package or "nvidia" in package else "1.0",
+    )
     code, out = run_doctor(good_setup, capsys)
     assert code == 1
-    assert "has no CUDA libraries" in line_of(out, "GPU build") and "pip install -e '.[gpu-tf]'" in line_of(out, "GPU build")
+    assert "has no CUDA libraries" in line_of(
+        out, "GPU build"
+    ) and "pip install -e '.[gpu-tf]'" in line_of(out, "GPU build")
     allow_cpu = write_yaml(tmp_path / "cpu.yaml", {"training": {"require_gpu": False}})
     code, out = run_doctor([*good_setup, "--configfile", good_setup[1], str(allow_cpu)], capsys)
     assert code == 0, out
@@ -139,7 +198,9 @@ def test_without_sinfo_the_slurm_checks_are_skipped(good_setup, gpu_backend, mon
     monkeypatch.setattr(doctor.shutil, "which", lambda name: None)
     code, out = run_doctor(good_setup, capsys)
     assert code == 0, out
-    assert line_of(out, "GPU partitions").startswith("skip") and line_of(out, "account").startswith("skip")
+    assert line_of(out, "GPU partitions").startswith("skip") and line_of(out, "account").startswith(
+        "skip"
+    )
 
 
 def test_a_config_that_breaks_the_schema_fails_first(tmp_path, capsys):
@@ -151,15 +212,27 @@ def test_a_config_that_breaks_the_schema_fails_first(tmp_path, capsys):
 def test_the_command_line_probes_the_real_backend(tmp_path):
     """End to end, as a user runs it (this machine: CPU, no sinfo needed)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-m", "busflow.doctor", "--directory", str(tmp_path)],
-                            capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "busflow.doctor", "--directory", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode in (0, 1)
-    assert "ok   backend: tensorflow" in result.stdout and "sees cpu" in result.stdout, result.stdout + result.stderr
+    assert "ok   backend: tensorflow" in result.stdout and "sees cpu" in result.stdout, (
+        result.stdout + result.stderr
+    )
     assert ("FAIL" in result.stdout) == (result.returncode == 1)
 
 
-def test_the_scancel_line_says_whether_squeue_is_safe(good_setup, tmp_path, gpu_backend, monkeypatch, capsys):
-    for age, expected in ((300, "MinJobAge 300 s: slurm-status-command squeue is safe here"), (60, "MinJobAge 60 s is too short")):
+def test_the_scancel_line_says_whether_squeue_is_safe(
+    good_setup, tmp_path, gpu_backend, monkeypatch, capsys
+):
+    for age, expected in (
+        (300, "MinJobAge 300 s: slurm-status-command squeue is safe here"),
+        (60, "MinJobAge 60 s is too short"),
+    ):
         bin_dir = fake_slurm(tmp_path / f"age{age}", min_job_age=age)
         monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
         code, out = run_doctor(good_setup, capsys)

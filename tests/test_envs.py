@@ -47,8 +47,13 @@ def env_pins(path: Path) -> dict[str, str]:
 
 def test_every_dependency_and_extra_is_pinned_exactly():
     project = pyproject()
-    for dep in [*project["dependencies"], *(d for extra in project["optional-dependencies"].values() for d in extra)]:
-        assert re.fullmatch(r"[A-Za-z0-9_.-]+(\[[a-z0-9-]+\])?==\d+(\.\d+)+", dep), f"pyproject.toml: '{dep}' is not an exact pin"
+    for dep in [
+        *project["dependencies"],
+        *(d for extra in project["optional-dependencies"].values() for d in extra),
+    ]:
+        assert re.fullmatch(r"[A-Za-z0-9_.-]+(\[[a-z0-9-]+\])?==\d+(\.\d+)+", dep), (
+            f"pyproject.toml: '{dep}' is not an exact pin"
+        )
 
 
 @pytest.mark.parametrize("env_file", ENV_FILES, ids=lambda p: p.name)
@@ -58,9 +63,13 @@ def test_env_pins_agree_with_pyproject(env_file):
     env = env_pins(env_file)
     assert env, f"{env_file.name} pins nothing"
     for package, version in env.items():
-        assert expected.get(package) == version, f"{env_file.name}: {package}=={version}, pyproject says {expected.get(package)}"
+        assert expected.get(package) == version, (
+            f"{env_file.name}: {package}=={version}, pyproject says {expected.get(package)}"
+        )
     if extra:  # a GPU env is the whole extra: every pin of it
-        assert set(pins(pyproject()["optional-dependencies"][extra])) <= set(env), f"{env_file.name} misses part of the {extra} extra"
+        assert set(pins(pyproject()["optional-dependencies"][extra])) <= set(env), (
+            f"{env_file.name} misses part of the {extra} extra"
+        )
     assert "python=3.11" in yaml.safe_load(env_file.read_text())["dependencies"]
 
 
@@ -68,13 +77,19 @@ def test_env_pins_agree_with_pyproject(env_file):
 def test_env_files_hold_only_pinned_packages_no_paths(env_file):
     """Snakemake copies env files under .snakemake/conda/, so '-e ..' or any path would point nowhere."""
     for line in pip_lines(env_file):
-        assert "==" in line and not line.startswith(("-", ".", "/", "file:")), f"{env_file.name}: '{line}' is not a pinned package"
+        assert "==" in line and not line.startswith(("-", ".", "/", "file:")), (
+            f"{env_file.name}: '{line}' is not a pinned package"
+        )
 
 
 def test_every_rule_env_file_exists():
     referenced = set()
     for smk in (REPO / "rules").glob("*.smk"):
-        referenced |= {line.split('"')[1] for line in smk.read_text().splitlines() if line.strip().startswith('"../envs/')}
+        referenced |= {
+            line.split('"')[1]
+            for line in smk.read_text().splitlines()
+            if line.strip().startswith('"../envs/')
+        }
     assert referenced == {"../envs/data.yaml", "../envs/train.yaml"}
     assert all((REPO / "rules" / ref).resolve().is_file() for ref in referenced)
 

@@ -8,7 +8,12 @@ from busflow.errors import BadImageError, ConfigError, DatasetLayoutError
 from busflow.external import build_external_manifest, candidate_files
 from busflow.manifest import build_manifest
 
-DATA_CFG = {"classes": ["benign", "malignant"], "ignore_folders": [], "exclude_pattern": "*_mask*", "near_duplicate_distance": 4}
+DATA_CFG = {
+    "classes": ["benign", "malignant"],
+    "ignore_folders": [],
+    "exclude_pattern": "*_mask*",
+    "near_duplicate_distance": 4,
+}
 
 
 @pytest.fixture(scope="module")
@@ -32,33 +37,64 @@ def write_csv(path, rows):
 
 def test_a_folder_set_is_read_like_the_raw_folder(external_raw, training_manifest):
     manifest = build_external_manifest(external_raw, DATA_CFG, training_manifest)["manifest"]
-    assert len(manifest) == 12 and manifest["label"].value_counts().to_dict() == {"benign": 6, "malignant": 6}
+    assert len(manifest) == 12 and manifest["label"].value_counts().to_dict() == {
+        "benign": 6,
+        "malignant": 6,
+    }
     assert not manifest["in_training"].any()
 
 
 def test_a_csv_set_resolves_paths_next_to_the_csv(external_raw, training_manifest, tmp_path):
     shutil.copytree(external_raw, tmp_path / "images")
-    csv = write_csv(tmp_path / "labels.csv", [("images/benign/benign_0000.png", "benign"), ("images/malignant/malignant_0001.png", "malignant")])
+    csv = write_csv(
+        tmp_path / "labels.csv",
+        [
+            ("images/benign/benign_0000.png", "benign"),
+            ("images/malignant/malignant_0001.png", "malignant"),
+        ],
+    )
     manifest = build_external_manifest(csv, DATA_CFG, training_manifest)["manifest"]
-    assert manifest["image_id"].tolist() == ["images/benign/benign_0000", "images/malignant/malignant_0001"]
+    assert manifest["image_id"].tolist() == [
+        "images/benign/benign_0000",
+        "images/malignant/malignant_0001",
+    ]
     assert set(candidate_files(csv, DATA_CFG)) == {str(csv), *map(str, manifest["path"])}
 
 
-def test_an_image_also_in_the_training_data_is_flagged(external_raw, training_manifest, demo_raw, tmp_path):
+def test_an_image_also_in_the_training_data_is_flagged(
+    external_raw, training_manifest, demo_raw, tmp_path
+):
     target = tmp_path / "set"
     shutil.copytree(external_raw, target)
-    shutil.copy(demo_raw / "malignant" / "malignant_0003.png", target / "malignant" / "copied from training.png")
-    manifest = build_external_manifest(target, DATA_CFG, training_manifest)["manifest"].set_index("image_id")
+    shutil.copy(
+        demo_raw / "malignant" / "malignant_0003.png",
+        target / "malignant" / "copied from training.png",
+    )
+    manifest = build_external_manifest(target, DATA_CFG, training_manifest)["manifest"].set_index(
+        "image_id"
+    )
     assert manifest["in_training"].sum() == 1
-    assert manifest.loc["malignant/copied from training", "training_match"] == "malignant/malignant_0003"
+    assert (
+        manifest.loc["malignant/copied from training", "training_match"]
+        == "malignant/malignant_0003"
+    )
 
 
-@pytest.mark.parametrize("rows, header, message", [
-    ([("a.png", "benign")], "file,label", "missing column"),
-    ([("images/benign/benign_0000.png", "normal")], "path,label", "line 2: label 'normal'"),
-    ([("images/benign/missing.png", "benign")], "path,label", "missing.png.*labels.csv, line 2"),
-])
-def test_bad_csv_rows_name_the_csv_the_line_and_the_fix(external_raw, training_manifest, tmp_path, rows, header, message):
+@pytest.mark.parametrize(
+    "rows, header, message",
+    [
+        ([("a.png", "benign")], "file,label", "missing column"),
+        ([("images/benign/benign_0000.png", "normal")], "path,label", "line 2: label 'normal'"),
+        (
+            [("images/benign/missing.png", "benign")],
+            "path,label",
+            "missing.png.*labels.csv, line 2",
+        ),
+    ],
+)
+def test_bad_csv_rows_name_the_csv_the_line_and_the_fix(
+    external_raw, training_manifest, tmp_path, rows, header, message
+):
     shutil.copytree(external_raw, tmp_path / "images")
     csv = tmp_path / "labels.csv"
     csv.write_text(header + "\n" + "".join(f"{p},{label}\n" for p, label in rows))
@@ -71,12 +107,21 @@ def test_a_missing_csv_names_the_config_key(training_manifest, tmp_path):
         build_external_manifest(tmp_path / "nope.csv", DATA_CFG, training_manifest)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("path,label\nimages/benign/benign_0000.png,benign,extra\n", "line 2: not a CSV of the header.s 2 columns.*path,label"),
-    ("path,label\n", "lists no images"),
-    ("", "the file is empty"),
-], ids=["extra-field", "header-only", "empty"])
-def test_a_malformed_csv_names_the_csv_and_the_fix(external_raw, training_manifest, tmp_path, text, message):
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "path,label\nimages/benign/benign_0000.png,benign,extra\n",
+            "line 2: not a CSV of the header.s 2 columns.*path,label",
+        ),
+        ("path,label\n", "lists no images"),
+        ("", "the file is empty"),
+    ],
+    ids=["extra-field", "header-only", "empty"],
+)
+def test_a_malformed_csv_names_the_csv_and_the_fix(
+    external_raw, training_manifest, tmp_path, text, message
+):
     """Today: a bare pandas ParserError, or KeyError: 'phash'."""
     csv = tmp_path / "labels.csv"
     csv.write_text(text)

@@ -8,19 +8,31 @@ from busflow.training import HISTORY_METRICS
 
 
 def history(kept_epoch=None, epochs=4):
-    table = pd.DataFrame({"epoch": range(1, epochs + 1), **{k: [0.5 + 0.1 * e for e in range(epochs)] for k in HISTORY_METRICS}})
+    table = pd.DataFrame(
+        {
+            "epoch": range(1, epochs + 1),
+            **{k: [0.5 + 0.1 * e for e in range(epochs)] for k in HISTORY_METRICS},
+        }
+    )
     if kept_epoch is not None:
         table["kept"] = table["epoch"] == kept_epoch
     return table
 
 
 def ring_lines(figure):
-    return [line for ax in figure.axes for line in ax.lines if line.get_label().startswith("kept epoch")]
+    return [
+        line for ax in figure.axes for line in ax.lines if line.get_label().startswith("kept epoch")
+    ]
 
 
 def test_kept_epoch_is_ringed_on_both_panels():
     figure = training_curves_figure([history(kept_epoch=2), history(kept_epoch=3)], "transfer")
-    rings = [line for ax in figure.axes for line in ax.lines if line.get_marker() == "o" and line.get_linestyle() == "None"]
+    rings = [
+        line
+        for ax in figure.axes
+        for line in ax.lines
+        if line.get_marker() == "o" and line.get_linestyle() == "None"
+    ]
     assert [list(line.get_xdata()) for line in rings] == [[2], [3], [2], [3]]
     assert len(ring_lines(figure)) == 2  # one legend entry per panel
     plt.close(figure)

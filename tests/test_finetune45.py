@@ -25,8 +25,12 @@ def test_its_trainer_trains_blocks_4_and_5_only_and_equals_the_full_model(vgg16_
     assert {"block4_conv1", "block4_conv3", "block5_conv3"} <= trainable
     assert not any(name.startswith(("block1", "block2", "block3")) for name in trainable)
     pixels = np.random.default_rng(1).integers(0, 256, (3, SIZE, SIZE, 1), dtype=np.uint8)
-    block3 = models.build_feature_extractor(base, SIZE, ("block3",)).predict(pixels, verbose=0)["block3"]
-    assert np.allclose(trainer.predict(block3, verbose=0), classifier.predict(pixels, verbose=0), atol=1e-5)
+    block3 = models.build_feature_extractor(base, SIZE, ("block3",)).predict(pixels, verbose=0)[
+        "block3"
+    ]
+    assert np.allclose(
+        trainer.predict(block3, verbose=0), classifier.predict(pixels, verbose=0), atol=1e-5
+    )
 
 
 def test_its_job_changes_block4_and_keeps_block3(vgg16_weights_file, tmp_path):
@@ -35,18 +39,42 @@ def test_its_job_changes_block4_and_keeps_block3(vgg16_weights_file, tmp_path):
     rng = np.random.default_rng(0)
     for name, n in (("train", 16), ("val", 8)):
         labels = np.arange(n) % 2
-        pixels = rng.integers(0, 128, (n, SIZE, SIZE, 1), dtype=np.uint8) + (labels * 100)[:, None, None, None].astype(np.uint8)
+        pixels = rng.integers(0, 128, (n, SIZE, SIZE, 1), dtype=np.uint8) + (labels * 100)[
+            :, None, None, None
+        ].astype(np.uint8)
         out = extractor.predict(pixels, verbose=0)
-        np.savez(tmp_path / f"{name}.npz", block3=out["block3"].astype(np.float16), bottleneck=out["bottleneck"],
-                 labels=labels, image_ids=np.asarray([f"{name}{i}" for i in range(n)]), copy_index=np.zeros(n, int))
+        np.savez(
+            tmp_path / f"{name}.npz",
+            block3=out["block3"].astype(np.float16),
+            bottleneck=out["bottleneck"],
+            labels=labels,
+            image_ids=np.asarray([f"{name}{i}" for i in range(n)]),
+            copy_index=np.zeros(n, int),
+        )
     keras.utils.set_random_seed(0)
-    models.assemble_classifier(base, models.build_head(base.output.shape[1:]), SIZE, "transfer").save(tmp_path / "transfer.keras")
-    out = {"model": tmp_path / "m.keras", "history": tmp_path / "h.csv", "checkpoint": tmp_path / "ckpt"}
+    models.assemble_classifier(
+        base, models.build_head(base.output.shape[1:]), SIZE, "transfer"
+    ).save(tmp_path / "transfer.keras")
+    out = {
+        "model": tmp_path / "m.keras",
+        "history": tmp_path / "h.csv",
+        "checkpoint": tmp_path / "ckpt",
+    }
     settings = {"epochs": 1, "batch_size": 8, "learning_rate": 0.01, "momentum": 0.9, "seed": 3}
-    inputs = {"train": tmp_path / "train.npz", "val": tmp_path / "val.npz", "start": tmp_path / "transfer.keras"}
+    inputs = {
+        "train": tmp_path / "train.npz",
+        "val": tmp_path / "val.npz",
+        "start": tmp_path / "transfer.keras",
+    }
     train_model_job("finetune45", inputs, {"settings": settings}, out)
     trained = keras.models.load_model(out["model"]).get_layer(models.BASE_NAME)
-    assert trained.name == models.BASE_NAME and keras.models.load_model(out["model"]).name == "finetune45"
+    assert (
+        trained.name == models.BASE_NAME
+        and keras.models.load_model(out["model"]).name == "finetune45"
+    )
     for layer, changed in (("block3_conv3", False), ("block4_conv1", True), ("block5_conv3", True)):
-        before, after = base.get_layer(layer).get_weights()[0], trained.get_layer(layer).get_weights()[0]
+        before, after = (
+            base.get_layer(layer).get_weights()[0],
+            trained.get_layer(layer).get_weights()[0],
+        )
         assert (not np.array_equal(before, after)) == changed, layer

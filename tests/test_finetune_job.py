@@ -12,7 +12,14 @@ from busflow.registry import model_spec
 from busflow.training import train_epochs
 
 SIZE = 32
-HEAD = {"epochs": 4, "batch_size": 8, "learning_rate": 0.001, "optimizer": "rmsprop", "dropout": 0.5, "seed": 2}
+HEAD = {
+    "epochs": 4,
+    "batch_size": 8,
+    "learning_rate": 0.001,
+    "optimizer": "rmsprop",
+    "dropout": 0.5,
+    "seed": 2,
+}
 FINETUNE = {"epochs": 1, "batch_size": 8, "learning_rate": 0.0001, "momentum": 0.9, "seed": 3}
 
 
@@ -26,10 +33,19 @@ def feature_files(vgg16_weights_file, tmp_path_factory):
     rng = np.random.default_rng(0)
     for name, n in (("train", 24), ("val", 8)):
         labels = np.arange(n) % 2
-        pixels = rng.integers(0, 128, (n, SIZE, SIZE, 1), dtype=np.uint8) + (labels * 100)[:, None, None, None].astype(np.uint8)
+        pixels = rng.integers(0, 128, (n, SIZE, SIZE, 1), dtype=np.uint8) + (labels * 100)[
+            :, None, None, None
+        ].astype(np.uint8)
         out = extractor.predict(pixels, verbose=0)
-        np.savez(folder / f"{name}.npz", block4=out["block4"].astype(np.float16), bottleneck=out["bottleneck"],
-                 labels=labels, image_ids=np.asarray([f"{name}{i}" for i in range(n)]), copy_index=np.zeros(n, int), protocol="leak_free")
+        np.savez(
+            folder / f"{name}.npz",
+            block4=out["block4"].astype(np.float16),
+            bottleneck=out["bottleneck"],
+            labels=labels,
+            image_ids=np.asarray([f"{name}{i}" for i in range(n)]),
+            copy_index=np.zeros(n, int),
+            protocol="leak_free",
+        )
     keras.utils.set_random_seed(0)
     head = models.build_head(base.output.shape[1:])
     models.assemble_classifier(base, head, SIZE, "transfer").save(folder / "transfer.keras")
@@ -57,28 +73,54 @@ def test_warm_up_gives_the_head_a_fresh_head_trained_that_many_epochs(feature_fi
 
 
 def test_head_epochs_without_the_transfer_settings_is_refused(feature_files, tmp_path):
-    out = {"model": tmp_path / "f.keras", "history": tmp_path / "h.csv", "checkpoint": tmp_path / "ckpt"}
+    out = {
+        "model": tmp_path / "f.keras",
+        "history": tmp_path / "h.csv",
+        "checkpoint": tmp_path / "ckpt",
+    }
     with pytest.raises(ValueError, match="start_settings"):
-        train_finetune_job(model_spec("finetune"), inputs_of(feature_files), {"settings": {**FINETUNE, "head_epochs": 1}}, out)
+        train_finetune_job(
+            model_spec("finetune"),
+            inputs_of(feature_files),
+            {"settings": {**FINETUNE, "head_epochs": 1}},
+            out,
+        )
     assert not out["model"].exists()
 
 
 def inputs_of(feature_files):
-    return {"train": feature_files / "train.npz", "val": feature_files / "val.npz", "start": feature_files / "transfer.keras"}
+    return {
+        "train": feature_files / "train.npz",
+        "val": feature_files / "val.npz",
+        "start": feature_files / "transfer.keras",
+    }
 
 
 def run_finetune(feature_files, folder, settings):
-    out = {"model": folder / "finetune.keras", "history": folder / "history.csv", "checkpoint": folder / "ckpt"}
-    train_finetune_job(model_spec("finetune"), inputs_of(feature_files), {"settings": settings, "start_settings": HEAD}, out)
+    out = {
+        "model": folder / "finetune.keras",
+        "history": folder / "history.csv",
+        "checkpoint": folder / "ckpt",
+    }
+    train_finetune_job(
+        model_spec("finetune"),
+        inputs_of(feature_files),
+        {"settings": settings, "start_settings": HEAD},
+        out,
+    )
     return keras.models.load_model(out["model"]), pd.read_csv(out["history"])
 
 
-def test_finetune_from_a_warmed_up_head_differs_from_the_transfer_head_and_is_deterministic(feature_files, tmp_path):
+def test_finetune_from_a_warmed_up_head_differs_from_the_transfer_head_and_is_deterministic(
+    feature_files, tmp_path
+):
     plain, _ = run_finetune(feature_files, tmp_path / "plain", FINETUNE)
     warm, history = run_finetune(feature_files, tmp_path / "warm", {**FINETUNE, "head_epochs": 2})
     again, _ = run_finetune(feature_files, tmp_path / "again", {**FINETUNE, "head_epochs": 2})
     # Weights, not predictions: on these toy features the sigmoid saturates for many inputs.
-    w_plain, w_warm, w_again = (m.get_layer(models.HEAD_NAME).get_weights() for m in (plain, warm, again))
+    w_plain, w_warm, w_again = (
+        m.get_layer(models.HEAD_NAME).get_weights() for m in (plain, warm, again)
+    )
     assert len(history) == FINETUNE["epochs"]
     assert not all(np.allclose(a, b, atol=1e-4) for a, b in zip(w_plain, w_warm))
     assert all(np.array_equal(a, b) for a, b in zip(w_warm, w_again))
@@ -88,7 +130,9 @@ class Killed(Exception):
     """Stands for a kill right after a checkpoint was committed."""
 
 
-def test_killed_finetune_resumes_from_its_checkpoint_without_a_second_warm_up(feature_files, tmp_path, monkeypatch):
+def test_killed_finetune_resumes_from_its_checkpoint_without_a_second_warm_up(
+    feature_files, tmp_path, monkeypatch
+):
     settings = {**FINETUNE, "epochs": 2, "head_epochs": 2}
     _, uninterrupted = run_finetune(feature_files, tmp_path / "whole", settings)
     save = training.Checkpoint.save

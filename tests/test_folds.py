@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
+from test_split import SPLIT_CFG, synthetic_manifest
 
 from busflow.errors import ConfigError
 from busflow.folds import ORIGINAL_WHEN_NOT_KEPT, sample_mask, select_samples
 from busflow.manifest import build_manifest
 from busflow.shards import ShardSpec, build_shard
 from busflow.split import assign_splits
-from test_split import SPLIT_CFG, synthetic_manifest
 
 K = 5
 LEAK_FREE = {"protocol": "leak_free", "seed": 42, "folds": K, "keep_original": True}
@@ -52,8 +52,12 @@ def test_one_fold_is_the_plain_split_in_fold_zero():
 
 
 def test_pool_shards_hold_every_copy_and_folds_pick_train_copies_and_test_originals(demo_raw, cfg):
-    manifest = build_manifest(demo_raw, {"classes": ["benign", "malignant"], "ignore_folders": []})["manifest"]
-    cfg["split"].update(val_fraction=0.1, seed=46)  # 24 images: a seed that keeps both classes in every role
+    manifest = build_manifest(demo_raw, {"classes": ["benign", "malignant"], "ignore_folders": []})[
+        "manifest"
+    ]
+    cfg["split"].update(
+        val_fraction=0.1, seed=46
+    )  # 24 images: a seed that keeps both classes in every role
     split = assign_splits(manifest, cfg["split"], folds=2)
     pool = build_shard(split, manifest, ShardSpec("pool", 0, 1), cfg)
     factor = cfg["augment"]["factor"]
@@ -65,12 +69,17 @@ def test_pool_shards_hold_every_copy_and_folds_pick_train_copies_and_test_origin
         test = select_samples(pool, split, fold, "test", selection)
         assert set(train["image_ids"]) == set(rows[rows == "train"].index)
         assert len(train["labels"]) == factor * (rows == "train").sum()
-        assert set(test["image_ids"]) == set(rows[rows == "test"].index) and (test["copy_index"] == 0).all()
+        assert (
+            set(test["image_ids"]) == set(rows[rows == "test"].index)
+            and (test["copy_index"] == 0).all()
+        )
         assert not set(train["image_ids"]) & set(test["image_ids"])
 
 
 def test_without_keep_original_pool_adds_the_unaugmented_original_for_val_and_test(demo_raw, cfg):
-    manifest = build_manifest(demo_raw, {"classes": ["benign", "malignant"], "ignore_folders": []})["manifest"]
+    manifest = build_manifest(demo_raw, {"classes": ["benign", "malignant"], "ignore_folders": []})[
+        "manifest"
+    ]
     cfg["augment"]["keep_original"] = False
     cfg["split"].update(val_fraction=0.1, seed=46)
     split = assign_splits(manifest, cfg["split"], folds=2)
@@ -93,5 +102,7 @@ def test_paper_protocol_folds_split_copies_so_images_leak_and_val_is_test():
     assert not (test & train).any() and (test | train).all()
     assert set(ids[test]) & set(ids[train])  # the leak: one image's copies on both sides
     assert (sample_mask(ids, copies, split, 0, "val", paper) == test).all()
-    every_fold = np.sum([sample_mask(ids, copies, split, f, "test", paper) for f in range(K)], axis=0)
+    every_fold = np.sum(
+        [sample_mask(ids, copies, split, f, "test", paper) for f in range(K)], axis=0
+    )
     assert (every_fold == 1).all()

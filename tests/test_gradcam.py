@@ -42,9 +42,15 @@ def bright_patch_model(pool: int = CELL) -> keras.Model:
     dense = keras.layers.Dense(1, activation="sigmoid")
     outputs = dense(x)
     model = keras.Model(inputs, outputs, name="bright_patch")
-    features.set_weights([np.array([1.0, 1.0, -1.0], dtype="float32").reshape(1, 1, 1, 3),
-                          np.array([-0.7, -0.3, 0.3], dtype="float32")])
-    dense.set_weights([np.array([[400.0], [0.0], [0.0]], dtype="float32"), np.array([-3.0], dtype="float32")])
+    features.set_weights(
+        [
+            np.array([1.0, 1.0, -1.0], dtype="float32").reshape(1, 1, 1, 3),
+            np.array([-0.7, -0.3, 0.3], dtype="float32"),
+        ]
+    )
+    dense.set_weights(
+        [np.array([[400.0], [0.0], [0.0]], dtype="float32"), np.array([-3.0], dtype="float32")]
+    )
     return model
 
 
@@ -72,7 +78,9 @@ def test_heat_is_on_the_discriminative_patch_not_on_the_distractor(pool):
     assert result.probabilities[0] > 0.9  # the bright patch makes it positive
     assert heat.max() == pytest.approx(1.0)
     peak = np.unravel_index(np.argmax(heat), heat.shape)
-    assert BRIGHT[0].start <= peak[0] < BRIGHT[0].stop and BRIGHT[1].start <= peak[1] < BRIGHT[1].stop
+    assert (
+        BRIGHT[0].start <= peak[0] < BRIGHT[0].stop and BRIGHT[1].start <= peak[1] < BRIGHT[1].stop
+    )
     assert heat[BRIGHT].mean() > 0.5
     assert heat[GREY].mean() < 0.35 * heat[BRIGHT].mean()
     outside = np.ones_like(heat, dtype=bool)
@@ -131,7 +139,11 @@ def test_score_cam_runs_on_the_nested_vgg16_model(vgg_classifier):
     result = gradcam.score_cam(vgg_classifier, images, top_k=4)
     assert result.heatmaps.shape == (2, 32, 32)
     assert result.heatmaps.min() >= 0.0 and result.heatmaps.max() <= 1.0
-    np.testing.assert_allclose(result.probabilities, vgg_classifier.predict(images[..., None], verbose=0).ravel(), rtol=1e-5)
+    np.testing.assert_allclose(
+        result.probabilities,
+        vgg_classifier.predict(images[..., None], verbose=0).ravel(),
+        rtol=1e-5,
+    )
 
 
 def test_examples_are_originals_of_both_classes_spread_over_the_ids():
@@ -148,10 +160,20 @@ def test_the_rule_job_writes_a_png_grid(tmp_path, patch_model):
 
     model_file = tmp_path / "bright.keras"
     patch_model.save(model_file)
-    images = np.stack([patch_image(bright=False), patch_image(grey=False), patch_image(), patch_image(bright=False)])
-    arrays = {"images": images, "labels": np.array([0, 1, 1, 0], dtype=np.int8),
-              "image_ids": np.array(["benign/a", "malignant/b", "malignant/c", "benign/d"]),
-              "copy_index": np.zeros(4, dtype=np.int16)}
+    images = np.stack(
+        [
+            patch_image(bright=False),
+            patch_image(grey=False),
+            patch_image(),
+            patch_image(bright=False),
+        ]
+    )
+    arrays = {
+        "images": images,
+        "labels": np.array([0, 1, 1, 0], dtype=np.int8),
+        "image_ids": np.array(["benign/a", "malignant/b", "malignant/c", "benign/d"]),
+        "copy_index": np.zeros(4, dtype=np.int16),
+    }
     shard = tmp_path / "0.npz"
     write_shard(shard, arrays, {"protocol": "leak_free", "leaky": False})
     out = tmp_path / "figures" / "cam_bright.png"

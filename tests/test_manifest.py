@@ -11,8 +11,12 @@ from PIL import Image
 from busflow.errors import BadImageError, DatasetLayoutError
 from busflow.manifest import build_manifest
 
-DATA_CFG = {"classes": ["benign", "malignant"], "ignore_folders": ["normal"], "exclude_pattern": "*_mask*",
-            "near_duplicate_distance": 4}
+DATA_CFG = {
+    "classes": ["benign", "malignant"],
+    "ignore_folders": ["normal"],
+    "exclude_pattern": "*_mask*",
+    "near_duplicate_distance": 4,
+}
 
 
 def first_image(raw, label="benign"):
@@ -108,10 +112,14 @@ def test_near_duplicate_shares_a_group_and_distinct_images_do_not(raw_copy):
     source = first_image(raw_copy)
     pixels = np.asarray(Image.open(source), dtype=np.int16)
     brighter = np.clip(pixels + 6, 0, 255).astype(np.uint8)
-    Image.fromarray(brighter).resize((80, 72)).save(raw_copy / "benign" / "rescanned.jpg", quality=85)
+    Image.fromarray(brighter).resize((80, 72)).save(
+        raw_copy / "benign" / "rescanned.jpg", quality=85
+    )
     tables = build_manifest(raw_copy, DATA_CFG)
     manifest = tables["manifest"].set_index("image_id")
-    assert manifest.loc["benign/rescanned", "group"] == manifest.loc[f"benign/{source.stem}", "group"]
+    assert (
+        manifest.loc["benign/rescanned", "group"] == manifest.loc[f"benign/{source.stem}", "group"]
+    )
     assert "near" in tables["duplicates"]["kind"].tolist()
     assert manifest["group"].nunique() == 24
 
@@ -184,7 +192,9 @@ def test_a_broken_link_is_named_and_skippable(raw_copy):
     with pytest.raises(BadImageError, match="broken link") as error:
         build_manifest(raw_copy, DATA_CFG)
     assert str(link) in str(error.value)
-    assert build_manifest(raw_copy, {**DATA_CFG, "on_bad_image": "skip"})["rejected"]["path"].tolist() == [str(link)]
+    assert build_manifest(raw_copy, {**DATA_CFG, "on_bad_image": "skip"})["rejected"][
+        "path"
+    ].tolist() == [str(link)]
 
 
 def test_blank_images_are_bad_images_not_duplicates(raw_copy):

@@ -59,7 +59,9 @@ def test_saved_classifier_takes_raw_pixels_and_reloads_identically(vgg16_weights
     pixels = np.random.default_rng(0).integers(0, 256, (4, SIZE, SIZE, 1), dtype=np.uint8)
     classifier.save(tmp_path / "m.keras")
     reloaded = keras.models.load_model(tmp_path / "m.keras")
-    assert np.allclose(classifier.predict(pixels, verbose=0), reloaded.predict(pixels, verbose=0), atol=1e-6)
+    assert np.allclose(
+        classifier.predict(pixels, verbose=0), reloaded.predict(pixels, verbose=0), atol=1e-6
+    )
 
 
 def test_finetune_trains_only_block5_and_the_head(vgg16_weights_file):
@@ -80,7 +82,9 @@ def test_block5_trainer_on_block4_features_equals_the_full_model(vgg16_weights_f
     trainer = models.build_top_trainer(base, head)
     pixels = np.random.default_rng(1).integers(0, 256, (3, SIZE, SIZE, 1), dtype=np.uint8)
     block4 = extractor.predict(pixels, verbose=0)["block4"]
-    assert np.allclose(trainer.predict(block4, verbose=0), classifier.predict(pixels, verbose=0), atol=1e-5)
+    assert np.allclose(
+        trainer.predict(block4, verbose=0), classifier.predict(pixels, verbose=0), atol=1e-5
+    )
 
 
 def test_fetch_without_network_names_file_md5_and_place(tmp_path):
@@ -89,7 +93,11 @@ def test_fetch_without_network_names_file_md5_and_place(tmp_path):
     dest = tmp_path / "resources" / VGG16_NOTOP_FILE
     with pytest.raises(WeightsNotFoundError) as error:
         fetch_vgg16_weights(dest, url="http://127.0.0.1:9/vgg16.h5", timeout=5)
-    assert "download failed" in str(error.value) and str(dest) in str(error.value) and VGG16_NOTOP_MD5 in str(error.value)
+    assert (
+        "download failed" in str(error.value)
+        and str(dest) in str(error.value)
+        and VGG16_NOTOP_MD5 in str(error.value)
+    )
     assert not dest.exists() and not list(dest.parent.glob("*.part"))
 
 
@@ -114,7 +122,9 @@ def mixed_bfloat16():
 
 def test_vgg_input_subtracts_the_mean_in_float32_before_rounding_to_bfloat16(mixed_bfloat16):
     layer = models.VGGInput()
-    out = keras.ops.convert_to_numpy(keras.ops.cast(layer(np.full((1, 1, 1, 1), 124, np.uint8)), "float32"))
+    out = keras.ops.convert_to_numpy(
+        keras.ops.cast(layer(np.full((1, 1, 1, 1), 124, np.uint8)), "float32")
+    )
     assert layer.compute_dtype == "bfloat16"
     # 124 - 123.68 = 0.32; with the mean rounded to bfloat16 first (123.5) it would be 0.5.
     assert out[0, 0, 0, 2] == pytest.approx(0.32, abs=0.002)
@@ -123,12 +133,18 @@ def test_vgg_input_subtracts_the_mean_in_float32_before_rounding_to_bfloat16(mix
 def test_every_classifier_outputs_float32_under_mixed_bfloat16(mixed_bfloat16):
     base = models.build_vgg16_base(SIZE, None)
     head = models.build_head(base.output.shape[1:])
-    built = [models.build_baseline(SIZE), head, models.assemble_classifier(base, head, SIZE, "transfer"),
-             models.build_top_trainer(base, head)]
+    built = [
+        models.build_baseline(SIZE),
+        head,
+        models.assemble_classifier(base, head, SIZE, "transfer"),
+        models.build_top_trainer(base, head),
+    ]
     for model in built:
         assert model.outputs[0].dtype == "float32", model.name
     assert base.get_layer("block1_conv1").compute_dtype == "bfloat16"
-    assert head.layers[-1].compute_dtype == "float32" and head.layers[-2].compute_dtype == "bfloat16"
+    assert (
+        head.layers[-1].compute_dtype == "float32" and head.layers[-2].compute_dtype == "bfloat16"
+    )
 
 
 def test_feature_caching_under_mixed_bfloat16_gives_float32_and_takes_float16(mixed_bfloat16):
@@ -138,7 +154,9 @@ def test_feature_caching_under_mixed_bfloat16_gives_float32_and_takes_float16(mi
     features = models.build_feature_extractor(base, SIZE).predict(pixels, verbose=0)
     assert features["block4"].dtype == np.float32 and features["bottleneck"].dtype == np.float32
     trainer = models.build_top_trainer(base, head)
-    from_cache = trainer.predict(features["block4"].astype(np.float16), verbose=0)  # as features_job stores it
+    from_cache = trainer.predict(
+        features["block4"].astype(np.float16), verbose=0
+    )  # as features_job stores it
     end_to_end = models.assemble_classifier(base, head, SIZE, "full").predict(pixels, verbose=0)
     assert from_cache.dtype == np.float32
     # bfloat16 -> float16 keeps every bit for values in float16's normal range: caching loses nothing
@@ -146,19 +164,25 @@ def test_feature_caching_under_mixed_bfloat16_gives_float32_and_takes_float16(mi
     assert np.allclose(from_cache, end_to_end, atol=1e-4)
 
 
-def test_classifier_saved_under_mixed_bfloat16_reloads_and_predicts_float32(mixed_bfloat16, tmp_path):
+def test_classifier_saved_under_mixed_bfloat16_reloads_and_predicts_float32(
+    mixed_bfloat16, tmp_path
+):
     base = models.build_vgg16_base(SIZE, None)
     head = models.build_head(base.output.shape[1:])
     classifier = models.assemble_classifier(base, head, SIZE, "transfer")
     pixels = np.random.default_rng(3).integers(0, 256, (4, SIZE, SIZE, 1), dtype=np.uint8)
     expected = classifier.predict(pixels, verbose=0)
     classifier.save(tmp_path / "m.keras")
-    keras.mixed_precision.set_dtype_policy("float32")  # e.g. an evaluation job that never set the policy
+    keras.mixed_precision.set_dtype_policy(
+        "float32"
+    )  # e.g. an evaluation job that never set the policy
     reloaded = keras.models.load_model(tmp_path / "m.keras")
     predicted = reloaded.predict(pixels, verbose=0)
     assert predicted.dtype == np.float32 and ((predicted >= 0) & (predicted <= 1)).all()
     assert np.array_equal(predicted, expected)
-    assert reloaded.get_layer(models.BASE_NAME).get_layer("block1_conv1").compute_dtype == "bfloat16"
+    assert (
+        reloaded.get_layer(models.BASE_NAME).get_layer("block1_conv1").compute_dtype == "bfloat16"
+    )
 
 
 def test_head_pooling_and_weight_decay():

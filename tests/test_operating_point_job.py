@@ -9,8 +9,14 @@ import pytest
 from workflow_helpers import snakemake, write_config
 
 pytestmark = pytest.mark.workflow
-EVALUATION = {"bootstrap": 20, "seed": 1, "batch_size": 64, "calibration_bins": 10, "recalibration": "platt",
-              "operating_point": {"rule": "youden", "threshold": 0.5, "target_sensitivity": 0.9}}
+EVALUATION = {
+    "bootstrap": 20,
+    "seed": 1,
+    "batch_size": 64,
+    "calibration_bins": 10,
+    "recalibration": "platt",
+    "operating_point": {"rule": "youden", "threshold": 0.5, "target_sensitivity": 0.9},
+}
 
 
 @pytest.fixture(scope="module")
@@ -21,11 +27,18 @@ def two_fold_pool(tmp_path_factory):
     from busflow import models
 
     workdir = tmp_path_factory.mktemp("pool")
-    config = write_config(workdir / "cv.yaml", {
-        "demo": {"n_per_class": 24, "size": 64}, "data": {"image_size": 32},
-        "augment": {"factor": 2, "shards": 1}, "evaluation": {"folds": 2},
-    })
-    snakemake(workdir, "--cores", "2", "results/split.csv", "results/shards/pool/0.npz", configfile=config)
+    config = write_config(
+        workdir / "cv.yaml",
+        {
+            "demo": {"n_per_class": 24, "size": 64},
+            "data": {"image_size": 32},
+            "augment": {"factor": 2, "shards": 1},
+            "evaluation": {"folds": 2},
+        },
+    )
+    snakemake(
+        workdir, "--cores", "2", "results/split.csv", "results/shards/pool/0.npz", configfile=config
+    )
     keras.utils.set_random_seed(0)
     model = models.build_baseline(32, 0.5)
     model.save(workdir / "untrained.keras")
@@ -36,11 +49,17 @@ def choose(workdir, shard, name) -> dict:
     from busflow.jobs.evaluation import operating_point_job
     from busflow.samples import fold_selection
 
-    config = {"evaluation": {"folds": 2, "leave_one_site_out": False}, "data": {"raw": "unused"},
-              "split": {"protocol": "leak_free", "seed": 42}, "augment": {"keep_original": True}}
+    config = {
+        "evaluation": {"folds": 2, "leave_one_site_out": False},
+        "data": {"raw": "unused"},
+        "split": {"protocol": "leak_free", "seed": 42},
+        "augment": {"keep_original": True},
+    }
     selection = fold_selection(config, str(workdir / "results/split.csv"), 0)
     out = workdir / f"{name}.json"
-    operating_point_job(str(workdir / "untrained.keras"), [str(shard)], EVALUATION, out, selection=selection)
+    operating_point_job(
+        str(workdir / "untrained.keras"), [str(shard)], EVALUATION, out, selection=selection
+    )
     return json.loads(out.read_text())
 
 
@@ -60,8 +79,12 @@ def with_labels_flipped(workdir, role: str, name: str):
 
 def test_flipping_test_labels_changes_nothing_and_flipping_validation_labels_does(two_fold_pool):
     original = choose(two_fold_pool, two_fold_pool / "results/shards/pool/0.npz", "original")
-    test_flipped = choose(two_fold_pool, with_labels_flipped(two_fold_pool, "test", "test_flipped"), "test_flipped")
-    val_flipped = choose(two_fold_pool, with_labels_flipped(two_fold_pool, "val", "val_flipped"), "val_flipped")
+    test_flipped = choose(
+        two_fold_pool, with_labels_flipped(two_fold_pool, "test", "test_flipped"), "test_flipped"
+    )
+    val_flipped = choose(
+        two_fold_pool, with_labels_flipped(two_fold_pool, "val", "val_flipped"), "val_flipped"
+    )
 
     assert original["operating_point"]["chosen_on"] == "validation"
     assert original["recalibration"]["method"] == "platt"

@@ -5,7 +5,13 @@ import pytest
 from PIL import Image
 
 from busflow.images import load_training_image
-from busflow.preprocess import Preprocess, field_box, normalise_intensity, overlay_mask, suppress_overlays
+from busflow.preprocess import (
+    Preprocess,
+    field_box,
+    normalise_intensity,
+    overlay_mask,
+    suppress_overlays,
+)
 
 
 def tissue(shape, seed=0, level=100):

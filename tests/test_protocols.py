@@ -9,11 +9,31 @@ from busflow.protocols import side_by_side, to_markdown
 def run_table(protocol, accuracy, auc):
     rows = []
     for model in ("baseline", "finetune"):
-        rows.append({"source": "busflow (this run)", "model": model, "protocol": protocol, "leaky": protocol == "paper",
-                     "accuracy": accuracy, "accuracy_ci_low": accuracy - 0.05, "accuracy_ci_high": accuracy + 0.05,
-                     "auc": auc, "auc_ci_low": auc - 0.04, "auc_ci_high": auc + 0.04})
-    rows.append({"source": "Paper, Table 1", "modality": "US", "model": "finetune", "protocol": "paper", "leaky": True,
-                 "accuracy": 0.9739, "auc": 0.98})
+        rows.append(
+            {
+                "source": "busflow (this run)",
+                "model": model,
+                "protocol": protocol,
+                "leaky": protocol == "paper",
+                "accuracy": accuracy,
+                "accuracy_ci_low": accuracy - 0.05,
+                "accuracy_ci_high": accuracy + 0.05,
+                "auc": auc,
+                "auc_ci_low": auc - 0.04,
+                "auc_ci_high": auc + 0.04,
+            }
+        )
+    rows.append(
+        {
+            "source": "Paper, Table 1",
+            "modality": "US",
+            "model": "finetune",
+            "protocol": "paper",
+            "leaky": True,
+            "accuracy": 0.9739,
+            "auc": 0.98,
+        }
+    )
     return pd.DataFrame(rows)
 
 

@@ -18,13 +18,20 @@ def workdir(raw_copy, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     for on_bad_image in ("error", "skip"):
-        write_config(work / f"{on_bad_image}.yaml",
-                     {"data": {"raw": str(raw_copy), "on_bad_image": on_bad_image}, "demo": {"generate": False}})
+        write_config(
+            work / f"{on_bad_image}.yaml",
+            {
+                "data": {"raw": str(raw_copy), "on_bad_image": on_bad_image},
+                "demo": {"generate": False},
+            },
+        )
     return work
 
 
 def run(workdir, *args, check=True, on_bad_image="error"):
-    return snakemake(workdir, *args, MANIFEST, configfile=workdir / f"{on_bad_image}.yaml", check=check)
+    return snakemake(
+        workdir, *args, MANIFEST, configfile=workdir / f"{on_bad_image}.yaml", check=check
+    )
 
 
 def test_a_broken_link_is_named_by_busflow_and_skippable(workdir, raw_copy):

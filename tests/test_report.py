@@ -36,10 +36,23 @@ SMALL_CONFIG = {
     "training": {model: {"epochs": 2} for model in MODELS},
     "evaluation": {"bootstrap": 50},
 }
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-EXPECTED_FIGURES = {"roc.png", "confusion_matrices.png", "calibration.png",
-                    *(f"training_{m}.png" for m in MODELS), *(f"cam_{m}.png" for m in MODELS)}
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+EXPECTED_FIGURES = {
+    "roc.png",
+    "confusion_matrices.png",
+    "calibration.png",
+    *(f"training_{m}.png" for m in MODELS),
+    *(f"cam_{m}.png" for m in MODELS),
+}
 
 
 def chromium_binary() -> str:
@@ -47,8 +60,12 @@ def chromium_binary() -> str:
     if found:
         return found
     if os.environ.get("BUSFLOW_REQUIRE_CHROMIUM"):
-        pytest.fail("BUSFLOW_REQUIRE_CHROMIUM is set but chromium is not installed (apt-get install chromium)")
-    pytest.skip("chromium is not installed (apt-get install chromium); set BUSFLOW_REQUIRE_CHROMIUM=1 to fail instead")
+        pytest.fail(
+            "BUSFLOW_REQUIRE_CHROMIUM is set but chromium is not installed (apt-get install chromium)"
+        )
+    pytest.skip(
+        "chromium is not installed (apt-get install chromium); set BUSFLOW_REQUIRE_CHROMIUM=1 to fail instead"
+    )
 
 
 class Chromium:
@@ -66,11 +83,22 @@ class Chromium:
             os.dup2(ends[0], 3)
             os.dup2(ends[1], 4)
 
-        command = [binary, *CHROMIUM_FLAGS, "--remote-debugging-pipe", f"--user-data-dir={user_data_dir}",
-                   f"--window-size={size[0]},{size[1]}", "about:blank"]
+        command = [
+            binary,
+            *CHROMIUM_FLAGS,
+            "--remote-debugging-pipe",
+            f"--user-data-dir={user_data_dir}",
+            f"--window-size={size[0]},{size[1]}",
+            "about:blank",
+        ]
         # close_fds=False: Python's own descriptors are close-on-exec anyway; 3 and 4 must survive.
-        self.process = subprocess.Popen(command, close_fds=False, preexec_fn=on_fds_3_and_4,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            command,
+            close_fds=False,
+            preexec_fn=on_fds_3_and_4,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for fd in ends:
             os.close(fd)
         self.size = size
@@ -78,7 +106,9 @@ class Chromium:
         self._last_id = 0
         self.session = None
 
-    def send(self, method: str, params: dict | None = None, session: bool = True, timeout: float = 60):
+    def send(
+        self, method: str, params: dict | None = None, session: bool = True, timeout: float = 60
+    ):
         self._last_id += 1
         message = {"id": self._last_id, "method": method, "params": params or {}}
         if session and self.session:
@@ -99,15 +129,22 @@ class Chromium:
             if select.select([self._read], [], [], left)[0]:
                 chunk = os.read(self._read, 1 << 20)
                 if not chunk:
-                    raise RuntimeError(f"chromium exited (code {self.process.poll()}) during {method}")
+                    raise RuntimeError(
+                        f"chromium exited (code {self.process.poll()}) during {method}"
+                    )
                 self._buffer += chunk
 
     def open(self, url: str) -> None:
         target = self.send("Target.createTarget", {"url": "about:blank"}, session=False)["targetId"]
-        self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True}, session=False)["sessionId"]
+        self.session = self.send(
+            "Target.attachToTarget", {"targetId": target, "flatten": True}, session=False
+        )["sessionId"]
         self.send("Page.enable")
         width, height = self.size
-        self.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
         self.send("Page.navigate", {"url": url})
 
     def eval(self, expression: str, context: int | None = None):
@@ -133,10 +170,16 @@ class Chromium:
         frames = self.send("Page.getFrameTree")["frameTree"].get("childFrames", [])
         texts = []
         for frame in frames:
-            context = self.send("Page.createIsolatedWorld", {"frameId": frame["frame"]["id"]})["executionContextId"]
-            texts.append(self.eval("({text: document.body ? document.body.innerText : '', "
-                                   "tables: Array.from(document.querySelectorAll('table')).map(t => t.innerText)})",
-                                   context))
+            context = self.send("Page.createIsolatedWorld", {"frameId": frame["frame"]["id"]})[
+                "executionContextId"
+            ]
+            texts.append(
+                self.eval(
+                    "({text: document.body ? document.body.innerText : '', "
+                    "tables: Array.from(document.querySelectorAll('table')).map(t => t.innerText)})",
+                    context,
+                )
+            )
         return texts
 
     def wait_for_frames(self, timeout: float = 20) -> list[dict]:
@@ -148,7 +191,9 @@ class Chromium:
             time.sleep(0.2)
 
     def screenshot(self, path: Path) -> Path:
-        path.write_bytes(base64.b64decode(self.send("Page.captureScreenshot", {"format": "png"})["data"]))
+        path.write_bytes(
+            base64.b64decode(self.send("Page.captureScreenshot", {"format": "png"})["data"])
+        )
         return path
 
     def close(self) -> None:
@@ -192,19 +237,29 @@ def read_report(browser: Chromium, report: Path, shots: Path) -> dict:
     """Click through every category and result; return what the page showed."""
     browser.open(report.resolve().as_uri())
     browser.wait_for("document.querySelectorAll('#app a').length > 0")
-    seen = {"categories": browser.eval("Object.keys(categories).sort()"), "images": {}, "tables": [],
-            "rows": {}, "frames": [], "captions": {}}
+    seen = {
+        "categories": browser.eval("Object.keys(categories).sort()"),
+        "images": {},
+        "tables": [],
+        "rows": {},
+        "frames": [],
+        "captions": {},
+    }
     browser.screenshot(shots / "report_start.png")
     for category in seen["categories"]:
         browser.eval(GO_HOME)
-        assert browser.eval(CLICK_MENU % json.dumps(category)), f"no menu entry for category {category}"
+        assert browser.eval(CLICK_MENU % json.dumps(category)), (
+            f"no menu entry for category {category}"
+        )
         rows = browser.wait_for(RESULT_ROWS)
         seen["rows"][category] = [row["labels"] for row in rows]
         for index, row in enumerate(rows):
             key = f"{category}: {' / '.join(row['labels'])}"
             if not row["download"]:
                 browser.eval(CLICK_ROW_BUTTON % (index, json.dumps("eye")))
-                image = browser.wait_for(SHOWN_IMAGE + " || (document.querySelector('#app iframe') ? 'frame' : null)")
+                image = browser.wait_for(
+                    SHOWN_IMAGE + " || (document.querySelector('#app iframe') ? 'frame' : null)"
+                )
                 if image == "frame":
                     seen["frames"].extend(browser.wait_for_frames())
                     browser.screenshot(shots / f"report_frame_{category}_{index}.png")
@@ -217,7 +272,9 @@ def read_report(browser: Chromium, report: Path, shots: Path) -> dict:
             seen["tables"].extend(table for caption in captions for table in caption["tables"])
             if category == "Comparison":
                 browser.screenshot(shots / "report_comparison.png")
-            assert browser.eval(CLICK_MENU % json.dumps(category))  # the breadcrumb back to the list
+            assert browser.eval(
+                CLICK_MENU % json.dumps(category)
+            )  # the breadcrumb back to the list
             browser.wait_for(RESULT_ROWS)
     seen["tables"].extend(table for frame in seen["frames"] for table in frame["tables"])
     return seen
@@ -266,8 +323,12 @@ def test_the_comparison_table_is_rendered_with_the_published_rows(rendered):
 
 def test_explanations_are_labelled_by_model_and_called_score_cam(rendered):
     assert sorted(labels[0] for labels in rendered["rows"]["Explanations"]) == sorted(MODELS)
-    captions = [c for key, cs in rendered["captions"].items() if key.startswith("Explanations") for c in cs]
-    assert len(captions) == 3 and all("Score-CAM" in c["text"] and "not Grad-CAM" in c["text"] for c in captions)
+    captions = [
+        c for key, cs in rendered["captions"].items() if key.startswith("Explanations") for c in cs
+    ]
+    assert len(captions) == 3 and all(
+        "Score-CAM" in c["text"] and "not Grad-CAM" in c["text"] for c in captions
+    )
 
 
 def test_screenshots_show_a_rendered_page(rendered):

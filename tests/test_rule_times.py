@@ -20,7 +20,13 @@ def test_rules_are_summed_over_their_jobs_in_dag_order(tmp_path, capsys):
     summary = summarise(collect(tmp_path))
     assert summary["rule"].tolist() == ["build_manifest", "train_finetune"]
     finetune = summary.iloc[1]
-    assert (finetune["jobs"], finetune["min_s"], finetune["max_s"], finetune["total_s"], finetune["peak_rss_mb"]) == (2, 90.0, 110.0, 200.0, 3500.0)
+    assert (
+        finetune["jobs"],
+        finetune["min_s"],
+        finetune["max_s"],
+        finetune["total_s"],
+        finetune["peak_rss_mb"],
+    ) == (2, 90.0, 110.0, 200.0, 3500.0)
     main([str(tmp_path)])
     printed = capsys.readouterr().out
     assert "| train_finetune | 2 | 90.0-110.0 | 200.0 | 3500 |" in printed

@@ -8,7 +8,9 @@ from busflow.scanner_augment import ScannerAugment
 from busflow.shards import image_samples
 
 SCAN = np.clip(np.random.default_rng(0).normal(100, 25, (48, 48)), 0, 255).astype(np.uint8)
-NO_MOVE = AugmentParams(rotations=(0,), width_shift=0, height_shift=0, shear=0, zoom=0, horizontal_flip=False)
+NO_MOVE = AugmentParams(
+    rotations=(0,), width_shift=0, height_shift=0, shear=0, zoom=0, horizontal_flip=False
+)
 LOOKS = ScannerAugment(gain=0.3, contrast=0.3, gamma=0.3, blur=1.0, speckle=0.2, resolution=0.5)
 
 
@@ -45,7 +47,9 @@ def test_gain_stays_in_its_range():
     assert 79 <= min(means) < 85 and 115 < max(means) <= 121
 
 
-@pytest.mark.parametrize("settings, match", [({"gain": 1.0}, "gain"), ({"blur": -1}, "blur"), ({"noise": 0.1}, "noise")])
+@pytest.mark.parametrize(
+    "settings, match", [({"gain": 1.0}, "gain"), ({"blur": -1}, "blur"), ({"noise": 0.1}, "noise")]
+)
 def test_settings_are_checked(settings, match):
     with pytest.raises(ValueError, match=match):
         ScannerAugment.from_config(settings)

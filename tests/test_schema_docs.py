@@ -11,7 +11,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_config_readme_is_what_the_schema_renders():
     committed = (REPO / "config" / "README.md").read_text()
-    assert committed == render(), "config/README.md is stale: python -m busflow.schema_docs > config/README.md"
+    assert committed == render(), (
+        "config/README.md is stale: python -m busflow.schema_docs > config/README.md"
+    )
 
 
 def test_every_schema_key_has_a_description():

@@ -7,7 +7,13 @@ import pytest
 import yaml
 
 from busflow.errors import ConfigError
-from busflow.settings import check_epoch_selection, check_external_sets, check_model_only_keys, check_split_record
+from busflow.settings import (
+    check_epoch_selection,
+    check_external_sets,
+    check_model_only_keys,
+    check_split_record,
+)
+
 from workflow_helpers import REPO, snakemake, write_config
 
 
@@ -27,21 +33,34 @@ def test_paper_protocol_refuses_epoch_selection_on_its_test_copies():
     check_epoch_selection(config)  # keep_epoch defaults to last
     chosen = copy.deepcopy(config)
     chosen["training"]["finetune"]["keep_epoch"] = "best_val_loss"
-    with pytest.raises(ConfigError, match="training.finetune.keep_epoch: best_val_loss with split.protocol: paper"):
+    with pytest.raises(
+        ConfigError, match="training.finetune.keep_epoch: best_val_loss with split.protocol: paper"
+    ):
         check_epoch_selection(chosen)
 
 
 @pytest.mark.workflow
 def test_dry_run_stops_on_the_inconsistent_setting_and_names_it(tmp_path):
-    overlay = write_config(tmp_path / "overlay.yaml", {"split": {"protocol": "paper"},
-                                                       "training": {"transfer": {"keep_epoch": "best_val_auc"}}})
+    overlay = write_config(
+        tmp_path / "overlay.yaml",
+        {"split": {"protocol": "paper"}, "training": {"transfer": {"keep_epoch": "best_val_auc"}}},
+    )
     result = snakemake(tmp_path, "-n", configfile=overlay, check=False)
     assert result.returncode != 0
-    assert "training.transfer.keep_epoch: best_val_auc with split.protocol: paper" in result.stdout + result.stderr
+    assert (
+        "training.transfer.keep_epoch: best_val_auc with split.protocol: paper"
+        in result.stdout + result.stderr
+    )
     assert not (tmp_path / "results").exists()
 
 
-SHIPPED_OVERLAYS = ["paper.yaml", "paper_protocol.yaml", "one_split.yaml", "busi_cpu_224.yaml", "busi_reduced_cpu.yaml"]
+SHIPPED_OVERLAYS = [
+    "paper.yaml",
+    "paper_protocol.yaml",
+    "one_split.yaml",
+    "busi_cpu_224.yaml",
+    "busi_reduced_cpu.yaml",
+]
 
 
 def merged_config(*names) -> dict:
@@ -84,7 +103,9 @@ def test_head_epochs_is_accepted_only_under_finetune():
 
 @pytest.mark.workflow
 def test_dry_run_stops_on_head_epochs_outside_finetune_and_names_it(tmp_path):
-    overlay = write_config(tmp_path / "overlay.yaml", {"training": {"baseline": {"head_epochs": 2}}})
+    overlay = write_config(
+        tmp_path / "overlay.yaml", {"training": {"baseline": {"head_epochs": 2}}}
+    )
     result = snakemake(tmp_path, "-n", configfile=overlay, check=False)
     assert result.returncode != 0
     assert "training.baseline.head_epochs is read only by finetune" in result.stdout + result.stderr
@@ -112,7 +133,10 @@ def test_an_external_set_name_that_is_not_a_plain_identifier_is_refused(name):
 
 def test_two_external_sets_with_one_name_are_refused():
     config = demo_config()
-    config["external"] = [{"name": "hospital_b", "path": "a.csv"}, {"name": "hospital_b", "path": "b.csv"}]
+    config["external"] = [
+        {"name": "hospital_b", "path": "a.csv"},
+        {"name": "hospital_b", "path": "b.csv"},
+    ]
     validated(config)
     with pytest.raises(ConfigError, match="external\\[1\\].name 'hospital_b' is used by two"):
         check_external_sets(config)

@@ -12,7 +12,12 @@ from busflow.manifest import build_manifest
 from busflow.shards import ShardSpec, build_shard, copies_per_image, shard_meta, write_shard
 from busflow.split import assign_splits
 
-DATA_CFG = {"classes": ["benign", "malignant"], "ignore_folders": [], "exclude_pattern": "*_mask*", "near_duplicate_distance": 4}
+DATA_CFG = {
+    "classes": ["benign", "malignant"],
+    "ignore_folders": [],
+    "exclude_pattern": "*_mask*",
+    "near_duplicate_distance": 4,
+}
 
 
 @pytest.fixture
@@ -24,7 +29,10 @@ def tables(demo_raw, cfg):
 
 def all_shards(tables, cfg, split, n_shards=2):
     manifest, split_table = tables
-    return [build_shard(split_table, manifest, ShardSpec(split, i, n_shards), cfg) for i in range(n_shards)]
+    return [
+        build_shard(split_table, manifest, ShardSpec(split, i, n_shards), cfg)
+        for i in range(n_shards)
+    ]
 
 
 def test_train_shards_hold_factor_times_train_images(tables, cfg):

@@ -14,7 +14,9 @@ def synthetic_manifest(n: int, group_size: int = 1, start: int = 0) -> pd.DataFr
     for i in range(start, start + n):
         label = "malignant" if (i // group_size) % 3 == 0 else "benign"
         group = f"{label}/img{(i // group_size) * group_size:05d}"
-        rows.append({"image_id": f"{label}/img{i:05d}", "label": label, "group": group, "conflict": False})
+        rows.append(
+            {"image_id": f"{label}/img{i:05d}", "label": label, "group": group, "conflict": False}
+        )
     return pd.DataFrame(rows)
 
 
@@ -34,8 +36,12 @@ def test_fractions_are_met_per_label_in_expectation():
 
 def test_adding_images_leaves_existing_rows_unchanged():
     before = assign_splits(synthetic_manifest(300), SPLIT_CFG)
-    grown = pd.concat([synthetic_manifest(300), synthetic_manifest(50, start=300)], ignore_index=True)
-    after = assign_splits(grown, SPLIT_CFG).set_index("image_id").loc[before["image_id"]].reset_index()
+    grown = pd.concat(
+        [synthetic_manifest(300), synthetic_manifest(50, start=300)], ignore_index=True
+    )
+    after = (
+        assign_splits(grown, SPLIT_CFG).set_index("image_id").loc[before["image_id"]].reset_index()
+    )
     pd.testing.assert_frame_equal(before, after)
 
 
@@ -68,14 +74,27 @@ def test_too_few_images_for_a_split_is_a_named_error():
 
 def test_an_empty_train_split_asks_to_lower_the_fractions():
     """Raising them (the old advice) empties train further."""
-    with pytest.raises(ConfigError, match="train split has no .*lower split.val_fraction and split.test_fraction"):
-        assign_splits(synthetic_manifest(30), {**SPLIT_CFG, "val_fraction": 0.5, "test_fraction": 0.5})
+    with pytest.raises(
+        ConfigError, match="train split has no .*lower split.val_fraction and split.test_fraction"
+    ):
+        assign_splits(
+            synthetic_manifest(30), {**SPLIT_CFG, "val_fraction": 0.5, "test_fraction": 0.5}
+        )
 
 
 def two_site_manifest() -> pd.DataFrame:
-    rows = [{"image_id": f"{site}/{label}/{i}", "label": label, "group": f"g-{site}-{label}-{i}", "site": site,
-             "conflict": False}
-            for site in ("north", "south") for label in ("benign", "malignant") for i in range(20)]
+    rows = [
+        {
+            "image_id": f"{site}/{label}/{i}",
+            "label": label,
+            "group": f"g-{site}-{label}-{i}",
+            "site": site,
+            "conflict": False,
+        }
+        for site in ("north", "south")
+        for label in ("benign", "malignant")
+        for i in range(20)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -84,15 +103,26 @@ def test_leave_one_site_out_tests_each_site_whole_and_keeps_a_new_cross_site_dup
     from busflow.split_record import read_record
 
     sites = ["north", "south"]
-    first = plan_split(two_site_manifest(), SPLIT_CFG, 2, read_record("/nonexistent"), held_out_sites=sites)
-    twin = {"image_id": "south/benign/rescan", "label": "benign", "group": "g-north-benign-3", "site": "south",
-            "conflict": False}
+    first = plan_split(
+        two_site_manifest(), SPLIT_CFG, 2, read_record("/nonexistent"), held_out_sites=sites
+    )
+    twin = {
+        "image_id": "south/benign/rescan",
+        "label": "benign",
+        "group": "g-north-benign-3",
+        "site": "south",
+        "conflict": False,
+    }
     grown = pd.concat([two_site_manifest(), pd.DataFrame([twin])], ignore_index=True)
     # a later run, with the first run's record: the twin's group was recorded at site north
-    table = plan_split(grown, SPLIT_CFG, 2, first.record, held_out_sites=sites).table.set_index(["fold", "image_id"])
+    table = plan_split(grown, SPLIT_CFG, 2, first.record, held_out_sites=sites).table.set_index(
+        ["fold", "image_id"]
+    )
 
     assert table.loc[(1, "south/benign/rescan"), "split"] == "test"  # tested with its own site
-    assert table.loc[(0, "south/benign/rescan"), "split"] == "excluded"  # its twin is a test image of fold 0
+    assert (
+        table.loc[(0, "south/benign/rescan"), "split"] == "excluded"
+    )  # its twin is a test image of fold 0
     assert table.loc[(1, "north/benign/3"), "split"] == "excluded"
     for fold, site in enumerate(sites):
         rows = table.loc[fold].reset_index()
@@ -105,5 +135,8 @@ def test_a_site_without_one_class_is_named_with_the_fix():
 
     manifest = two_site_manifest()
     manifest = manifest[~((manifest["site"] == "south") & (manifest["label"] == "malignant"))]
-    with pytest.raises(ConfigError, match="held-out site north.*train split has no .malignant.*Add .malignant. images to the sites other than north"):
+    with pytest.raises(
+        ConfigError,
+        match="held-out site north.*train split has no .malignant.*Add .malignant. images to the sites other than north",
+    ):
         plan_split(manifest, SPLIT_CFG, 2, None, held_out_sites=["north", "south"])

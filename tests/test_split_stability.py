@@ -7,20 +7,22 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from test_manifest import DATA_CFG
+from test_split import SPLIT_CFG, synthetic_manifest
 
 from busflow.demo_data import render_lesion_image
 from busflow.jobs.split import split_job
 from busflow.manifest import build_manifest
 from busflow.split import plan_split
 from busflow.split_record import read_record, settings_key
-from test_manifest import DATA_CFG
-from test_split import SPLIT_CFG, synthetic_manifest
 
 ROLE = ["fold", "split"]
 
 
 def split_and_record(manifest, folds, record=None):
-    plan = plan_split(manifest, SPLIT_CFG, folds, record if record is not None else read_record("/nonexistent"))
+    plan = plan_split(
+        manifest, SPLIT_CFG, folds, record if record is not None else read_record("/nonexistent")
+    )
     return plan.table, plan.record, plan.conflicts
 
 
@@ -33,7 +35,9 @@ def roles(table, ids=None):
 def with_copy(manifest, image_id, copy_id):
     """The manifest after a copy of ``image_id`` (same group) was added under ``copy_id``."""
     original = manifest[manifest["image_id"] == image_id].iloc[0]
-    return pd.concat([manifest, pd.DataFrame([{**original.to_dict(), "image_id": copy_id}])], ignore_index=True)
+    return pd.concat(
+        [manifest, pd.DataFrame([{**original.to_dict(), "image_id": copy_id}])], ignore_index=True
+    )
 
 
 def regroup(manifest, image_id, group):
@@ -94,7 +98,9 @@ def test_group_keys_come_from_pixels_not_names(raw_copy):
     assert (after.loc[before.index, "group"] == before["group"]).all()
 
 
-def test_split_job_keeps_a_test_image_in_test_when_a_copy_named_to_sort_first_is_added(raw_copy, tmp_path):
+def test_split_job_keeps_a_test_image_in_test_when_a_copy_named_to_sort_first_is_added(
+    raw_copy, tmp_path
+):
     """End to end through files: the record, written by the first split job, is honoured by the next."""
     out = {"split": tmp_path / "split.csv", "conflicts": tmp_path / "split_conflicts.csv"}
     cfg = {**SPLIT_CFG, "record": str(tmp_path / "record.csv")}

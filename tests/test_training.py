@@ -30,7 +30,9 @@ def build():
 def train(tmp_path, name, epochs=4, fingerprint="fp"):
     x, y = toy_data()
     plan = training.TrainingPlan(epochs, 20, 5, tmp_path / name, fingerprint)
-    return training.train_resumable(build, (x, y), (x[:40], y[:40]), plan, add_channel=True, log=lambda m: None)
+    return training.train_resumable(
+        build, (x, y), (x[:40], y[:40]), plan, add_channel=True, log=lambda m: None
+    )
 
 
 def test_same_seed_gives_the_same_history_and_predictions(tmp_path):
@@ -38,7 +40,9 @@ def test_same_seed_gives_the_same_history_and_predictions(tmp_path):
     model_b, history_b = train(tmp_path, "b")
     assert history_a.equals(history_b)
     x, _ = toy_data(20, seed=9)
-    assert np.array_equal(model_a.predict(x[..., None], verbose=0), model_b.predict(x[..., None], verbose=0))
+    assert np.array_equal(
+        model_a.predict(x[..., None], verbose=0), model_b.predict(x[..., None], verbose=0)
+    )
 
 
 KILL_AFTER_EPOCH_2 = textwrap.dedent(
@@ -62,13 +66,17 @@ def test_killed_training_resumes_to_the_same_model(tmp_path):
     _, uninterrupted = train(tmp_path, "whole")
     folder = tmp_path / "killed"
     script = KILL_AFTER_EPOCH_2.format(tests=os.path.dirname(__file__), folder=str(folder))
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
     assert "epoch 2/4" in run.stdout and "epoch 3/4" not in run.stdout
     messages = []
     x, y = toy_data()
     plan = training.TrainingPlan(4, 20, 5, folder, "fp")
-    _, resumed = training.train_resumable(build, (x, y), (x[:40], y[:40]), plan, add_channel=True, log=messages.append)
+    _, resumed = training.train_resumable(
+        build, (x, y), (x[:40], y[:40]), plan, add_channel=True, log=messages.append
+    )
     assert messages[0] == "resuming from checkpoint after epoch 2 of 4"
     assert resumed.equals(uninterrupted)
 
@@ -78,7 +86,9 @@ def test_checkpoint_from_other_inputs_is_not_resumed(tmp_path):
     messages = []
     x, y = toy_data()
     plan = training.TrainingPlan(3, 20, 5, tmp_path / "c", "new inputs")
-    _, history = training.train_resumable(build, (x, y), (x[:40], y[:40]), plan, add_channel=True, log=messages.append)
+    _, history = training.train_resumable(
+        build, (x, y), (x[:40], y[:40]), plan, add_channel=True, log=messages.append
+    )
     assert not any("resuming" in m for m in messages)
     assert len(history) == 3
 
@@ -94,7 +104,9 @@ def test_fingerprint_changes_with_settings_and_inputs(tmp_path):
 
 
 def test_epoch_lines_have_no_control_characters():
-    line = training.format_epoch({"epoch": 1, **{k: 0.5 for k in training.HISTORY_METRICS}}, 10, 1.0)
+    line = training.format_epoch(
+        {"epoch": 1, **{k: 0.5 for k in training.HISTORY_METRICS}}, 10, 1.0
+    )
     assert line.startswith("epoch 1/10 loss=0.5000")
     assert all(ch.isprintable() for ch in line)
 
@@ -106,7 +118,9 @@ def test_a_model_that_learns_separates_the_toy_classes(tmp_path):
 
 
 def conv_dtype(model) -> str:
-    return next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)).compute_dtype
+    return next(
+        layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)
+    ).compute_dtype
 
 
 @pytest.fixture
@@ -123,7 +137,9 @@ def test_checkpoint_made_under_another_precision_is_not_resumed(tmp_path, mixed_
     messages = []
     x, y = toy_data()
     plan = training.TrainingPlan(3, 20, 5, tmp_path / "p", "fp")
-    model, history = training.train_resumable(build, (x, y), (x[:40], y[:40]), plan, add_channel=True, log=messages.append)
+    model, history = training.train_resumable(
+        build, (x, y), (x[:40], y[:40]), plan, add_channel=True, log=messages.append
+    )
     assert not any("resuming" in m for m in messages)
     assert len(history) == 3 and conv_dtype(model) == "float32"
 
@@ -134,14 +150,20 @@ def test_mixed_bfloat16_run_resumes_to_the_same_history(tmp_path, mixed_bfloat16
     messages = []
     x, y = toy_data()
     plan = training.TrainingPlan(3, 20, 5, tmp_path / "stopped", "fp")
-    model, resumed = training.train_resumable(build, (x, y), (x[:40], y[:40]), plan, add_channel=True, log=messages.append)
+    model, resumed = training.train_resumable(
+        build, (x, y), (x[:40], y[:40]), plan, add_channel=True, log=messages.append
+    )
     assert messages[0] == "resuming from checkpoint after epoch 1 of 3"
     assert conv_dtype(model) == "bfloat16"
     assert resumed.equals(uninterrupted)
 
 
 def test_best_epoch_picks_the_lowest_loss_or_highest_auc():
-    history = [{"val_loss": 0.9, "val_auc": 0.7}, {"val_loss": 0.4, "val_auc": 0.8}, {"val_loss": 0.6, "val_auc": 0.95}]
+    history = [
+        {"val_loss": 0.9, "val_auc": 0.7},
+        {"val_loss": 0.4, "val_auc": 0.8},
+        {"val_loss": 0.6, "val_auc": 0.95},
+    ]
     assert training.best_epoch(history, "last") == 3
     assert training.best_epoch(history, "best_val_loss") == 2
     assert training.best_epoch(history, "best_val_auc") == 3
@@ -182,7 +204,9 @@ def test_keep_best_val_loss_returns_that_epochs_weights(tmp_path):
     x_val = noisy_val_data()[1][0][..., None]
     assert np.array_equal(kept_model.predict(x_val, verbose=0), reference.predict(x_val, verbose=0))
     last_model, _ = train_keeping(tmp_path, "last", "last")
-    assert not np.array_equal(kept_model.predict(x_val, verbose=0), last_model.predict(x_val, verbose=0))
+    assert not np.array_equal(
+        kept_model.predict(x_val, verbose=0), last_model.predict(x_val, verbose=0)
+    )
 
 
 def test_resumed_run_keeps_the_same_best_epoch(tmp_path):

@@ -7,7 +7,14 @@ from busflow.augment import AugmentParams, augment_copies
 from busflow.hashing import stable_int
 from busflow.tta import predict_each_with_tta, predict_with_tta, tta_settings, views
 
-TRANSFORMS = {"rotations": [0], "width_shift": 0.2, "height_shift": 0.2, "shear": 5.0, "zoom": 0.2, "horizontal_flip": True}
+TRANSFORMS = {
+    "rotations": [0],
+    "width_shift": 0.2,
+    "height_shift": 0.2,
+    "shear": 5.0,
+    "zoom": 0.2,
+    "horizontal_flip": True,
+}
 AUGMENT = {"seed": 7, "transforms": TRANSFORMS}
 
 
@@ -15,7 +22,11 @@ AUGMENT = {"seed": 7, "transforms": TRANSFORMS}
 def samples():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (3, 24, 24), dtype=np.uint8)
-    return images, np.asarray(["a", "b", "c"]), np.asarray([0, -1, 2])  # -1: the original when keep_original is off
+    return (
+        images,
+        np.asarray(["a", "b", "c"]),
+        np.asarray([0, -1, 2]),
+    )  # -1: the original when keep_original is off
 
 
 def mean_brightness(images):
@@ -28,7 +39,7 @@ def test_each_sample_is_followed_by_its_augmented_views(samples):
     stack = views(images, ids, copies, tta_settings(3, AUGMENT))
     assert stack.shape == (12, 24, 24) and stack.dtype == np.uint8
     for i in range(3):
-        group = stack[4 * i: 4 * i + 4]
+        group = stack[4 * i : 4 * i + 4]
         np.testing.assert_array_equal(group[0], images[i])
         assert all(not np.array_equal(view, images[i]) for view in group[1:])
         assert len({view.tobytes() for view in group}) == 4
@@ -49,8 +60,12 @@ def test_views_are_not_the_training_copies_of_the_same_image(samples):
     params = AugmentParams.from_config(TRANSFORMS)
     tested = views(images, ids, copies, tta_settings(4, AUGMENT)).reshape(3, 5, 24, 24)
     for i, image_id in enumerate(ids):
-        training = augment_copies(images[i], 5, [AUGMENT["seed"], stable_int("image", image_id)], params)
-        assert not any(np.array_equal(view, copy) for view in tested[i, 1:] for copy in training[1:])
+        training = augment_copies(
+            images[i], 5, [AUGMENT["seed"], stable_int("image", image_id)], params
+        )
+        assert not any(
+            np.array_equal(view, copy) for view in tested[i, 1:] for copy in training[1:]
+        )
 
 
 def test_the_probability_is_the_mean_over_the_sample_and_its_views(samples):
@@ -82,10 +97,16 @@ def test_without_views_each_sample_is_predicted_once_as_it_is(samples, tta):
         calls.append(len(x))
         return mean_brightness(x)
 
-    np.testing.assert_allclose(predict_with_tta(predict, images, ids, copies, tta), mean_brightness(images))
+    np.testing.assert_allclose(
+        predict_with_tta(predict, images, ids, copies, tta), mean_brightness(images)
+    )
     assert calls == [3]
 
 
 def test_settings_without_views_do_not_depend_on_the_augmentation():
-    assert tta_settings(0, AUGMENT) == tta_settings(0, {"seed": 1, "transforms": {"zoom": 0.5}}) == {"copies": 0}
+    assert (
+        tta_settings(0, AUGMENT)
+        == tta_settings(0, {"seed": 1, "transforms": {"zoom": 0.5}})
+        == {"copies": 0}
+    )
     assert tta_settings(2, AUGMENT) == {"copies": 2, "transforms": TRANSFORMS, "seed": 7}

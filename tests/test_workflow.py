@@ -33,14 +33,24 @@ def test_paper_protocol_dry_run_validates_on_the_test_copies(tmp_path):
     jobs = planned_jobs(result.stdout)
     assert all(jobs[rule] == 1 for rule in TRAINING_RULES)
     assert jobs["extract_vgg16_features"] == 2
-    assert "results/features/test.npz" in result.stdout and "results/features/val.npz" not in result.stdout
+    assert (
+        "results/features/test.npz" in result.stdout
+        and "results/features/val.npz" not in result.stdout
+    )
 
 
 def test_lint_and_snakefmt_are_clean():
     lint = snakemake(REPO, "--lint")
     assert "Congratulations, your workflow is in a good condition" in lint.stdout + lint.stderr
-    fmt = __import__("subprocess").run([os.path.join(os.path.dirname(__import__("sys").executable), "snakefmt"), "--check", str(REPO)],
-                                       capture_output=True, text=True)
+    fmt = __import__("subprocess").run(
+        [
+            os.path.join(os.path.dirname(__import__("sys").executable), "snakefmt"),
+            "--check",
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert fmt.returncode == 0, fmt.stderr
 
 
@@ -53,13 +63,26 @@ def demo_run(tmp_path_factory):
 
 
 def test_demo_writes_every_output(demo_run):
-    expected = ["results/manifest.csv", "results/split.csv", "results/qc/rejected.csv", "results/qc/conflicts.csv",
-                "results/comparison.csv", "results/comparison.md", "results/figures/roc.png",
-                "results/figures/confusion_matrices.png", "results/figures/calibration.png"]
+    expected = [
+        "results/manifest.csv",
+        "results/split.csv",
+        "results/qc/rejected.csv",
+        "results/qc/conflicts.csv",
+        "results/comparison.csv",
+        "results/comparison.md",
+        "results/figures/roc.png",
+        "results/figures/confusion_matrices.png",
+        "results/figures/calibration.png",
+    ]
     for model in ("baseline", "transfer", "finetune"):
-        expected += [f"results/models/{model}.keras", f"results/history/{model}.csv",
-                     f"results/eval/{model}/metrics.json", f"results/eval/{model}/predictions.csv",
-                     f"results/figures/training_{model}.png", f"results/operating_point/{model}.json"]
+        expected += [
+            f"results/models/{model}.keras",
+            f"results/history/{model}.csv",
+            f"results/eval/{model}/metrics.json",
+            f"results/eval/{model}/predictions.csv",
+            f"results/figures/training_{model}.png",
+            f"results/operating_point/{model}.json",
+        ]
     missing = [path for path in expected if not (demo_run / path).is_file()]
     assert not missing
     assert not list((demo_run / "results" / "models").glob("*.checkpoint"))
@@ -68,15 +91,23 @@ def test_demo_writes_every_output(demo_run):
 def test_every_keras_job_log_starts_with_its_device_and_metrics_record_it(demo_run):
     """Locally (no SLURM) on this CPU machine: no refusal, and each log says where it ran."""
     logs = [demo_run / "results" / "logs" / f"{rule}.log" for rule in TRAINING_RULES]
-    logs += [*(demo_run / "results" / "logs" / "extract_vgg16_features").glob("*.log"),
-             *(demo_run / "results" / "logs" / "evaluate_model").glob("*.log")]
+    logs += [
+        *(demo_run / "results" / "logs" / "extract_vgg16_features").glob("*.log"),
+        *(demo_run / "results" / "logs" / "evaluate_model").glob("*.log"),
+    ]
     assert len(logs) == 3 + 2 + 3
     for log in logs:
         first = log.read_text().splitlines()[0]
-        assert first.startswith("device: tensorflow ") and " on cpu " in first and "precision float32" in first, (log, first)
+        assert (
+            first.startswith("device: tensorflow ")
+            and " on cpu " in first
+            and "precision float32" in first
+        ), (log, first)
         assert "SLURM" not in first
     for model in TRAINING_RULES:
-        device = json.loads((demo_run / f"results/eval/{model.split('_')[1]}/metrics.json").read_text())["device"]
+        device = json.loads(
+            (demo_run / f"results/eval/{model.split('_')[1]}/metrics.json").read_text()
+        )["device"]
         assert device["training"].startswith("tensorflow ") and " on cpu " in device["training"]
         assert device["training_record"]["precision"] == "float32"
 
@@ -102,7 +133,9 @@ def test_comparison_has_this_runs_rows_and_the_published_ones(demo_run):
 def test_history_has_one_row_per_epoch_with_validation_metrics(demo_run):
     history = pd.read_csv(demo_run / "results/history/baseline.csv")
     assert history["epoch"].tolist() == list(range(1, len(history) + 1))
-    assert {"loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc"} <= set(history.columns)
+    assert {"loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc"} <= set(
+        history.columns
+    )
     # The demo keeps the last epoch (keep_epoch: last, the paper's way), and the CSV says so.
     assert history["kept"].tolist() == [False] * (len(history) - 1) + [True]
 
@@ -154,9 +187,18 @@ def test_adding_an_image_reruns_from_the_manifest_and_moves_no_existing_image(de
     Image.fromarray(pixels).save(demo_run / "resources/demo_data/malignant/malignant_new.png")
     test_id = before.loc[before["split"] == "test", "image_id"].iloc[0]
     label = test_id.split("/")[0]
-    shutil.copy(demo_run / "resources/demo_data" / f"{test_id}.png", demo_run / "resources/demo_data" / label / "a_rescan.png")
+    shutil.copy(
+        demo_run / "resources/demo_data" / f"{test_id}.png",
+        demo_run / "resources/demo_data" / label / "a_rescan.png",
+    )
     jobs = planned_jobs(snakemake(demo_run, "-n").stdout)
-    assert {"build_manifest", "split_images", "augment_shard", "train_baseline", "evaluate_model"} <= set(jobs)
+    assert {
+        "build_manifest",
+        "split_images",
+        "augment_shard",
+        "train_baseline",
+        "evaluate_model",
+    } <= set(jobs)
     assert "generate_demo_data" not in jobs
     snakemake(demo_run, "--cores", "2", "results/split.csv")
     after = pd.read_csv(demo_run / "results/split.csv")

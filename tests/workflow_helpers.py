@@ -14,14 +14,31 @@ def write_config(path: Path, overrides: dict) -> Path:
     return path
 
 
-def snakemake(workdir: Path, *args: str, configfile: Path | None = None, timeout: int = 1200, check: bool = True):
+def snakemake(
+    workdir: Path,
+    *args: str,
+    configfile: Path | None = None,
+    timeout: int = 1200,
+    check: bool = True,
+):
     """Run ``snakemake`` on the repo's Snakefile in ``workdir``; returns the CompletedProcess."""
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        *args,
+    ]
     if configfile:
         command += ["--configfile", str(configfile)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=workdir)
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+        )
     return result
 
 

@@ -11,12 +11,16 @@ from busflow.outputs import save_json, write_csv
 
 def crossval_job(metrics_files, prediction_files, eval_cfg: dict, out: dict) -> None:
     records = [json.loads(Path(path).read_text()) for path in metrics_files]
-    predictions = [pd.read_csv(path).assign(fold=r["fold"]) for path, r in zip(prediction_files, records)]
+    predictions = [
+        pd.read_csv(path).assign(fold=r["fold"]) for path, r in zip(prediction_files, records)
+    ]
     summary = summarise_folds(records, predictions, eval_cfg)
     save_json(summary, out["metrics"])
     write_csv(pd.concat(predictions, ignore_index=True), out["predictions"])
     m = summary["metrics"]
-    print(f"{summary['model']} {summary['evaluation']}: accuracy {format_mean(m['accuracy'])}, AUC {format_mean(m['auc'])}")
+    print(
+        f"{summary['model']} {summary['evaluation']}: accuracy {format_mean(m['accuracy'])}, AUC {format_mean(m['auc'])}"
+    )
 
 
 def format_mean(metric: dict) -> str:

@@ -14,19 +14,24 @@ import pandas as pd
 import busflow.models  # noqa: F401  (registers VGGInput, which the saved VGG16 models need to load)
 from busflow.acceleration import model_precision, set_predict_jit
 from busflow.calibration import calibration_summary
+from busflow.config_types import EvaluationSettings
 from busflow.devices import device_summary
 from busflow.evaluation import evaluate_predictions, metrics_record, probabilities_table
 from busflow.keras_job import accelerate, predictor
-from busflow.operating_point import (OperatingPointRule, apply_operating_point, choose_operating_point,
-                                     fixed_operating_point)
+from busflow.operating_point import (
+    OperatingPointRule,
+    apply_operating_point,
+    choose_operating_point,
+    fixed_operating_point,
+)
 from busflow.outputs import read_json, save_json, write_csv
 from busflow.samples import load_role
 from busflow.tta import predict_each_with_tta, predict_with_tta, view_count
-from busflow.config_types import EvaluationSettings
 
 
-def operating_point_job(model_file, val_shards, eval_cfg: dict, out_json, selection=None, acceleration=None,
-                        tta=None) -> None:
+def operating_point_job(
+    model_file, val_shards, eval_cfg: dict, out_json, selection=None, acceleration=None, tta=None
+) -> None:
     """Rule choose_operating_point: the model's threshold (and recalibration) from its validation
     images, predicted as evaluation predicts test images (same test-time views). A fixed threshold
     without recalibration reads no image."""
@@ -39,16 +44,33 @@ def operating_point_job(model_file, val_shards, eval_cfg: dict, out_json, select
     resolved = accelerate(acceleration)
     data, _ = load_role(val_shards, "val", selection)
     model = set_predict_jit(keras.models.load_model(model_file), resolved["jit_compile"])
-    probabilities = predict_with_tta(predictor(model, eval_cfg), data["images"], data["image_ids"], data["copy_index"], tta)
-    chosen = choose_operating_point(data["labels"], probabilities, rule, eval_cfg.recalibration, eval_cfg.calibration_bins)
+    probabilities = predict_with_tta(
+        predictor(model, eval_cfg), data["images"], data["image_ids"], data["copy_index"], tta
+    )
+    chosen = choose_operating_point(
+        data["labels"], probabilities, rule, eval_cfg.recalibration, eval_cfg.calibration_bins
+    )
     save_json(chosen, out_json)
     point = chosen["operating_point"]
-    print(f"operating point ({rule.rule}) on {point['n_validation']} validation images: threshold {point['threshold']:.4f}, "
-          f"sensitivity {point['validation_sensitivity']:.3f}, specificity {point['validation_specificity']:.3f}")
+    print(
+        f"operating point ({rule.rule}) on {point['n_validation']} validation images: threshold {point['threshold']:.4f}, "
+        f"sensitivity {point['validation_sensitivity']:.3f}, specificity {point['validation_specificity']:.3f}"
+    )
 
 
-def evaluate_job(model_file, test_shards, model_name: str, weights: str, eval_cfg: dict, out: dict, selection=None, acceleration=None,
-                 tta=None, operating_point_file=None, training_device=None) -> None:
+def evaluate_job(
+    model_file,
+    test_shards,
+    model_name: str,
+    weights: str,
+    eval_cfg: dict,
+    out: dict,
+    selection=None,
+    acceleration=None,
+    tta=None,
+    operating_point_file=None,
+    training_device=None,
+) -> None:
     """``tta`` (busflow.tta.tta_settings): each test sample's probability is the mean over it and its augmented views.
     ``operating_point_file`` (choose_operating_point's JSON): its recalibration and threshold are applied.
     ``training_device``: the training job's device record (its .device.json), kept in metrics.json."""
@@ -56,22 +78,35 @@ def evaluate_job(model_file, test_shards, model_name: str, weights: str, eval_cf
     resolved = accelerate(acceleration)
     data, meta = load_role(test_shards, "test", selection)
     model = set_predict_jit(keras.models.load_model(model_file), resolved["jit_compile"])
-    raw = predict_with_tta(predictor(model, eval_cfg), data["images"], data["image_ids"], data["copy_index"], tta)
-    chosen = read_json(operating_point_file) if operating_point_file else fixed_operating_point(OperatingPointRule("fixed", 0.5, 0.9))
+    raw = predict_with_tta(
+        predictor(model, eval_cfg), data["images"], data["image_ids"], data["copy_index"], tta
+    )
+    chosen = (
+        read_json(operating_point_file)
+        if operating_point_file
+        else fixed_operating_point(OperatingPointRule("fixed", 0.5, 0.9))
+    )
     probabilities, threshold = apply_operating_point(chosen, raw)
-    write_csv(probabilities_table(data, probabilities).assign(threshold=threshold), out["predictions"])
+    write_csv(
+        probabilities_table(data, probabilities).assign(threshold=threshold), out["predictions"]
+    )
     record = metrics_record(model_name, meta, eval_cfg.seed, weights, selection)
     record["precision"] = model_precision(model)
     record["test_time_augmentation"] = view_count(tta)
     record["device"] = device_provenance(training_device, resolved["device"])
     record.update(evaluate_predictions(data["labels"], probabilities, eval_cfg, threshold))
-    record.update(operating_point=chosen["operating_point"], recalibration=chosen["recalibration"],
-                  calibration=calibration_summary(data["labels"], probabilities, eval_cfg.calibration_bins))
+    record.update(
+        operating_point=chosen["operating_point"],
+        recalibration=chosen["recalibration"],
+        calibration=calibration_summary(data["labels"], probabilities, eval_cfg.calibration_bins),
+    )
     save_json(record, out["metrics"])
     m = record["metrics"]
-    print(f"{model_name}: accuracy {m['accuracy']['value']:.3f} AUC {m['auc']['value']:.3f}, at threshold {threshold:.4f} "
-          f"sensitivity {m['sensitivity']['value']:.3f} specificity {m['specificity']['value']:.3f} "
-          f"on {record['n']} test samples ({meta['protocol']})")
+    print(
+        f"{model_name}: accuracy {m['accuracy']['value']:.3f} AUC {m['auc']['value']:.3f}, at threshold {threshold:.4f} "
+        f"sensitivity {m['sensitivity']['value']:.3f} specificity {m['specificity']['value']:.3f} "
+        f"on {record['n']} test samples ({meta['protocol']})"
+    )
 
 
 def device_provenance(training_device, evaluation_device: dict) -> dict:
@@ -86,8 +121,16 @@ def device_provenance(training_device, evaluation_device: dict) -> dict:
     }
 
 
-def external_eval_job(model_files, manifest_csv, run: dict, eval_cfg: dict, out: dict, acceleration=None, tta=None,
-                      operating_point_files=()) -> None:
+def external_eval_job(
+    model_files,
+    manifest_csv,
+    run: dict,
+    eval_cfg: dict,
+    out: dict,
+    acceleration=None,
+    tta=None,
+    operating_point_files=(),
+) -> None:
     """One model on one external set, untouched by training; images also in the training data are
     left out. run: model, external (set name), protocol, weights, image_size, classes, preprocess
     (data.preprocess: external images go through what training images went through).
@@ -105,43 +148,91 @@ def external_eval_job(model_files, manifest_csv, run: dict, eval_cfg: dict, out:
     table = pd.read_csv(manifest_csv, keep_default_na=False)
     used = table[~table["in_training"].astype(str).str.lower().eq("true")]
     if used.empty:
-        raise ConfigError(f"{manifest_csv}: every image of external set '{run['external']}' is also in the training data; nothing to test. Point external: at other images.")
+        raise ConfigError(
+            f"{manifest_csv}: every image of external set '{run['external']}' is also in the training data; nothing to test. Point external: at other images."
+        )
     preprocess = Preprocess.from_config(run["preprocess"])
-    images = np.stack([load_training_image(path, run["image_size"], preprocess) for path in used["path"]])
+    images = np.stack(
+        [load_training_image(path, run["image_size"], preprocess) for path in used["path"]]
+    )
     labels = np.asarray([run["classes"].index(label) for label in used["label"]])
     ids, copies = used["image_id"].to_numpy(), np.zeros(len(used), dtype=int)
-    fold_models = [set_predict_jit(keras.models.load_model(path), resolved["jit_compile"]) for path in model_files]
-    raw = predict_each_with_tta([predictor(model, eval_cfg) for model in fold_models], images, ids, copies, tta)
-    chosen = [read_json(path) for path in operating_point_files] or [fixed_operating_point(OperatingPointRule("fixed", 0.5, 0.9))] * len(raw)
+    fold_models = [
+        set_predict_jit(keras.models.load_model(path), resolved["jit_compile"])
+        for path in model_files
+    ]
+    raw = predict_each_with_tta(
+        [predictor(model, eval_cfg) for model in fold_models], images, ids, copies, tta
+    )
+    chosen = [read_json(path) for path in operating_point_files] or [
+        fixed_operating_point(OperatingPointRule("fixed", 0.5, 0.9))
+    ] * len(raw)
     applied = [apply_operating_point(c, p) for c, p in zip(chosen, raw)]
     bins = eval_cfg.calibration_bins
-    records = [{"fold": i, "n": len(labels), **evaluate_predictions(labels, p, eval_cfg, t),
-                "calibration": calibration_summary(labels, p, bins)} for i, (p, t) in enumerate(applied)]
+    records = [
+        {
+            "fold": i,
+            "n": len(labels),
+            **evaluate_predictions(labels, p, eval_cfg, t),
+            "calibration": calibration_summary(labels, p, bins),
+        }
+        for i, (p, t) in enumerate(applied)
+    ]
     ensemble = np.mean([p for p, _ in applied], axis=0)
     thresholds = [t for _, t in applied]
     record = {
-        "model": run["model"], "external": run["external"], "protocol": run["protocol"], "leaky": False,
-        "seed": eval_cfg.seed, "weights": run["weights"],
-        "n_in_training_left_out": int(len(table) - len(used)), "test_time_augmentation": view_count(tta),
-        "recalibration": chosen[0]["recalibration"] if len(chosen) == 1 else [c["recalibration"] for c in chosen],
+        "model": run["model"],
+        "external": run["external"],
+        "protocol": run["protocol"],
+        "leaky": False,
+        "seed": eval_cfg.seed,
+        "weights": run["weights"],
+        "n_in_training_left_out": int(len(table) - len(used)),
+        "test_time_augmentation": view_count(tta),
+        "recalibration": chosen[0]["recalibration"]
+        if len(chosen) == 1
+        else [c["recalibration"] for c in chosen],
         "device": device_provenance(None, resolved["device"]),
     }
     if len(model_files) == 1:
-        record.update(evaluation="external set", operating_point=chosen[0]["operating_point"], **records[0])
+        record.update(
+            evaluation="external set", operating_point=chosen[0]["operating_point"], **records[0]
+        )
     else:
         point = {key: chosen[0]["operating_point"][key] for key in ("rule", "target_sensitivity")}
-        record.update(evaluation=f"external set, {len(model_files)} fold models", metrics=fold_means(records, eval_cfg.ci_level),
-                      folds=fold_rows(records), ensemble=evaluate_predictions(labels, ensemble, eval_cfg, float(np.mean(thresholds))),
-                      operating_point={**point, "thresholds": thresholds},
-                      calibration={"ece": float(np.mean([r["calibration"]["ece"] for r in records])),
-                                   "brier": float(np.mean([r["calibration"]["brier"] for r in records])),
-                                   "of": "mean over the fold models", "ensemble": calibration_summary(labels, ensemble, bins)},
-                      confusion_matrix=evaluate_predictions(labels, ensemble, eval_cfg, float(np.mean(thresholds)))["confusion_matrix"],
-                      n=len(labels), n_positive=int(labels.sum()))
+        record.update(
+            evaluation=f"external set, {len(model_files)} fold models",
+            metrics=fold_means(records, eval_cfg.ci_level),
+            folds=fold_rows(records),
+            ensemble=evaluate_predictions(labels, ensemble, eval_cfg, float(np.mean(thresholds))),
+            operating_point={**point, "thresholds": thresholds},
+            calibration={
+                "ece": float(np.mean([r["calibration"]["ece"] for r in records])),
+                "brier": float(np.mean([r["calibration"]["brier"] for r in records])),
+                "of": "mean over the fold models",
+                "ensemble": calibration_summary(labels, ensemble, bins),
+            },
+            confusion_matrix=evaluate_predictions(
+                labels, ensemble, eval_cfg, float(np.mean(thresholds))
+            )["confusion_matrix"],
+            n=len(labels),
+            n_positive=int(labels.sum()),
+        )
     save_json(record, out["metrics"])
-    write_csv(pd.DataFrame({"image_id": ids, "label": labels, "probability": ensemble, "threshold": float(np.mean(thresholds))}),
-              out["predictions"])
+    write_csv(
+        pd.DataFrame(
+            {
+                "image_id": ids,
+                "label": labels,
+                "probability": ensemble,
+                "threshold": float(np.mean(thresholds)),
+            }
+        ),
+        out["predictions"],
+    )
     m = record["metrics"]
-    print(f"{run['model']} on external set {run['external']}: accuracy {m['accuracy']['value']:.3f} AUC {m['auc']['value']:.3f} "
-          f"sensitivity {m['sensitivity']['value']:.3f} specificity {m['specificity']['value']:.3f} "
-          f"on {len(labels)} images ({record['n_in_training_left_out']} left out as training duplicates)")
+    print(
+        f"{run['model']} on external set {run['external']}: accuracy {m['accuracy']['value']:.3f} AUC {m['auc']['value']:.3f} "
+        f"sensitivity {m['sensitivity']['value']:.3f} specificity {m['specificity']['value']:.3f} "
+        f"on {len(labels)} images ({record['n_in_training_left_out']} left out as training duplicates)"
+    )

@@ -13,5 +13,7 @@ def external_manifest_job(source, data_cfg: dict, training_manifest_csv, out: di
     for name, table in tables.items():
         write_csv(table, out[name])
     manifest = tables["manifest"]
-    print(f"external set {source}: {len(manifest)} images, {int(manifest['in_training'].sum())} also in the "
-          f"training data (left out of its metrics), {len(tables['rejected'])} rejected")
+    print(
+        f"external set {source}: {len(manifest)} images, {int(manifest['in_training'].sum())} also in the "
+        f"training data (left out of its metrics), {len(tables['rejected'])} rejected"
+    )

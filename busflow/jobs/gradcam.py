@@ -11,8 +11,17 @@ from busflow.outputs import read_json
 from busflow.samples import load_role
 
 
-def cam_examples_job(model_file, test_shards, model_name: str, classes, per_class: int, top_k: int, out_png, selection=None,
-                     operating_point_file=None) -> None:
+def cam_examples_job(
+    model_file,
+    test_shards,
+    model_name: str,
+    classes,
+    per_class: int,
+    top_k: int,
+    out_png,
+    selection=None,
+    operating_point_file=None,
+) -> None:
     """Rule gradcam_examples: Score-CAM heat maps of a few test images of each class, as one PNG.
     With ``operating_point_file`` the predicted class, the shown probability and right/wrong follow
     the model's operating point (recalibration and threshold), as the metrics do."""
@@ -32,7 +41,13 @@ def cam_examples_job(model_file, test_shards, model_name: str, classes, per_clas
     result = score_cam(model, images, top_k=top_k, decide=decide)
     shown, threshold = operating_point(result.probabilities)
     Path(out_png).parent.mkdir(parents=True, exist_ok=True)
-    plot_cam_grid(images, labels, result, list(classes), model_name, out_png, shown=shown, threshold=threshold)
+    plot_cam_grid(
+        images, labels, result, list(classes), model_name, out_png, shown=shown, threshold=threshold
+    )
     for image_id, label, probability in zip(data["image_ids"][picked], labels, shown):
-        print(f"{model_name}: {image_id} true {classes[int(label)]} p({classes[1]}) {probability:.3f} (threshold {threshold:.3f})")
-    print(f"{model_name}: Score-CAM at {'/'.join(result.layer_path)} for {len(picked)} test images ({meta['protocol']})")
+        print(
+            f"{model_name}: {image_id} true {classes[int(label)]} p({classes[1]}) {probability:.3f} (threshold {threshold:.3f})"
+        )
+    print(
+        f"{model_name}: Score-CAM at {'/'.join(result.layer_path)} for {len(picked)} test images ({meta['protocol']})"
+    )

@@ -9,5 +9,7 @@ def manifest_job(raw_dir, data_cfg: dict, out: dict) -> None:
     tables = manifest_lib.build_manifest(raw_dir, data_cfg)
     for name, table in tables.items():
         write_csv(table, out[name])
-    print(f"manifest: {len(tables['manifest'])} images, {len(tables['rejected'])} rejected, "
-          f"{len(tables['duplicates'])} duplicate pairs, {len(tables['conflicts'])} images in label conflicts")
+    print(
+        f"manifest: {len(tables['manifest'])} images, {len(tables['rejected'])} rejected, "
+        f"{len(tables['duplicates'])} duplicate pairs, {len(tables['conflicts'])} images in label conflicts"
+    )

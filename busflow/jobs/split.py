@@ -3,9 +3,9 @@
 import pandas as pd
 
 from busflow import split as split_lib
+from busflow.config_types import SplitSettings
 from busflow.outputs import write_csv
 from busflow.split_record import read_record, write_record
-from busflow.config_types import SplitSettings
 
 
 def split_job(manifest_csv, split_cfg: dict, folds: int, out: dict, held_out_sites=None) -> None:
@@ -13,11 +13,17 @@ def split_job(manifest_csv, split_cfg: dict, folds: int, out: dict, held_out_sit
     ``held_out_sites``: leave one site out (busflow.sites), fold k holding out the k-th."""
     record_path = SplitSettings.of(split_cfg).record
     record = read_record(record_path) if record_path else None
-    plan = split_lib.plan_split(pd.read_csv(manifest_csv, keep_default_na=False), split_cfg, folds, record, held_out_sites)
+    plan = split_lib.plan_split(
+        pd.read_csv(manifest_csv, keep_default_na=False), split_cfg, folds, record, held_out_sites
+    )
     if record_path and plan.record is not record:
-        write_record(plan.record, record_path)  # first: a job killed before split.csv re-runs to the same split
+        write_record(
+            plan.record, record_path
+        )  # first: a job killed before split.csv re-runs to the same split
     write_csv(plan.table, out["split"])
     write_csv(plan.conflicts, out["conflicts"])
     print(plan.table.groupby(["fold", "split", "label"]).size().to_string())
     if len(plan.conflicts):
-        print(f"{len(plan.conflicts)} images in split conflicts, see {out['conflicts']}:\n{plan.conflicts.to_string()}")
+        print(
+            f"{len(plan.conflicts)} images in split conflicts, see {out['conflicts']}:\n{plan.conflicts.to_string()}"
+        )

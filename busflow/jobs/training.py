@@ -15,21 +15,45 @@ from busflow.keras_job import accelerate
 from busflow.outputs import save_json, write_csv
 from busflow.registry import ModelSpec, model_spec
 from busflow.samples import load_split, load_train_val, select_roles
-from busflow.training import Checkpoint, TrainingPlan, fingerprint, save_model_atomic, train_epochs, train_resumable
+from busflow.training import (
+    Checkpoint,
+    TrainingPlan,
+    fingerprint,
+    save_model_atomic,
+    train_epochs,
+    train_resumable,
+)
 
 
-def features_job(shard_paths, weights_file, image_size: int, batch_size: int, out_npz, keys=("block4", "bottleneck"),
-                 acceleration=None) -> None:
+def features_job(
+    shard_paths,
+    weights_file,
+    image_size: int,
+    batch_size: int,
+    out_npz,
+    keys=("block4", "bottleneck"),
+    acceleration=None,
+) -> None:
     """The VGG16 features ``keys`` (busflow.registry.feature_keys) of every sample: the bottleneck
     in float32, the larger block outputs in float16."""
     resolved = accelerate(acceleration)
     data, meta = load_split(shard_paths)
-    extractor = models.build_feature_extractor(models.build_vgg16_base(image_size, weights_file), image_size, tuple(keys))
+    extractor = models.build_feature_extractor(
+        models.build_vgg16_base(image_size, weights_file), image_size, tuple(keys)
+    )
     set_predict_jit(extractor, resolved["jit_compile"])
     outputs = extractor.predict(data["images"][..., None], batch_size=batch_size, verbose=0)
-    stored = {key: outputs[key].astype(np.float32 if key == "bottleneck" else np.float16) for key in keys}
-    np.savez(out_npz, **stored, labels=data["labels"], image_ids=data["image_ids"], copy_index=data["copy_index"],
-             protocol=meta["protocol"])
+    stored = {
+        key: outputs[key].astype(np.float32 if key == "bottleneck" else np.float16) for key in keys
+    }
+    np.savez(
+        out_npz,
+        **stored,
+        labels=data["labels"],
+        image_ids=data["image_ids"],
+        copy_index=data["copy_index"],
+        protocol=meta["protocol"],
+    )
     shapes = ", ".join(f"{key} {value.shape[1:]}" for key, value in stored.items())
     print(f"features: {len(data['labels'])} samples, {shapes}")
 
@@ -40,17 +64,33 @@ def train_model_job(model: str, inputs: dict, run: dict, out: dict) -> None:
     start_settings, image_size, weights_file, selection, acceleration. out: model, history,
     device, checkpoint."""
     spec = model_spec(model)
-    trainers = {"train_baseline_job": train_baseline_job, "train_transfer_job": train_transfer_job,
-                "train_finetune_job": train_finetune_job}
+    trainers = {
+        "train_baseline_job": train_baseline_job,
+        "train_transfer_job": train_transfer_job,
+        "train_finetune_job": train_finetune_job,
+    }
     trainers[spec.trainer](spec, inputs, run, out)
 
 
-def _plan(settings: FitSettings, inputs, checkpoint_dir, selection, resolved: dict, extra=None) -> TrainingPlan:
+def _plan(
+    settings: FitSettings, inputs, checkpoint_dir, selection, resolved: dict, extra=None
+) -> TrainingPlan:
     """A checkpoint is resumed only by the same settings, fold, precision and jit on the same inputs."""
-    identity = {**settings.as_dict(), **(extra or {}), "selection": selection, "precision": resolved["precision"],
-                "jit_compile": resolved["jit_compile"]}
-    return TrainingPlan(settings.epochs, settings.batch_size, settings.seed, Path(checkpoint_dir),
-                        fingerprint(identity, inputs), settings.keep_epoch)
+    identity = {
+        **settings.as_dict(),
+        **(extra or {}),
+        "selection": selection,
+        "precision": resolved["precision"],
+        "jit_compile": resolved["jit_compile"],
+    }
+    return TrainingPlan(
+        settings.epochs,
+        settings.batch_size,
+        settings.seed,
+        Path(checkpoint_dir),
+        fingerprint(identity, inputs),
+        settings.keep_epoch,
+    )
 
 
 def _write_training_outputs(model, history, out: dict, checkpoint_dir, resolved: dict) -> None:
@@ -77,16 +117,27 @@ def train_baseline_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
         return models.compile_binary(model, optimizer, jit_compile=resolved["jit_compile"])
 
     plan = _plan(settings, [*train_shards, *val_shards], out["checkpoint"], selection, resolved)
-    model, history = train_resumable(build, (train["images"], train["labels"]), (val["images"], val["labels"]), plan, add_channel=True)
+    model, history = train_resumable(
+        build,
+        (train["images"], train["labels"]),
+        (val["images"], val["labels"]),
+        plan,
+        add_channel=True,
+    )
     _write_training_outputs(model, history, out, out["checkpoint"], resolved)
 
 
 def _load_features(train_path, val_path, key: str, selection) -> tuple[tuple, tuple]:
     """(x, y) of train and val: the two splits' feature files, or (k-fold) one pool file, read once."""
+
     def read(path):
         with np.load(path, allow_pickle=False) as features:
-            return {"x": features[key], "labels": features["labels"], "image_ids": features["image_ids"],
-                    "copy_index": features["copy_index"]}
+            return {
+                "x": features[key],
+                "labels": features["labels"],
+                "image_ids": features["image_ids"],
+                "copy_index": features["copy_index"],
+            }
 
     if selection:
         train, val = select_roles(read(train_path), ["train", "val"], selection)
@@ -108,10 +159,18 @@ def train_transfer_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
         return _compiled_head(train[0].shape[1:], settings, resolved["jit_compile"])
 
     inputs = [train_features, val_features] + ([weights_file] if weights_file else [])
-    head, history = train_resumable(build, train, val, _plan(settings, inputs, out["checkpoint"], selection, resolved))
+    head, history = train_resumable(
+        build, train, val, _plan(settings, inputs, out["checkpoint"], selection, resolved)
+    )
     base = models.build_vgg16_base(image_size, weights_file)
     head.name = models.HEAD_NAME
-    _write_training_outputs(models.assemble_classifier(base, head, image_size, spec.name), history, out, out["checkpoint"], resolved)
+    _write_training_outputs(
+        models.assemble_classifier(base, head, image_size, spec.name),
+        history,
+        out,
+        out["checkpoint"],
+        resolved,
+    )
 
 
 def _compiled_head(feature_shape, settings, jit_compile) -> keras.Model:
@@ -122,7 +181,9 @@ def _compiled_head(feature_shape, settings, jit_compile) -> keras.Model:
     return models.compile_binary(head, optimizer, jit_compile=jit_compile)
 
 
-def warm_up_head(head: keras.Model, features: tuple, epochs: int, head_settings, jit_compile) -> None:
+def warm_up_head(
+    head: keras.Model, features: tuple, epochs: int, head_settings, jit_compile
+) -> None:
     """Replace ``head``'s weights by a fresh head trained only ``epochs`` epochs on bottleneck features.
     Its initial weights come from the global seed (the finetune job's), its batch order from
     ``head_settings.seed``.
@@ -140,17 +201,25 @@ def train_finetune_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
     """VGG16 blocks ``spec.trained_blocks`` + head, SGD, on the cached features below them, from the
     model it starts from (inputs['start']); with ``head_epochs`` set, from a head retrained that
     many epochs with that model's settings (run['start_settings']) instead of its head."""
-    settings, selection, blocks = FitSettings.of(run["settings"]), run.get("selection"), spec.trained_blocks
+    settings, selection, blocks = (
+        FitSettings.of(run["settings"]),
+        run.get("selection"),
+        spec.trained_blocks,
+    )
     train_features, val_features, start_model = inputs["train"], inputs["val"], inputs["start"]
     head_settings = FitSettings.of(run["start_settings"]) if run.get("start_settings") else None
     resolved = accelerate(run.get("acceleration"))
     keras.utils.set_random_seed(settings.seed)
-    train, val = _load_features(train_features, val_features, models.feature_key_below(blocks), selection)
+    train, val = _load_features(
+        train_features, val_features, models.feature_key_below(blocks), selection
+    )
     classifier = keras.models.load_model(start_model)
     base, head = classifier.get_layer(models.BASE_NAME), classifier.get_layer(models.HEAD_NAME)
     head_epochs = settings.head_epochs
     if head_epochs is not None and head_settings is None:
-        raise ValueError(f"{spec.name} head_epochs needs the settings of {spec.starts_from}'s head (start_settings)")
+        raise ValueError(
+            f"{spec.name} head_epochs needs the settings of {spec.starts_from}'s head (start_settings)"
+        )
 
     def build():
         if head_epochs is not None:
@@ -163,7 +232,14 @@ def train_finetune_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
     extra = {} if head_epochs is None else {"head_settings": head_settings.as_dict()}
     if blocks != (5,):
         extra["trained_blocks"] = list(blocks)
-    plan = _plan(settings, [train_features, val_features, start_model], out["checkpoint"], selection, resolved, extra)
+    plan = _plan(
+        settings,
+        [train_features, val_features, start_model],
+        out["checkpoint"],
+        selection,
+        resolved,
+        extra,
+    )
     trainer, history = train_resumable(build, train, val, plan)
     models.copy_trained_layers(trainer, base, head, blocks)
     finetuned = keras.Model(classifier.inputs, classifier.outputs, name=spec.name)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from busflow.registry import model_names
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from workflow_helpers import REPO, snakemake, write_config  # noqa: E402
@@ -46,7 +46,9 @@ TINY = {
 def cluster():
     status = subprocess.run(["bash", str(CLUSTER), "status"], capture_output=True, text=True)
     if status.returncode != 0:
-        message = "no local SLURM cluster: run `bash tests/slurm/cluster.sh start` (root, apt) first"
+        message = (
+            "no local SLURM cluster: run `bash tests/slurm/cluster.sh start` (root, apt) first"
+        )
         if os.environ.get("BUSFLOW_REQUIRE_SLURM"):
             pytest.fail(message + "\n" + status.stdout + status.stderr)
         pytest.skip(message)
@@ -60,7 +62,9 @@ def tiny_config(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cpu_allowed(tmp_path_factory):
     """The overlay that lets the GPU jobs train on the test cluster's CPU (its GPU is fake)."""
-    return write_config(tmp_path_factory.mktemp("cfg") / "cpu_allowed.yaml", {"training": {"require_gpu": False}})
+    return write_config(
+        tmp_path_factory.mktemp("cfg") / "cpu_allowed.yaml", {"training": {"require_gpu": False}}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -73,25 +77,59 @@ def local_run(tiny_config, tmp_path_factory):
 def cluster_overrides() -> list[str]:
     """tests/slurm/profile/config.yaml as command-line options (these replace the profile's maps)."""
     profile = yaml.safe_load((TEST_PROFILE / "config.yaml").read_text())
-    args = ["--default-resources", *(f"{k}={v}" for k, v in profile.pop("default-resources").items())]
-    args += ["--set-resources", *(f"{rule}:{k}={v}" for rule, res in profile.pop("set-resources").items() for k, v in res.items())]
+    args = [
+        "--default-resources",
+        *(f"{k}={v}" for k, v in profile.pop("default-resources").items()),
+    ]
+    args += [
+        "--set-resources",
+        *(
+            f"{rule}:{k}={v}"
+            for rule, res in profile.pop("set-resources").items()
+            for k, v in res.items()
+        ),
+    ]
     args += ["--set-threads", *(f"{rule}={n}" for rule, n in profile.pop("set-threads").items())]
-    args += ["--group-components", *(f"{g}={n}" for g, n in profile.pop("group-components").items())]
+    args += [
+        "--group-components",
+        *(f"{g}={n}" for g, n in profile.pop("group-components").items()),
+    ]
     for key, value in profile.items():
         args += [f"--{key}", str(value)]
     return args
 
 
 def slurm_run(workdir, *configfiles, check=True, options=()):
-    return snakemake(workdir, "--workflow-profile", str(REPO / "profiles" / "slurm"), *cluster_overrides(), *options,
-                     "--configfile", *map(str, configfiles), check=check, timeout=1500)
+    return snakemake(
+        workdir,
+        "--workflow-profile",
+        str(REPO / "profiles" / "slurm"),
+        *cluster_overrides(),
+        *options,
+        "--configfile",
+        *map(str, configfiles),
+        check=check,
+        timeout=1500,
+    )
 
 
 def accounting_since(started: str) -> pd.DataFrame:
     """sacct records (one row per job allocation) since ``started``."""
-    out = subprocess.run(["sacct", "-a", "-X", "-n", "-P", "-S", started,
-                          "--format=JobID,Comment,State,AllocTRES,ReqTRES"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            "sacct",
+            "-a",
+            "-X",
+            "-n",
+            "-P",
+            "-S",
+            started,
+            "--format=JobID,Comment,State,AllocTRES,ReqTRES",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rows = [line.split("|") for line in out.splitlines() if line]
     return pd.DataFrame(rows, columns=["job_id", "comment", "state", "alloc_tres", "req_tres"])
 
@@ -118,11 +156,18 @@ def refused_then_allowed(cluster, tiny_config, cpu_allowed, tmp_path_factory):
     started = now_for_sacct()
     refused = slurm_run(workdir, tiny_config, check=False, options=["--retries", "0"])
     refused_jobs = accounting_since(started)
-    outputs_after_refusal = sorted(str(p.relative_to(workdir)) for p in (workdir / "results").rglob("*") if p.is_file())
+    outputs_after_refusal = sorted(
+        str(p.relative_to(workdir)) for p in (workdir / "results").rglob("*") if p.is_file()
+    )
     started = now_for_sacct()
     slurm_run(workdir, tiny_config, cpu_allowed)
-    return {"workdir": workdir, "refused": refused, "refused_jobs": refused_jobs, "outputs_after_refusal": outputs_after_refusal,
-            "jobs": accounting_since(started)}
+    return {
+        "workdir": workdir,
+        "refused": refused,
+        "refused_jobs": refused_jobs,
+        "outputs_after_refusal": outputs_after_refusal,
+        "jobs": accounting_since(started),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +187,9 @@ def test_a_gpu_job_that_finds_no_gpu_stops_the_run_with_the_fix(refused_then_all
     jobs = run["refused_jobs"]
     gpu_jobs = jobs[jobs["comment"].str.contains("|".join(GPU_RULES))]
     assert len(gpu_jobs) >= 1 and (gpu_jobs["state"] == "FAILED").all(), jobs
-    assert not any("models" in path for path in run["outputs_after_refusal"]), run["outputs_after_refusal"]
+    assert not any("models" in path for path in run["outputs_after_refusal"]), run[
+        "outputs_after_refusal"
+    ]
 
 
 def test_the_refusal_says_what_was_asked_what_was_found_and_the_fix(refused_then_allowed):
@@ -150,7 +197,7 @@ def test_the_refusal_says_what_was_asked_what_was_found_and_the_fix(refused_then
     # message where Snakemake showed it (show-failed-logs) in the first run's output.
     output = refused_then_allowed["refused"].stdout + refused_then_allowed["refused"].stderr
     assert "WrongDeviceError" in output, output[-3000:]
-    message = output[output.index("This job asked SLURM for a GPU"):][:1500]
+    message = output[output.index("This job asked SLURM for a GPU") :][:1500]
     assert "gpu=1" in message and "SLURM job" in message
     assert "lists no GPU or TPU, only: cpu" in message and "tensorflow" in message
     assert "training.require_gpu: false" in message and ".[gpu]" in message
@@ -158,7 +205,12 @@ def test_the_refusal_says_what_was_asked_what_was_found_and_the_fix(refused_then
 
 def test_the_refused_run_keeps_what_finished_and_the_next_run_reuses_it(refused_then_allowed):
     kept = refused_then_allowed["outputs_after_refusal"]
-    for path in ("results/manifest.csv", "results/split.csv", "results/shards/train/0.npz", "results/shards/test/0.npz"):
+    for path in (
+        "results/manifest.csv",
+        "results/split.csv",
+        "results/shards/train/0.npz",
+        "results/shards/test/0.npz",
+    ):
         assert path in kept, kept
     jobs = refused_then_allowed["jobs"]
     assert not jobs["comment"].str.contains("augment").any(), jobs  # shards were not made again
@@ -176,16 +228,28 @@ def test_every_gpu_job_went_through_sbatch_with_a_gpu(slurm_workflow):
 def test_every_gpu_job_log_starts_with_the_device_line(slurm_workflow):
     workdir, _ = slurm_workflow
     logs = [workdir / "results" / "logs" / f"{rule}.log" for rule in GPU_RULES[1:]]
-    logs += [*(workdir / "results" / "logs" / "extract_vgg16_features").glob("*.log"),
-             *(workdir / "results" / "logs" / "evaluate_model").glob("*.log")]
+    logs += [
+        *(workdir / "results" / "logs" / "extract_vgg16_features").glob("*.log"),
+        *(workdir / "results" / "logs" / "evaluate_model").glob("*.log"),
+    ]
     assert len(logs) == 3 + 2 + 3
     for log in logs:
         first = log.read_text().splitlines()[0]
-        assert first.startswith("device: tensorflow ") and " on cpu " in first and "SLURM job " in first, (log, first)
+        assert (
+            first.startswith("device: tensorflow ")
+            and " on cpu " in first
+            and "SLURM job " in first
+        ), (log, first)
         assert "precision float32" in first and "2 CPU threads" in first, (log, first)
     metrics = json.loads((workdir / "results" / "eval" / "baseline" / "metrics.json").read_text())
-    assert " on cpu " in metrics["device"]["training"] and metrics["device"]["training_record"]["slurm_job_id"]
-    assert "baseline, transfer, finetune: tensorflow" in (workdir / "results" / "comparison.md").read_text()
+    assert (
+        " on cpu " in metrics["device"]["training"]
+        and metrics["device"]["training_record"]["slurm_job_id"]
+    )
+    assert (
+        "baseline, transfer, finetune: tensorflow"
+        in (workdir / "results" / "comparison.md").read_text()
+    )
 
 
 def test_cheap_rules_stay_local_and_shards_are_grouped(refused_then_allowed):
@@ -205,7 +269,9 @@ def test_slurm_results_equal_a_local_run(slurm_workflow, local_run):
 
 
 def running_job_of(rule: str) -> str | None:
-    queue = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i %k"], capture_output=True, text=True).stdout
+    queue = subprocess.run(
+        ["squeue", "-h", "-t", "RUNNING", "-o", "%i %k"], capture_output=True, text=True
+    ).stdout
     for line in queue.splitlines():
         job_id, _, comment = line.partition(" ")
         if comment.startswith(f"rule_{rule}"):
@@ -243,7 +309,9 @@ def kill_when_checkpointed(workdir: Path, min_epoch: int, killed: list, deadline
             # every model's job runs train_model.py, so the SLURM job id picks the baseline's.
             folders = "|".join(sorted({re.escape(str(workdir)), re.escape(str(workdir.resolve()))}))
             pattern = rf"({folders})/\.snakemake/scripts/\S*train_model\.py"
-            candidates = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+            candidates = subprocess.run(
+                ["pgrep", "-f", pattern], capture_output=True, text=True
+            ).stdout.split()
             pids = [pid for pid in candidates if slurm_job_of_process(pid) == job_id]
             for pid in pids:
                 os.kill(int(pid), signal.SIGKILL)
@@ -253,10 +321,14 @@ def kill_when_checkpointed(workdir: Path, min_epoch: int, killed: list, deadline
         time.sleep(0.1)
 
 
-def test_killed_training_job_is_resubmitted_and_resumes_to_the_same_end(cluster, tiny_config, cpu_allowed, local_run, tmp_path):
+def test_killed_training_job_is_resubmitted_and_resumes_to_the_same_end(
+    cluster, tiny_config, cpu_allowed, local_run, tmp_path
+):
     started = now_for_sacct()
     killed = []
-    watcher = threading.Thread(target=kill_when_checkpointed, args=(tmp_path, 2, killed, time.time() + 900))
+    watcher = threading.Thread(
+        target=kill_when_checkpointed, args=(tmp_path, 2, killed, time.time() + 900)
+    )
     watcher.start()
     try:
         slurm_run(tmp_path, tiny_config, cpu_allowed)
@@ -271,7 +343,9 @@ def test_killed_training_job_is_resubmitted_and_resumes_to_the_same_end(cluster,
     assert (baseline["state"] == "COMPLETED").sum() == 1
     log = (tmp_path / "results" / "logs" / "train_baseline.log").read_text()
     assert "resuming from checkpoint after epoch" in log
-    pd.testing.assert_frame_equal(read_history(tmp_path, "baseline"), read_history(local_run, "baseline"))
+    pd.testing.assert_frame_equal(
+        read_history(tmp_path, "baseline"), read_history(local_run, "baseline")
+    )
     assert read_metrics(tmp_path, "baseline") == read_metrics(local_run, "baseline")
     assert not (tmp_path / "results" / "models" / "baseline.checkpoint").exists()
 
@@ -284,7 +358,9 @@ def test_dry_run_with_the_slurm_profile_lists_gpu_training_jobs_with_their_own_r
     result = snakemake(tmp_path, "-n", "--workflow-profile", str(REPO / "profiles" / "slurm"))
     for rule in (f"train_{model}" for model in model_names()):
         block = job_block(result.stdout, rule)
-        assert re.search(r"resources: .*\bgpu=1\b", block) and re.search(r"\bmem_mb=\d+", block), block
+        assert re.search(r"resources: .*\bgpu=1\b", block) and re.search(r"\bmem_mb=\d+", block), (
+            block
+        )
         assert re.search(r"\bruntime=\d+", block) and "cpus_per_gpu" not in block, block
 
 
@@ -294,10 +370,21 @@ SITE_PROFILE = REPO / "profiles" / "site-example"
 def test_a_site_profile_keeps_its_account_and_partition_under_the_workflow_profile(tmp_path):
     """--profile SITE (account and partition in default-resources, a GPU partition in
     set-resources) with --workflow-profile profiles/slurm: the site's values reach every job."""
-    result = snakemake(tmp_path, "-n", "--profile", str(SITE_PROFILE), "--workflow-profile", str(REPO / "profiles" / "slurm"))
+    result = snakemake(
+        tmp_path,
+        "-n",
+        "--profile",
+        str(SITE_PROFILE),
+        "--workflow-profile",
+        str(REPO / "profiles" / "slurm"),
+    )
     for rule in GPU_RULES:
         block = job_block(result.stdout, rule)
-        assert "slurm_account=my_account" in block and "slurm_partition=gpu" in block and "gpu=1" in block, block
+        assert (
+            "slurm_account=my_account" in block
+            and "slurm_partition=gpu" in block
+            and "gpu=1" in block
+        ), block
     for rule in ("augment_shard", "evaluate_model"):
         block = job_block(result.stdout, rule)
         assert "slurm_account=my_account" in block and "slurm_partition=cpu" in block, block
@@ -326,18 +413,35 @@ def sbatch_call(tmp_path, monkeypatch, site_profile: dict) -> str:
     (profile / "config.yaml").write_text(yaml.safe_dump(site_profile))
     (run / "results" / "shards" / "test" / "0.npz").touch()  # the job's input: only it is submitted
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    result = snakemake(run, "--profile", str(profile), "--workflow-profile", str(REPO / "profiles" / "slurm"),
-                       "--allowed-rules", "extract_vgg16_features", "--retries", "0",
-                       "--slurm-init-seconds-before-status-checks", "1", "results/features/test.npz", check=False, timeout=300)
+    result = snakemake(
+        run,
+        "--profile",
+        str(profile),
+        "--workflow-profile",
+        str(REPO / "profiles" / "slurm"),
+        "--allowed-rules",
+        "extract_vgg16_features",
+        "--retries",
+        "0",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "results/features/test.npz",
+        check=False,
+        timeout=300,
+    )
     assert calls.is_file(), result.stdout[-2000:] + result.stderr[-3000:]
     return calls.read_text().splitlines()[0]
 
 
-SITE = {"default-resources": {"slurm_account": "site_acc", "slurm_partition": "cpu"},
-        "set-resources": {"extract_vgg16_features": {"slurm_partition": "gpu"}}}
+SITE = {
+    "default-resources": {"slurm_account": "site_acc", "slurm_partition": "cpu"},
+    "set-resources": {"extract_vgg16_features": {"slurm_partition": "gpu"}},
+}
 
 
-def test_gpu_jobs_ask_gpus_and_as_many_cpus_as_their_threads_with_the_sites_account(tmp_path, monkeypatch):
+def test_gpu_jobs_ask_gpus_and_as_many_cpus_as_their_threads_with_the_sites_account(
+    tmp_path, monkeypatch
+):
     call = sbatch_call(tmp_path, monkeypatch, SITE)
     assert " --gpus=1" in call and "--gres" not in call, call
     assert "-A site_acc" in call and "-p gpu" in call, call
@@ -347,7 +451,12 @@ def test_gpu_jobs_ask_gpus_and_as_many_cpus_as_their_threads_with_the_sites_acco
 
 def test_the_gres_setting_emits_only_gres(tmp_path, monkeypatch):
     """The README's setting for sites that need --gres: gpu 0 and gres per GPU rule."""
-    site = {**SITE, "set-resources": {"extract_vgg16_features": {"slurm_partition": "gpu", "gpu": 0, "gres": "gpu:1"}}}
+    site = {
+        **SITE,
+        "set-resources": {
+            "extract_vgg16_features": {"slurm_partition": "gpu", "gpu": 0, "gres": "gpu:1"}
+        },
+    }
     call = sbatch_call(tmp_path, monkeypatch, site)
     assert " --gres=gpu:1" in call and "--gpus" not in call, call
     assert "-A site_acc" in call and "-p gpu" in call and "--cpus-per-task=4" in call, call
@@ -369,10 +478,31 @@ def test_a_job_cancelled_with_scancel_fails_under_the_squeue_status_command(clus
     job: with --slurm-status-command squeue (state 'CANCELLED') Snakemake sees the failure. A
     one-rule workflow, not busflow's: only the plugin's reading of the state is under test."""
     (tmp_path / "Snakefile").write_text(SLEEPY_SNAKEFILE)
-    command = [sys.executable, "-m", "snakemake", "-s", "Snakefile", "--executor", "slurm", "--slurm-status-command", "squeue",
-               "--default-resources", "slurm_account=busflow", "slurm_partition=main", "--jobs", "1", "--retries", "0",
-               "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1"]
-    run = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        "Snakefile",
+        "--executor",
+        "slurm",
+        "--slurm-status-command",
+        "squeue",
+        "--default-resources",
+        "slurm_account=busflow",
+        "slurm_partition=main",
+        "--jobs",
+        "1",
+        "--retries",
+        "0",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "--seconds-between-status-checks",
+        "1",
+    ]
+    run = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         deadline, job_id = time.time() + 120, None
         while job_id is None and time.time() < deadline and run.poll() is None:
@@ -390,11 +520,34 @@ def test_a_job_cancelled_with_scancel_fails_under_the_squeue_status_command(clus
     assert time.time() - cancelled < 60
 
 
-def test_doctor_on_the_test_cluster_finds_its_gpu_partition_and_account(cluster, tiny_config, cpu_allowed, tmp_path):
+def test_doctor_on_the_test_cluster_finds_its_gpu_partition_and_account(
+    cluster, tiny_config, cpu_allowed, tmp_path
+):
     """The preflight against the real sinfo/sacctmgr/scontrol, with the test profile as site profile."""
-    result = subprocess.run([sys.executable, "-m", "busflow.doctor", "--configfile", str(tiny_config), str(cpu_allowed),
-                             "--profile", str(TEST_PROFILE), "--directory", str(tmp_path)],
-                            capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "busflow.doctor",
+            "--configfile",
+            str(tiny_config),
+            str(cpu_allowed),
+            "--profile",
+            str(TEST_PROFILE),
+            "--directory",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "ok   GPU partitions: main (gpu:" in result.stdout and "the GPU jobs go to main" in result.stdout
-    assert "ok   account: slurm_account busflow" in result.stdout and "ok   scancel: MinJobAge 600 s" in result.stdout
+    assert (
+        "ok   GPU partitions: main (gpu:" in result.stdout
+        and "the GPU jobs go to main" in result.stdout
+    )
+    assert (
+        "ok   account: slurm_account busflow" in result.stdout
+        and "ok   scancel: MinJobAge 600 s" in result.stdout
+    )
