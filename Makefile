@@ -32,9 +32,12 @@ report: $(STAMP)
 test-fast: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -m "not workflow and not slurm"
 
+## make lint: Snakemake's linter, snakefmt, and ruff (format check and lint; lines of at most 100)
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check .
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 
 slurm-up:
 	bash tests/slurm/cluster.sh start

@@ -149,7 +149,8 @@ def time_single(augment, images, seed: int) -> float:
 
 
 def time_workflow(augment, images, seed: int) -> tuple[float, int]:
-    """Seconds and number of augmented copies for augment_copies(24) over enough images (copy 0 not counted)."""
+    """Seconds and number of augmented copies for augment_copies(24) over
+    enough images (copy 0 not counted)."""
     params = augment.AugmentParams()
     n_images = -(-len(images) // (COPIES - 1))  # ceil: about len(images) augmented copies
     start = time.perf_counter()
@@ -220,13 +221,13 @@ def print_table(rows: list[dict], keras_rotation: str, cpu) -> None:
     )
     print(f"{'':>6} {'ours':^21} | {'keras':^27} | {'ours / keras':^17}")
     print(
-        f"{'size':>6} {'workflow*':>10} {'single':>10} | {'random_transform':>16} {'flow(32)':>10} | "
-        f"{'workflow*':>9} {'single':>7}"
+        f"{'size':>6} {'workflow*':>10} {'single':>10} | {'random_transform':>16} {'flow(32)':>10} "
+        f"| {'workflow*':>9} {'single':>7}"
     )
     for row in rows:
         print(
-            f"{row['size']:>6} {row['workflow_img_per_s']:>10.0f} {row['single_img_per_s']:>10.0f} | "
-            f"{row['keras_img_per_s']:>16.0f} {row['keras_flow_img_per_s']:>10.0f} | "
+            f"{row['size']:>6} {row['workflow_img_per_s']:>10.0f} {row['single_img_per_s']:>10.0f} "
+            f"| {row['keras_img_per_s']:>16.0f} {row['keras_flow_img_per_s']:>10.0f} | "
             f"{row['workflow_ratio']:>8.2f}x {row['single_ratio']:>6.2f}x"
         )
     print(
@@ -241,8 +242,8 @@ def print_table(rows: list[dict], keras_rotation: str, cpu) -> None:
     worst = min(row["workflow_ratio"] for row in rows)
     verdict = "met" if worst >= TARGET_RATIO else "NOT met"
     print(
-        f"target: workflow path >= {TARGET_RATIO:.0f}x keras at every size -> {verdict} "
-        f"(lowest {worst:.2f}x; single-image path lowest {min(r['single_ratio'] for r in rows):.2f}x)"
+        f"target: workflow path >= {TARGET_RATIO:.0f}x keras at every size -> {verdict} (lowest "
+        f"{worst:.2f}x; single-image path lowest {min(r['single_ratio'] for r in rows):.2f}x)"
     )
 
 
@@ -300,11 +301,15 @@ def main(argv=None) -> int:
             "pinned_cpu": cpu,
             "target_path": "workflow",
             "paths": {
-                "workflow": f"augment_copies(image, {COPIES}, seed_key, params), per augmented copy "
-                "(busflow.shards' path)",
+                "workflow": (
+                    f"augment_copies(image, {COPIES}, seed_key, params), per "
+                    "augmented copy (busflow.shards' path)"
+                ),
                 "single": "augment_image(image, rng, params), per image",
                 "keras": "ImageDataGenerator.random_transform per image (+ np.rot90 with rot90)",
-                "keras_flow": f"ImageDataGenerator.flow(batch_size={FLOW_BATCH}) per image, reference only",
+                "keras_flow": (
+                    f"ImageDataGenerator.flow(batch_size={FLOW_BATCH}) per image, reference only"
+                ),
             },
             "target_met": min(r["workflow_ratio"] for r in rows) >= TARGET_RATIO,
             "keras_rotation": args.keras_rotation,

@@ -1,4 +1,5 @@
-"""How well the manifest's duplicate finder groups re-scans of one picture, and whether it merges distinct ones.
+"""How well the manifest's duplicate finder groups re-scans of one picture, and whether it \
+merges distinct ones.
 
 For every perturbation kind (shift, crop, scale, brightness, JPEG, caliper overlay) each original
 image gets one perturbed copy; the finder (busflow.duplicates.group_duplicates, as the manifest
@@ -14,7 +15,8 @@ the demo generator's images every original is a distinct picture, so each is a f
 prints the group counts and the pairs only one finder links. Each figure is given for the finder
 before issue 17 (one whole-image pHash) and now (window hashes, busflow.duplicates).
 
-    python bench/duplicate_finder.py [--n 100] [--size 256] [--busi ../shared/data/busi] [--busi-sample 120]
+    python bench/duplicate_finder.py [--n 100] [--size 256] [--busi ../shared/data/busi] \
+        [--busi-sample 120]
 """
 
 import argparse
@@ -65,7 +67,8 @@ def jpeg(grey, quality):
 
 
 def calipers(grey, seed):
-    """Two '+' caliper marks and a dotted line between them, in white, plus a small text-like bar."""
+    """Two '+' caliper marks and a dotted line between them, in
+    white, plus a small text-like bar."""
     rng = np.random.default_rng(seed)
     image = Image.fromarray(grey.copy())
     draw = ImageDraw.Draw(image)
@@ -202,17 +205,20 @@ def report(name, images, distance):
     )
     table = table.reindex([*PERTURBATIONS, "distinct (originals alone)"])
     print(
-        f"\n{name}: {len(images)} originals, one copy each per kind, near_duplicate_distance {distance}"
+        f"\n{name}: {len(images)} originals, one copy each per kind, "
+        f"near_duplicate_distance {distance}"
     )
     print(table.to_string(float_format=lambda x: f"{x:.2f}", na_rep="-"))
     print(
-        f"fingerprint {per_image * 1000:.1f} ms per image; {time.perf_counter() - start:.1f} s in all"
+        f"fingerprint {per_image * 1000:.1f} ms per image; "
+        f"{time.perf_counter() - start:.1f} s in all"
     )
     return table
 
 
 def busi_groups(folder, distance):
-    """Every BUSI image grouped by both finders: group counts and the pairs only one finder links."""
+    """Every BUSI image grouped by both finders: group counts and
+    the pairs only one finder links."""
     every = fingerprint_table(busi_images(folder))
     ids = list(every["image_id"])
     pairs = {}
@@ -224,8 +230,9 @@ def busi_groups(folder, distance):
             labels.setdefault(group, set()).add(image_id.split("/")[0])
         crossed = sum(len(found) > 1 for found in labels.values())
         print(
-            f"BUSI, all {len(ids)} benign + malignant images, finder {finder}: {len(set(groups.values()))} groups, "
-            f"{len(pairs[finder])} linked pairs, {crossed} groups holding both labels"
+            f"BUSI, all {len(ids)} benign + malignant images, finder {finder}: "
+            f"{len(set(groups.values()))} groups, {len(pairs[finder])} linked pairs, "
+            f"{crossed} groups holding both labels"
         )
     print(f"pairs linked before but not now: {sorted(pairs['before'] - pairs['now'])}")
     print("pairs linked now but not before:")
@@ -234,7 +241,8 @@ def busi_groups(folder, distance):
 
 
 def grouping_time(n_images, distance):
-    """Seconds to fingerprint, and to group, n_images demo-like images (the manifest's share of the finder)."""
+    """Seconds to fingerprint, and to group, n_images demo-like images (the
+    manifest's share of the finder)."""
     images = demo_images(n_images, 128, seed=7)
     start = time.perf_counter()
     table = fingerprint_table(images)
@@ -269,7 +277,8 @@ def main(argv=None):
     if args.timing:
         fingerprint, grouping = grouping_time(args.timing, args.distance)
         print(
-            f"\n{args.timing} images of 128 px: fingerprints {fingerprint:.1f} s, grouping {grouping:.1f} s"
+            f"\n{args.timing} images of 128 px: fingerprints "
+            f"{fingerprint:.1f} s, grouping {grouping:.1f} s"
         )
 
 

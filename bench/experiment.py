@@ -1,4 +1,5 @@
-"""One validation-fold experiment: a config overlay, scored on a finished k-fold run's validation folds.
+"""One validation-fold experiment: a config overlay, scored on a finished k-fold run's \
+validation folds.
 
 An experiment is a config overlay (e.g. ``training: {finetune: {head_epochs: 1}}`` or
 ``evaluation: {tta_copies: 3}``), merged over the config files the run was made with. For each fold,
@@ -8,8 +9,10 @@ on the fold's validation images, the way evaluation scores test images (test-tim
 The test folds are never read. One JSON line per experiment goes to the log; conclusions go to
 docs/results/experiments.md.
 
-    python bench/experiment.py --run runs/busi-cv5 --configfile config/paper.yaml config/busi_cpu_224.yaml \
-        --overlay my_overlay.yaml --models transfer finetune [--name NAME] [--log bench/results/experiments.jsonl]
+    python bench/experiment.py --run runs/busi-cv5 \
+        --configfile config/paper.yaml config/busi_cpu_224.yaml \
+        --overlay my_overlay.yaml --models transfer finetune [--name NAME] \
+        [--log bench/results/experiments.jsonl]
 
 A model not in --models is taken from the run (finetune starts from the run's transfer model).
 """
@@ -54,8 +57,9 @@ def check_overlay(overlay: dict) -> None:
     ignored = sorted(set(overlay) - OVERLAY_SECTIONS)
     if ignored:
         raise SystemExit(
-            f"overlay sections {', '.join(ignored)} would not take effect: experiments reuse the run's "
-            f"shards, features and split. Make a run with them instead (snakemake --directory ...)."
+            f"overlay sections {', '.join(ignored)} would not take effect: "
+            "experiments reuse the run's shards, features and split. Make a run with "
+            "them instead (snakemake --directory ...)."
         )
 
 
@@ -142,7 +146,8 @@ def validation_scores(model_file: Path, val: dict, tta: dict) -> dict:
 def run_experiment(
     run: Path, config: dict, models: list[str], name: str, folds: list[int] | None = None
 ) -> dict:
-    """Train ``models`` on each fold and score every model of the workflow on the validation folds."""
+    """Train ``models`` on each fold and score every model of the
+    workflow on the validation folds."""
     from busflow.samples import fold_selection, load_role
     from busflow.tta import tta_settings
 
@@ -152,7 +157,8 @@ def run_experiment(
         )
     if config["split"]["protocol"] != "leak_free":
         raise SystemExit(
-            "the paper protocol validates on its test copies: experiments need split.protocol: leak_free"
+            "the paper protocol validates on its test copies: "
+            "experiments need split.protocol: leak_free"
         )
     pool_shards = sorted(
         map(str, (run / "results/shards/pool").glob("*.npz")), key=lambda p: int(Path(p).stem)

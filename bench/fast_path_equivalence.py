@@ -1,4 +1,5 @@
-"""Benchmark: the fast path (mixed precision, jit, cached VGG16 features) does not change the science.
+"""Benchmark: the fast path (mixed precision, jit, cached VGG16 features) does not change the \
+science.
 
 Not a test. On the demo data, exactly as the workflow makes it (busflow.demo_data with the demo
 section of the config, then manifest, leak-free split, augmented shards at data.image_size), it
@@ -92,7 +93,8 @@ def import_busflow():
 
 
 def demo_arrays(cfg: dict, tmp: Path) -> dict:
-    """{'train'|'val'|'test': shard arrays}: demo images -> manifest -> split -> shards, as the rules do."""
+    """{'train'|'val'|'test': shard arrays}: demo images -> manifest ->
+    split -> shards, as the rules do."""
     import pandas as pd
 
     from busflow.demo_data import generate_demo_dataset
@@ -273,7 +275,8 @@ def run_transfer_cached(precision: str, data: dict, cfg: dict, settings: dict, t
 
 
 def run_transfer_end_to_end(data: dict, cfg: dict, settings: dict, tmp: Path) -> Run:
-    """The slow path, float32: frozen VGG16 + head trained on pixels, VGG16 recomputed every batch."""
+    """The slow path, float32: frozen VGG16 + head trained on
+    pixels, VGG16 recomputed every batch."""
     from busflow import models
     from busflow.acceleration import apply_acceleration
 
@@ -350,8 +353,9 @@ def comparisons(runs: dict) -> list[dict]:
 
 def print_report(report: dict) -> None:
     print(
-        f"\ndevice: {report['device']['name']} ({report['device']['kind']}); backend {report['backend']}; "
-        f"test n={report['data']['test_samples']} ({report['data']['test_positive']} malignant)"
+        f"\ndevice: {report['device']['name']} ({report['device']['kind']}); backend "
+        f"{report['backend']}; test n={report['data']['test_samples']} "
+        f"({report['data']['test_positive']} malignant)"
     )
     print(
         f"{'model':<9}{'variant':<20}{'path':<28}{'accuracy (95% CI)':<24}{'AUC (95% CI)':<24}"
@@ -381,7 +385,8 @@ def print_report(report: dict) -> None:
             f"{c['same_label_fraction']:>11.3f}{c['max_abs_probability_difference']:>10.4f}"
         )
     print(
-        f"\nevery fast figure inside the reference's CI and vice versa: {yes(report['all_within_ci'])}"
+        "\nevery fast figure inside the reference's CI and vice versa: "
+        f"{yes(report['all_within_ci'])}"
     )
 
 

@@ -104,12 +104,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--peer",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="also run the plain-PyTorch peer of the VGG16 stages (default on; skipped without torch)",
+        help=(
+            "also run the plain-PyTorch peer of the VGG16 stages "
+            "(default on; skipped without torch)"
+        ),
     )
     p.add_argument(
         "--peer-path",
         metavar="DIR",
-        help="site-packages holding torch, appended to sys.path (e.g. a torch venv beside this one)",
+        help=(
+            "site-packages holding torch, appended to sys.path (e.g. a torch venv beside this one)"
+        ),
     )
     p.add_argument(
         "--mixed-precision", action="store_true", help="keras.mixed_precision policy mixed_bfloat16"
@@ -118,7 +123,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--jit",
         choices=("auto", "on", "off"),
         default="auto",
-        help="model.jit_compile: auto is Keras' default (XLA on GPU/TPU for TF and JAX, eager for torch)",
+        help=(
+            "model.jit_compile: auto is Keras' default (XLA on GPU/TPU "
+            "for TF and JAX, eager for torch)"
+        ),
     )
     p.add_argument(
         "--repeat", type=int, default=1, help="timed passes per stage; the best is reported"
@@ -138,7 +146,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         nargs="?",
         const="auto",
         metavar="PATH",
-        help="write the results as JSON (bare --json: bench/results/<device>-<backend>-<size>.json)",
+        help=(
+            "write the results as JSON (bare --json: bench/results/<device>-<backend>-<size>.json)"
+        ),
     )
     p.add_argument(
         "--quick", action="store_true", help="tiny sizes: a smoke run (< 60 s on 2 CPU cores)"
@@ -361,7 +371,8 @@ def model_flops(model) -> dict:
 
 
 def vgg16_reference_flops(size: int) -> dict:
-    """Whole VGG16 conv stack, all layers trainable, to check the issue's 31 / 93 GFLOP at 224 px."""
+    """Whole VGG16 conv stack, all layers trainable, to check the
+    issue's 31 / 93 GFLOP at 224 px."""
     import keras
 
     vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(size, size, 3))
@@ -642,7 +653,8 @@ def stage_evaluate(models, weights_file, data: Data, args) -> StageResult:
 
 
 def run_stages(args, tmp: Path, settings: dict, meter) -> tuple[list[StageResult], Data, Path]:
-    """Our stages in workflow order, a peak sample after each; returns results, data, weights file."""
+    """Our stages in workflow order, a peak sample after each;
+    returns results, data, weights file."""
     import keras
 
     models, shards, training, weights = import_busflow()
@@ -744,8 +756,9 @@ def print_table(report: dict) -> None:
     device, peak, peer = report["device"], report["matmul_peak"], report["peer"]
     args = report["args"]
     print(
-        f"device: {device['name']} ({device['kind']}); backend {report['backend']}; policy {report['policy']}; "
-        f"jit {args['jit']}; size {args['size']} px, n {args['n']}, batch {args['batch']}"
+        f"device: {device['name']} ({device['kind']}); backend {report['backend']}; "
+        f"policy {report['policy']}; jit {args['jit']}; size {args['size']} px, n "
+        f"{args['n']}, batch {args['batch']}"
     )
     spread = f"{min(peak['all_tflops']):.2f}-{max(peak['all_tflops']):.2f}"
     print(
@@ -754,10 +767,14 @@ def print_table(report: dict) -> None:
     )
     ref = report["vgg16_reference_flops"]
     print(
-        f"VGG16 conv stack at {ref['size']} px: {ref['forward_gflop']:.1f} GFLOP forward "
-        f"({ref['forward_gmac']:.2f} GMAC), {ref['train_step_gflop']:.1f} GFLOP per full training step"
+        f"VGG16 conv stack at {ref['size']} px: {ref['forward_gflop']:.1f} GFLOP "
+        f"forward ({ref['forward_gmac']:.2f} GMAC), "
+        f"{ref['train_step_gflop']:.1f} GFLOP per full training step"
     )
-    header = f"{'stage':<15}{'img/s':>10}{'ms/step':>9}{'GFLOP/img':>11}{'TFLOP/s':>9}{'%peak':>7}{'GB/s':>7}{'jit':>6}"
+    header = (
+        f"{'stage':<15}{'img/s':>10}{'ms/step':>9}{'GFLOP/img':>11}{'TFLOP/s':>9}"
+        f"{'%peak':>7}{'GB/s':>7}{'jit':>6}"
+    )
     print(header + f"{'peer img/s':>12}{'ours/peer':>10}")
     no_peer = (
         "n/a" if not peer["available"] else "-"
@@ -767,14 +784,16 @@ def print_table(report: dict) -> None:
         print(
             f"{row['stage']:<15}{row['img_per_s']:>10.1f}{row['ms_per_step']:>9.1f}"
             f"{fmt(row['gflop_per_image'], '.3f'):>11}{fmt(row['tflops'], '.3f'):>9}"
-            f"{fmt(row['pct_of_peak'], '.1f'):>7}{fmt(row['gb_per_s'], '.2f'):>7}{fmt(row['jit_compile'], ''):>6}"
-            f"{fmt(row['peer_img_per_s'], '.1f', missing):>12}{fmt(row['ours_over_peer'], '.2f', missing):>10}"
+            f"{fmt(row['pct_of_peak'], '.1f'):>7}{fmt(row['gb_per_s'], '.2f'):>7}"
+            f"{fmt(row['jit_compile'], ''):>6}"
+            f"{fmt(row['peer_img_per_s'], '.1f', missing):>12}"
+            f"{fmt(row['ours_over_peer'], '.2f', missing):>10}"
         )
     if peer["available"]:
         check = peer["bottleneck_check"]
         print(
-            f"peer: plain PyTorch {peer['torch']} on {peer['device']}, {peer['precision']}, channels-last; "
-            f"bottleneck max rel. diff vs ours {check['max_rel_diff']:.2e}"
+            f"peer: plain PyTorch {peer['torch']} on {peer['device']}, {peer['precision']}, "
+            f"channels-last; bottleneck max rel. diff vs ours {check['max_rel_diff']:.2e}"
         )
     else:
         print(f"peer: unavailable - {peer['reason']}")

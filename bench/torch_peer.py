@@ -122,7 +122,8 @@ class Peer:
     # ---- inputs: what our models' first layers do, on the device
 
     def pixels(self, batch_u8):
-        """(B, S, S) uint8 -> VGG 'caffe' input, three equal channels minus the BGR mean, channels-last."""
+        """(B, S, S) uint8 -> VGG 'caffe' input, three equal channels
+        minus the BGR mean, channels-last."""
         x = torch.from_numpy(np.ascontiguousarray(batch_u8)).to(self.device, non_blocking=True)
         x = x.unsqueeze(1).float().expand(-1, 3, -1, -1) - self.mean
         return x.contiguous(memory_format=torch.channels_last)
@@ -157,7 +158,8 @@ class Peer:
             torch.sigmoid(logits.float()).cpu()
 
     def train_epoch(self, forward, optimizer, x, y, seed: int, epoch: int) -> None:
-        """One epoch as busflow.training does it: host gather in (seed, epoch) order, then batches."""
+        """One epoch as busflow.training does it: host gather in
+        (seed, epoch) order, then batches."""
         order = np.random.default_rng([seed, epoch]).permutation(len(y))
         x, y = x[order], torch.from_numpy(y[order].astype(np.float32))
         for start in range(0, len(y), self.batch):
@@ -212,7 +214,8 @@ class Peer:
         return out
 
     def time_train(self, head, block5, x, y, cfg: dict, repeat: int) -> dict:
-        """Train the head (block5 None: on bottleneck features) or block5 + head (on block4 features)."""
+        """Train the head (block5 None: on bottleneck features) or
+        block5 + head (on block4 features)."""
         modules = [head] + ([block5] if block5 is not None else [])
         for module in modules:
             module.train()

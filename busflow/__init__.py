@@ -1,4 +1,5 @@
-"""busflow: breast-ultrasound benign/malignant classification, as importable, tested building blocks.
+"""busflow: breast-ultrasound benign/malignant classification, as importable, tested building
+blocks.
 
 The Snakemake workflow's scripts are thin wrappers around these modules.
 """

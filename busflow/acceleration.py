@@ -171,7 +171,8 @@ def set_predict_jit(model: keras.Model, jit_compile) -> keras.Model:
 
 
 def model_precision(model: keras.Model) -> str:
-    """The policy a (loaded) model was trained under: its layers keep it, whatever the global one."""
+    """The policy a (loaded) model was trained under: its layers
+    keep it, whatever the global one."""
     from busflow.models import all_layers
 
     names = {layer.dtype_policy.name for layer in all_layers(model) if layer.weights}

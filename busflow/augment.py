@@ -48,8 +48,9 @@ Per copy, nothing else costs much:
   batched about a third of that.
 
 Bit-exact by construction: the matrix coefficients are rounded to multiples of 2**-32
-(``_GRID``; sample points move by under 1e-7 px at 224 px), which makes every sample coordinate Pillow computes
-exact in double precision. Results then do not depend on how much padding a call used
+(``_GRID``; sample points move by under 1e-7 px at 224 px), which makes every sample
+coordinate Pillow computes exact in double precision. Results then do not depend on how
+much padding a call used
 or on anything else a batch shares, so copy ``k`` of ``augment_copies`` equals
 ``augment_image`` with that copy's generator, bit for bit.
 
@@ -141,13 +142,15 @@ class AugmentParams:
         for name in ("width_shift", "height_shift"):
             if getattr(self, name) >= 1:
                 raise ValueError(
-                    f"augment.{name} is a fraction of the image and must be < 1, got {getattr(self, name)!r}"
+                    f"augment.{name} is a fraction of the image and must be < 1, got "
+                    f"{getattr(self, name)!r}"
                 )
         if self.shear >= 90:
             raise ValueError(f"augment.shear is in degrees and must be < 90, got {self.shear!r}")
         if self.zoom >= 1:
             raise ValueError(
-                f"augment.zoom must be < 1 (factors in [1-zoom, 1+zoom] must be > 0), got {self.zoom!r}"
+                "augment.zoom must be < 1 (factors in [1-zoom, 1+zoom] "
+                f"must be > 0), got {self.zoom!r}"
             )
         if not isinstance(self.horizontal_flip, bool):
             raise ValueError(
@@ -185,7 +188,8 @@ class AugmentParams:
         unknown = sorted(str(k) for k in cfg if k not in known)
         if unknown:
             raise ValueError(
-                f"unknown augment setting(s): {', '.join(unknown)}; valid keys are {', '.join(known)}"
+                f"unknown augment setting(s): {', '.join(unknown)}; "
+                f"valid keys are {', '.join(known)}"
             )
         return cls(**cfg)
 
@@ -252,7 +256,8 @@ def _check_size(size) -> tuple[int, int]:
 def _draw_affine(
     rng: np.random.Generator, h: int, w: int, params: AugmentParams
 ) -> tuple[float, ...]:
-    """Draw the transform of ``random_affine`` and return its top two rows ``(a, b, c, d, e, f)``."""
+    """Draw the transform of ``random_affine`` and return its top
+    two rows ``(a, b, c, d, e, f)``."""
     return _affine_from_uniforms(rng.random(_N_DRAWS).tolist(), h, w, params)
 
 
@@ -525,7 +530,8 @@ _OTHERS = [
 
 
 def _seeded_uniforms(key: list[int], ks) -> np.ndarray:
-    """``(len(ks), _N_DRAWS)`` float64: row i is ``np.random.default_rng([*key, ks[i]]).random(_N_DRAWS)``.
+    """``(len(ks), _N_DRAWS)`` float64: row i is
+    ``np.random.default_rng([*key, ks[i]]).random(_N_DRAWS)``.
 
     Bit for bit (the tests compare against NumPy), at a fraction of the cost of one
     ``default_rng`` per copy. ``ks`` must be below 2**32 (one uint32 word each).

@@ -1,9 +1,10 @@
-"""Whether a model's probabilities mean what they say, and a recalibration fitted on validation data.
+"""Whether a model's probabilities mean what they say, and a recalibration fitted on validation
+data.
 
 A probability of 0.8 should be right about 80% of the time. Expected calibration error (ECE) and
-the Brier score measure that on test and external sets; the reliability diagram shows it. Temperature
-and Platt scaling refit the probabilities on the validation data only and are then applied,
-unchanged, to the test split and external sets (like the operating point).
+the Brier score measure that on test and external sets; the reliability diagram shows it.
+Temperature and Platt scaling refit the probabilities on the validation data only and are then
+applied, unchanged, to the test split and external sets (like the operating point).
 """
 
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ EPSILON = 1e-7
 
 
 def bin_index(probabilities, n_bins: int) -> np.ndarray:
-    """Equal-width bins over [0, 1]; 1.0 falls in the last bin (as in sklearn's calibration_curve)."""
+    """Equal-width bins over [0, 1]; 1.0 falls in the last bin (as
+    in sklearn's calibration_curve)."""
     return np.minimum((np.asarray(probabilities, dtype=float) * n_bins).astype(int), n_bins - 1)
 
 

@@ -25,7 +25,8 @@ def imported_modules(source_file: Path) -> set[str]:
             # `from busflow import models` imports the module busflow.models
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
             found.add(node.module)
-    # busflow/__init__.py holds a docstring and the version, no logic: a version bump re-runs nothing
+    # busflow/__init__.py holds a docstring and the version, no logic:
+    # a version bump re-runs nothing
     return {name for name in found if name.startswith(PACKAGE + ".")}
 
 

@@ -157,11 +157,11 @@ def display_cells(row) -> list[str]:
 
 
 INTRO = (
-    "Accuracy, ROC AUC, and sensitivity and specificity at each model's operating point (a threshold "
-    "chosen on its validation images, or fixed in the config) on each source's test set; calibration "
-    "as expected calibration error (ECE) and Brier score. busflow rows give 95% CIs: bootstrap over "
-    "the test images for one split or an external set; for k-fold CV the mean over the folds with "
-    "a t-interval, and n counts each image once (its test fold)."
+    "Accuracy, ROC AUC, and sensitivity and specificity at each model's operating point (a "
+    "threshold chosen on its validation images, or fixed in the config) on each source's test set; "
+    "calibration as expected calibration error (ECE) and Brier score. busflow rows give 95% CIs: "
+    "bootstrap over the test images for one split or an external set; for k-fold CV the mean over "
+    "the folds with a t-interval, and n counts each image once (its test fold)."
 )
 
 
@@ -196,7 +196,8 @@ def to_markdown(table: pd.DataFrame, title: str = "busflow comparison") -> str:
 
 
 def trained_on_lines(table: pd.DataFrame) -> list[str]:
-    """'baseline, transfer: jax 0.4.38 on gpu NVIDIA H100 ...' for this run's (not external) rows."""
+    """'baseline, transfer: jax 0.4.38 on gpu NVIDIA H100 ...' for
+    this run's (not external) rows."""
     ours = table[(table["source"] == OURS) & table["trained_on"].fillna("").astype(bool)]
     models_by_device = ours.groupby("trained_on", sort=False)["model"].apply(list)
     return [f"{', '.join(models)}: {device}" for device, models in models_by_device.items()]
@@ -216,11 +217,12 @@ def to_html(table: pd.DataFrame, title: str = "busflow comparison") -> str:
         )
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+        "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;"
         "padding:4px 8px}</style></head><body>"
         f"<h2>{html.escape(title)}</h2><p>{html.escape(INTRO)} "
-        "Highlighted rows are <b>leaky</b>: split after augmentation, so copies of one image are in "
-        "train and test.</p><table><tr>"
+        "Highlighted rows are <b>leaky</b>: split after augmentation, so copies of one image are "
+        "in train and test.</p><table><tr>"
         + "".join(f"<th>{h}</th>" for h in HEADER)
         + "</tr>"
         + "".join(rows)

@@ -115,7 +115,8 @@ def _lesion_geometry(
     """Signed, normalised distance to the outline (<0 inside) and the lesion mask."""
     benign = label == "benign"
     height = size * rng.uniform(0.16, 0.3)
-    # Orientation is the most reliable sign; tilt, lobes and spicules blur the gap between these ranges.
+    # Orientation is the most reliable sign; tilt, lobes and spicules
+    # blur the gap between these ranges.
     ratio = rng.uniform(1.25, 2.3) if benign else rng.uniform(0.55, 1.05)
     width = height * ratio
     cy, cx = size * rng.uniform(0.38, 0.58), size * rng.uniform(0.35, 0.65)
@@ -161,7 +162,8 @@ def render_lesion_image(rng: np.random.Generator, label: str, size: int) -> np.n
 
 
 def demo_file(out_dir, label: str, index: int) -> pathlib.Path:
-    """Where image ``index`` of class ``label`` is written (the workflow declares these as outputs)."""
+    """Where image ``index`` of class ``label`` is written (the
+    workflow declares these as outputs)."""
     return pathlib.Path(out_dir) / label / f"{label}_{index:04d}.png"
 
 
@@ -194,7 +196,9 @@ def generate_demo_dataset(
 def main(argv: Sequence[str] | None = None) -> list[pathlib.Path]:
     parser = argparse.ArgumentParser(
         prog="python -m busflow.demo_data",
-        description="Write a synthetic benign/malignant breast-ultrasound data set of grey PNG files.",
+        description=(
+            "Write a synthetic benign/malignant breast-ultrasound data set of grey PNG files."
+        ),
     )
     parser.add_argument(
         "out_dir", type=pathlib.Path, help="folder to create the class sub-folders in"

@@ -151,8 +151,8 @@ def device_summary(record: dict) -> str:
 def device_line(record: dict, resolved: dict | None = None) -> str:
     """The first line of every Keras job's log: backend and versions, device(s), precision, jit."""
     parts = [
-        f"device: {record['backend']} {record['backend_version']} (keras {record['keras_version']}) "
-        f"on {describe_devices(record)}"
+        f"device: {record['backend']} {record['backend_version']} (keras "
+        f"{record['keras_version']}) on {describe_devices(record)}"
     ]
     if resolved:
         parts.append(f"precision {resolved['precision']} (setting {resolved['precision_setting']})")
@@ -168,7 +168,8 @@ def device_line(record: dict, resolved: dict | None = None) -> str:
 
 
 def gpu_requested(resources) -> str | None:
-    """The GPU request of a rule's resources ('gpu=1', 'gres=gpu:1'), or None when it asks for none."""
+    """The GPU request of a rule's resources ('gpu=1', 'gres=gpu:1'),
+    or None when it asks for none."""
     gpu = resources.get("gpu", 0) if hasattr(resources, "get") else 0
     gres = str(resources.get("gres", "") or "") if hasattr(resources, "get") else ""
     if gpu:
@@ -193,11 +194,12 @@ def check_gpu_job(requested: str | None, record: dict, require_gpu: bool = True)
         or "no CUDA_VISIBLE_DEVICES / SLURM GPU variables"
     )
     raise WrongDeviceError(
-        f"This job asked SLURM for a GPU ({requested}, SLURM job {record['slurm_job_id']}; {given}), but the Keras "
-        f"backend {record['backend']} {record['backend_version']} (keras {record['keras_version']}) lists no GPU or TPU, "
-        f"only: {describe_devices(record)}. It stops here rather than train on the CPU for days. Fix: install a "
-        f"GPU build in the environment the jobs use (pip install -e '.[gpu]' and run with --configfile "
-        f"config/gpu.yaml for Keras on JAX, or pip install -e '.[gpu-tf]' for TensorFlow), check that the partition "
-        f"gives this job a real GPU (python -m busflow.doctor), or set training.require_gpu: false in your config "
-        f"to allow the CPU."
+        f"This job asked SLURM for a GPU ({requested}, SLURM job {record['slurm_job_id']}; "
+        f"{given}), but the Keras backend {record['backend']} {record['backend_version']} (keras "
+        f"{record['keras_version']}) lists no GPU or TPU, only: {describe_devices(record)}. It "
+        "stops here rather than train on the CPU for days. Fix: install a GPU build in the "
+        "environment the jobs use (pip install -e '.[gpu]' and run with --configfile "
+        "config/gpu.yaml for Keras on JAX, or pip install -e '.[gpu-tf]' for TensorFlow), check "
+        "that the partition gives this job a real GPU (python -m busflow.doctor), or set "
+        "training.require_gpu: false in your config to allow the CPU."
     )

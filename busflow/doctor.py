@@ -1,10 +1,12 @@
-"""Preflight for the login node: will a SLURM run of this workflow, with these configs and profiles, work?
+"""Preflight for the login node: will a SLURM run of this workflow, with these configs and \
+profiles, work?
 
     python -m busflow.doctor [--configfile FILE ...] [--profile SITE_DIR] [--directory RUN_DIR]
 
 Prints one line per check (versions, backend and devices, the GPU build, the VGG16 weights file
 the jobs will read, the data folder, the SLURM plugin, partitions with GPUs, the account and
-partition the jobs will use, whether squeue can replace sacct as status command) and the fix for each problem. Exits 1 when any check failed, else 0.
+partition the jobs will use, whether squeue can replace sacct as status command) and the fix for
+each problem. Exits 1 when any check failed, else 0.
 The SLURM checks are skipped, not failed, where ``sinfo`` is not on PATH (not a SLURM node).
 """
 
@@ -78,7 +80,8 @@ def merge(base: dict, update: dict) -> dict:
 
 
 def load_config(configfiles) -> dict:
-    """config/config.yaml with the --configfile files merged over it, validated and filled by the schema."""
+    """config/config.yaml with the --configfile files merged over it,
+    validated and filled by the schema."""
     from snakemake.utils import validate
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -188,7 +191,10 @@ def check_devices(config: dict) -> Check:
             f"{backend}: Keras could not start: {error}",
             "pip install -e '.[gpu]' (jax) or '.[gpu-tf]' (tensorflow)",
         )
-    detail = f"{backend} {record['backend_version']} (keras {record['keras_version']}) sees {describe_devices(record)}"
+    detail = (
+        f"{backend} {record['backend_version']} (keras {record['keras_version']}) sees "
+        f"{describe_devices(record)}"
+    )
     if not record["accelerator"]:
         detail += (
             " here (usual on a login node; a GPU job checks its own node and stops if it sees none)"
@@ -209,7 +215,10 @@ def check_gpu_build(config: dict) -> Check:
     install = (
         "pip install -e '.[gpu]'"
         if backend == "jax"
-        else "pip install -e '.[gpu-tf]' (or '.[gpu]' and --configfile config/gpu.yaml for Keras on JAX)"
+        else (
+            "pip install -e '.[gpu-tf]' (or '.[gpu]' and --configfile "
+            "config/gpu.yaml for Keras on JAX)"
+        )
     )
     return fail(
         "GPU build",
@@ -233,8 +242,8 @@ def check_weights(config: dict, directory: Path) -> Check:
             f"vgg16_weights: {setting} -> {resolved} ({resolved.stat().st_size / 2**20:.0f} MiB)",
         )
     fix = (
-        f"run `snakemake --configfile YOURS.yaml fetch_vgg16_weights` here on the login node (writes {RESOURCES_COPY}), "
-        "or put Keras' file into ~/.keras/models/"
+        "run `snakemake --configfile YOURS.yaml fetch_vgg16_weights` here on the login node "
+        f"(writes {RESOURCES_COPY}), or put Keras' file into ~/.keras/models/"
         if setting == "imagenet"
         else f"fix vgg16_weights in your config: {setting} does not exist"
     )
@@ -253,7 +262,8 @@ def check_data(config: dict, directory: Path) -> Check:
     if config["demo"]["generate"]:
         return ok(
             "data",
-            f"data.raw: {config['data']['raw']} (demo.generate: true, the workflow writes generated images there)",
+            f"data.raw: {config['data']['raw']} (demo.generate: true, the "
+            "workflow writes generated images there)",
         )
     rules = LayoutRules.from_config(config["data"])
     found = []
@@ -305,7 +315,8 @@ def check_partitions(profile: dict, sources: dict) -> Check:
         return fail(
             "GPU partitions",
             "sinfo lists no partition with GPUs (column GRES has no 'gpu')",
-            "run on the login node of a cluster with GPUs, or ask your admins which partition has them",
+            "run on the login node of a cluster with GPUs, or ask your "
+            "admins which partition has them",
         )
     asked = {rule: resource_of(profile, rule, "slurm_partition") for rule in GPU_RULES}
     wrong = sorted({p for p in asked.values() if p and p not in found})
@@ -315,7 +326,8 @@ def check_partitions(profile: dict, sources: dict) -> Check:
         return fail(
             "GPU partitions",
             f"the GPU jobs would go to {', '.join(wrong)}, which has no GPUs; with GPUs: {listed}",
-            f"set slurm_partition of the GPU rules under set-resources in {where} to one of: {', '.join(found)}",
+            "set slurm_partition of the GPU rules under set-resources in "
+            f"{where} to one of: {', '.join(found)}",
         )
     chosen = sorted({p for p in asked.values() if p}) or ["the cluster's default partition"]
     return ok("GPU partitions", f"{listed}; the GPU jobs go to {', '.join(chosen)}")
@@ -332,7 +344,8 @@ def check_account(profile: dict, sources: dict) -> Check:
         if accounts:
             return ok(
                 "account",
-                f"none set; the SLURM plugin will pick one of {user}'s accounts: {', '.join(accounts)}",
+                f"none set; the SLURM plugin will pick one of {user}'s "
+                f"accounts: {', '.join(accounts)}",
             )
         return fail(
             "account",
@@ -343,7 +356,8 @@ def check_account(profile: dict, sources: dict) -> Check:
     if accounts and account not in accounts:
         return fail(
             "account",
-            f"slurm_account {account} (from {where}) is not one of {user}'s accounts: {', '.join(accounts)}",
+            f"slurm_account {account} (from {where}) is not one of {user}'s "
+            f"accounts: {', '.join(accounts)}",
             f"set slurm_account in {where} to one of: {', '.join(accounts)}",
         )
     return ok("account", f"slurm_account {account} (from {where})")
@@ -369,13 +383,13 @@ def check_status_command(profile: dict) -> Check:
     if age is not None and age >= SQUEUE_MIN_JOB_AGE:
         return ok(
             "scancel",
-            f"MinJobAge {age} s: slurm-status-command squeue is safe here and makes a job you scancel fail "
-            f"instead of hanging; in use: {chosen}",
+            f"MinJobAge {age} s: slurm-status-command squeue is safe here and makes a job you "
+            f"scancel fail instead of hanging; in use: {chosen}",
         )
     return ok(
         "scancel",
-        f"MinJobAge {age} s is too short for squeue: keep sacct; after a scancel stop Snakemake with Ctrl-C "
-        "and start it again",
+        f"MinJobAge {age} s is too short for squeue: keep sacct; after a scancel stop "
+        "Snakemake with Ctrl-C and start it again",
     )
 
 
@@ -415,7 +429,8 @@ def main(argv=None) -> int:
         profile, sources = load_profiles(args.profile)
     except Exception as error:  # a config that does not load is the first thing to fix
         print(
-            f"FAIL config: {error}\n     fix: correct the file named above (config/schema.yaml documents every key)"
+            f"FAIL config: {error}\n     fix: correct the file named above "
+            "(config/schema.yaml documents every key)"
         )
         return 1
     checks = run_checks(config, profile, sources, Path(args.directory))

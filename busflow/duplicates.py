@@ -43,7 +43,8 @@ def window_hashes(grey: np.ndarray) -> list[int]:
 
 def image_fingerprint(grey: np.ndarray) -> dict:
     """What the finder compares, per image (manifest columns): the exact pixel hash, the whole
-    image's pHash (column phash) and all window hashes (column window_hashes, hex, space-separated)."""
+    image's pHash (column phash) and all window hashes (column window_hashes, hex,
+    space-separated)."""
     hashes = window_hashes(grey)
     return {
         "pixel_sha256": pixel_sha256(grey),
@@ -97,7 +98,8 @@ def linked_pairs(images: pd.DataFrame, max_distance: int) -> list[tuple[int, int
 
 
 def group_keys(images: pd.DataFrame, union: UnionFind) -> pd.Series:
-    """Each row's group key: 'g' + the first 16 hex digits of the smallest pixel hash in its group."""
+    """Each row's group key: 'g' + the first 16 hex digits of the
+    smallest pixel hash in its group."""
     roots = [union.find(i) for i in range(len(images))]
     smallest = {}
     for root, pixel_hash in zip(roots, images["pixel_sha256"]):

@@ -12,8 +12,8 @@ class BadImageError(BusflowError):
         self.path = str(path)
         self.reason = reason
         super().__init__(
-            f"{path}: {reason}. Replace or remove this file, or set "
-            f"data.on_bad_image: skip in the config to list it in results/qc/rejected.csv and go on."
+            f"{path}: {reason}. Replace or remove this file, or set data.on_bad_image: skip in the "
+            "config to list it in results/qc/rejected.csv and go on."
         )
 
 

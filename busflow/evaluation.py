@@ -19,7 +19,8 @@ METRIC_NAMES = ["accuracy", "auc", "sensitivity", "specificity", "precision", "f
 def point_metrics(
     labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5
 ) -> dict[str, float]:
-    """Metrics of one sample; the positive class is 1 (malignant). AUC is NaN with one class only."""
+    """Metrics of one sample; the positive class is 1 (malignant).
+    AUC is NaN with one class only."""
     predicted = (probabilities >= threshold).astype(int)
     both_classes = len(np.unique(labels)) == 2
     return {

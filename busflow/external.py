@@ -75,7 +75,8 @@ def check_row_lengths(csv_path: Path) -> None:
 
 
 def candidate_files(source, data_cfg: dict) -> list[str]:
-    """What the manifest rule reads (lenient, for planning): the folder's images, or the CSV and its images."""
+    """What the manifest rule reads (lenient, for planning): the folder's
+    images, or the CSV and its images."""
     if is_csv(source):
         if not Path(source).is_file():
             return [str(source)]
@@ -117,8 +118,9 @@ def scan_csv(
     if not rows:
         reasons = "; ".join(f"{r['path']} ({r['reason']})" for r in rejected[:5])
         raise ConfigError(
-            f"{csv_path}: no readable image left; data.on_bad_image: skip rejected {len(rejected)}: "
-            f"{reasons}. Fix these files, or remove the set from external: in the config."
+            f"{csv_path}: no readable image left; data.on_bad_image: skip "
+            f"rejected {len(rejected)}: {reasons}. Fix these files, or remove the "
+            "set from external: in the config."
         )
     return pd.DataFrame(rows), pd.DataFrame(rejected, columns=["path", "reason"])
 

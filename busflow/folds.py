@@ -12,7 +12,8 @@ original. The augmentation of an image does not depend on the fold, so the froze
 of the pool are computed once for all folds.
 
 Under the paper's protocol the unit is the augmented copy instead of the group (leaky on purpose):
-copy c of image i is in test fold floor(u * k), and validation uses the test copies, as the paper did.
+copy c of image i is in test fold floor(u * k), and validation uses the test copies, as the paper
+did.
 """
 
 import numpy as np
@@ -31,7 +32,8 @@ def fold_of(seed: int, folds: int, *key) -> int:
 
 
 def is_validation(group: str, label: str, seed: int, val_fraction: float, folds: int) -> bool:
-    """val_fraction of all groups are validation: that is val_fraction / (1 - 1/k) of the non-test ones."""
+    """val_fraction of all groups are validation: that is val_fraction /
+    (1 - 1/k) of the non-test ones."""
     share = min(
         val_fraction / (1 - 1 / folds), 0.5
     )  # with k = 2 a large val_fraction would starve train
@@ -39,7 +41,8 @@ def is_validation(group: str, label: str, seed: int, val_fraction: float, folds:
 
 
 def fold_roles(groups: pd.DataFrame, split_cfg: dict, folds: int) -> pd.DataFrame:
-    """Long table: one row per (image, fold) with the image's split (train/val/test) in that fold."""
+    """Long table: one row per (image, fold) with the image's split
+    (train/val/test) in that fold."""
     split_cfg = SplitSettings.of(split_cfg)
     seed = split_cfg.seed
     test_fold = [fold_of(seed, folds, lab, g) for g, lab in zip(groups["group"], groups["label"])]
@@ -117,6 +120,9 @@ def check_every_fold_has_every_class(table: pd.DataFrame, missing_message=None) 
                     raise ConfigError(
                         missing_message(fold, name, label)
                         if missing_message
-                        else f"fold {fold}'s {name} split has no '{label}' image: too few images for "
-                        f"evaluation.folds={table['fold'].nunique()}. Add images, or lower evaluation.folds."
+                        else (
+                            f"fold {fold}'s {name} split has no '{label}' image: too few "
+                            f"images for evaluation.folds={table['fold'].nunique()}. Add "
+                            "images, or lower evaluation.folds."
+                        )
                     )

@@ -47,7 +47,8 @@ class CamResult:
 
 
 def last_conv_layer_path(model: keras.Model) -> tuple[str, ...]:
-    """Names leading to the model's last conv layer, e.g. ('vgg16', 'block5_conv3') or ('conv2d_2',)."""
+    """Names leading to the model's last conv layer, e.g. ('vgg16',
+    'block5_conv3') or ('conv2d_2',)."""
     found = None
     for layer in model.layers:
         if isinstance(layer, CONV_TYPES):
@@ -173,7 +174,8 @@ def score_cam(
 
 
 def pick_examples(labels, image_ids, copy_index, per_class: int) -> np.ndarray:
-    """Indices of up to ``per_class`` originals (copy 0) per class, spread evenly over the sorted ids."""
+    """Indices of up to ``per_class`` originals (copy 0) per class,
+    spread evenly over the sorted ids."""
     labels, image_ids, copy_index = (
         np.asarray(labels),
         np.asarray(image_ids),

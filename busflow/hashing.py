@@ -36,7 +36,8 @@ def file_sha256(path, chunk_size: int = 1 << 20) -> str:
 
 
 def pixel_sha256(grey: np.ndarray) -> str:
-    """Hash of the pixel values and shape: equal for the same picture saved as grey or grey-in-RGB."""
+    """Hash of the pixel values and shape: equal for the same
+    picture saved as grey or grey-in-RGB."""
     digest = hashlib.sha256(str(grey.shape).encode())
     digest.update(np.ascontiguousarray(grey, dtype=np.uint8).tobytes())
     return digest.hexdigest()

@@ -13,7 +13,8 @@ from busflow.runtime import log_first
 
 def accelerate(acceleration: dict | None) -> dict:
     """Set the dtype policy and resolve jit before any model is built or loaded; logs where the job
-    runs (busflow.devices.device_line) and returns the resolved settings with that record as 'device'."""
+    runs (busflow.devices.device_line) and returns the resolved settings with that record as
+    'device'."""
     resolved = apply_acceleration(acceleration or {})
     threads = os.environ.get(
         "OMP_NUM_THREADS"

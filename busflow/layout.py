@@ -99,8 +99,8 @@ def check_layout(raw_dir, rules: LayoutRules, setting: str = "data.raw") -> None
         if entry.is_dir() and not entry.name.startswith(".") and entry.name not in known:
             raise DatasetLayoutError(
                 f"{entry}: unknown folder '{entry.name}' in the raw folder. Add it to data.classes "
-                f"(a class of the task) or data.ignore_folders (kept out of the task), or move it out. "
-                f"Folder names are case-sensitive."
+                "(a class of the task) or data.ignore_folders (kept out of the task), or move it "
+                "out. Folder names are case-sensitive."
             )
     for label in rules.classes:
         check_class_folder(raw / label, rules, raw)

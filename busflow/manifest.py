@@ -1,4 +1,5 @@
-"""The manifest: every usable image of the raw folder, decoded once, with its label and duplicate group.
+"""The manifest: every usable image of the raw folder, decoded once, with its label and duplicate
+group.
 
 The raw folder's layout rules are in busflow.layout, duplicate grouping in busflow.duplicates.
 A file that is not a usable image (corrupt, unsupported, too large, blank, or sharing its
@@ -96,7 +97,10 @@ def drop_shared_ids(
         paths_of.setdefault(row["image_id"], []).append(row["path"])
     shared = {image_id: paths for image_id, paths in paths_of.items() if len(paths) > 1}
     for image_id, paths in shared.items():
-        reason = f"{len(paths)} files share the image_id '{image_id}' ({', '.join(paths)}): rename all but one"
+        reason = (
+            f"{len(paths)} files share the image_id '{image_id}' ({', '.join(paths)}): "
+            "rename all but one"
+        )
         if on_bad_image != "skip":
             raise BadImageError(paths[0], reason)
         rejected += [{"path": path, "reason": reason} for path in paths]
@@ -108,15 +112,16 @@ def check_every_class_kept(
 ) -> None:
     for label in rules.classes:
         if not any(row["label"] == label for row in rows):
-            # The job stops here, so qc/rejected.csv is never written: the reasons go in the message.
+            # The job stops here, so qc/rejected.csv is never written:
+            # the reasons go in the message.
             reasons = [
                 f"{r['path']} ({r['reason']})"
                 for r in rejected
                 if Path(r["path"]).parent.name == label
             ]
             raise DatasetLayoutError(
-                f"{raw / label}: no readable image left in this class; data.on_bad_image: skip rejected "
-                f"{len(reasons)}: "
+                f"{raw / label}: no readable image left in this class; data.on_bad_image: "
+                f"skip rejected {len(reasons)}: "
                 + "; ".join(reasons[:5])
                 + (" ..." if len(reasons) > 5 else "")
                 + ". Replace or fix these files."

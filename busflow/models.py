@@ -1,4 +1,5 @@
-"""Builders of the registered models (busflow/registry.py), Keras 3, backend-agnostic (no tf.* here).
+"""Builders of the registered models (busflow/registry.py), Keras 3, backend-agnostic (no tf.*
+here).
 
 Every saved model takes raw grey uint8 pixels (S, S, 1): pixel scaling and VGG16's preprocessing
 live inside the model, so evaluation treats all three alike.
@@ -169,7 +170,8 @@ def feature_key_below(blocks) -> str:
 
 
 def build_top_trainer(base: keras.Model, head: keras.Model, blocks=(5,)) -> keras.Model:
-    """Cached features below ``blocks`` -> those blocks (trainable) -> head: what fine-tuning trains.
+    """Cached features below ``blocks`` -> those blocks (trainable) -> head: what fine-tuning
+    trains.
 
     The frozen blocks below never change, so their output is computed once (extract_vgg16_features)
     and each epoch runs only the trained blocks and the head. The layers are shared with ``base``

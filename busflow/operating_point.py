@@ -20,7 +20,8 @@ RULES = ("fixed", "youden", "sensitivity")
 @dataclass(frozen=True)
 class OperatingPointRule:
     """How to choose the threshold: ``fixed`` (``threshold``), ``youden`` (max sensitivity +
-    specificity - 1) or ``sensitivity`` (the highest threshold that reaches ``target_sensitivity``)."""
+    specificity - 1) or ``sensitivity`` (the highest threshold that reaches
+    ``target_sensitivity``)."""
 
     rule: str
     threshold: float
@@ -28,7 +29,8 @@ class OperatingPointRule:
 
     @classmethod
     def from_config(cls, section: dict) -> "OperatingPointRule":
-        """From the validated ``evaluation.operating_point`` section (defaults live in the schema)."""
+        """From the validated ``evaluation.operating_point`` section
+        (defaults live in the schema)."""
         return cls(
             section["rule"], float(section["threshold"]), float(section["target_sensitivity"])
         )

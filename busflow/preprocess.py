@@ -50,7 +50,8 @@ class Preprocess:
         unknown = sorted(set(cfg) - known)
         if unknown:
             raise ValueError(
-                f"unknown data.preprocess setting(s): {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
+                f"unknown data.preprocess setting(s): {', '.join(unknown)}; "
+                f"valid: {', '.join(sorted(known))}"
             )
         return cls(**cfg)
 

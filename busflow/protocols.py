@@ -1,6 +1,7 @@
 """Leak-free and paper-protocol runs side by side: how much the paper's split inflates the figures.
 
-python -m busflow.protocols LEAK_FREE/results/comparison.csv PAPER/results/comparison.csv -o table.md
+python -m busflow.protocols LEAK_FREE/results/comparison.csv PAPER/results/comparison.csv \
+    -o table.md
 """
 
 import argparse
@@ -40,8 +41,9 @@ def to_markdown(table: pd.DataFrame, references: pd.DataFrame) -> str:
     ]
     for r in table.itertuples():
         lines.append(
-            f"| {r.model} | {r.accuracy_leak_free} | {r.accuracy_paper} | {r.accuracy_inflation:+.3f} | "
-            f"{r.auc_leak_free} | {r.auc_paper} | {r.auc_inflation:+.3f} |"
+            f"| {r.model} | {r.accuracy_leak_free} | {r.accuracy_paper} | "
+            f"{r.accuracy_inflation:+.3f} | {r.auc_leak_free} | "
+            f"{r.auc_paper} | {r.auc_inflation:+.3f} |"
         )
     lines += [
         "",
@@ -52,7 +54,8 @@ def to_markdown(table: pd.DataFrame, references: pd.DataFrame) -> str:
     ]
     for r in references[~references["source"].str.startswith("busflow")].itertuples():
         lines.append(
-            f"| {r.source} | {r.modality} | {r.model} | {r.accuracy:.4g} | {r.auc:.4g} | {r.protocol} |"
+            f"| {r.source} | {r.modality} | {r.model} | {r.accuracy:.4g} "
+            f"| {r.auc:.4g} | {r.protocol} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -1,4 +1,5 @@
-"""The models busflow trains: one entry each, read by the rules, evaluation, the table and the tests.
+"""The models busflow trains: one entry each, read by the rules, evaluation, the table and the
+tests.
 
 Adding a model is one ``ModelSpec`` here, its settings block under ``training:`` (config/config.yaml
 and config/schema.yaml), and, if no existing builder fits, a builder in busflow/models.py

@@ -14,7 +14,8 @@ _job_log: dict = {}
 
 def import_busflow_from(folder) -> None:
     """Put ``folder`` (the workflow's, which holds busflow/) first on the PYTHONPATH that the job
-    processes Snakemake starts inherit, so their scripts import this busflow whatever is installed."""
+    processes Snakemake starts inherit, so their scripts import this busflow whatever is
+    installed."""
     paths = [
         str(folder),
         *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(folder)),

@@ -57,7 +57,8 @@ class ScannerAugment:
         unknown = sorted(set(cfg) - known)
         if unknown:
             raise ValueError(
-                f"unknown augment.scanner setting(s): {', '.join(unknown)}; valid: {', '.join(sorted(known))}"
+                f"unknown augment.scanner setting(s): {', '.join(unknown)}; "
+                f"valid: {', '.join(sorted(known))}"
             )
         return cls(**{k: float(v) for k, v in cfg.items()})
 

@@ -18,9 +18,10 @@ def check_epoch_selection(config: dict) -> None:
         keep = FitSettings.of(config["training"][model]).keep_epoch
         if keep != "last":
             raise ConfigError(
-                f"training.{model}.keep_epoch: {keep} with split.protocol: paper would pick the epoch on the test "
-                f"copies (the paper protocol validates on them). Set training.{model}.keep_epoch: last for the "
-                f"paper protocol, or use split.protocol: leak_free."
+                f"training.{model}.keep_epoch: {keep} with split.protocol: paper would "
+                "pick the epoch on the test copies (the paper protocol validates on "
+                f"them). Set training.{model}.keep_epoch: last for the paper protocol, "
+                "or use split.protocol: leak_free."
             )
 
 
@@ -31,28 +32,30 @@ CONTINUING_ONLY_KEYS = ("head_epochs",)
 
 
 def check_model_only_keys(config: dict) -> None:
-    """A key only fine-tuning models read, under another model, would be silently ignored: refuse it."""
+    """A key only fine-tuning models read, under another model, would
+    be silently ignored: refuse it."""
     owners = [spec.name for spec in MODEL_SPECS if spec.starts_from]
     for key in CONTINUING_ONLY_KEYS:
         for spec in MODEL_SPECS:
             if not spec.starts_from and config["training"][spec.name].get(key) is not None:
                 raise ConfigError(
-                    f"training.{spec.name}.{key} is read only by {', '.join(owners)}; busflow would ignore it "
-                    f"here. Move it to training.{owners[0]}.{key}, or remove it."
+                    f"training.{spec.name}.{key} is read only by {', '.join(owners)}; busflow "
+                    f"would ignore it here. Move it to training.{owners[0]}.{key}, or remove it."
                 )
 
 
 def check_operating_point(config: dict) -> None:
-    """The paper protocol's validation images are test copies: a threshold or recalibration fitted on
-    them would be fitted on the test set, so only the fixed threshold is allowed there."""
+    """The paper protocol's validation images are test copies: a threshold or recalibration fitted
+    on them would be fitted on the test set, so only the fixed threshold is allowed there."""
     evaluation = config["evaluation"]
     if config["split"]["protocol"] != "paper":
         return
     if evaluation["operating_point"]["rule"] != "fixed" or evaluation["recalibration"] != "none":
         raise ConfigError(
-            "evaluation.operating_point.rule and evaluation.recalibration are fitted on the validation images, "
-            "which under split.protocol: paper are the test copies. Set evaluation.operating_point.rule: fixed and "
-            "evaluation.recalibration: none for the paper protocol, or use split.protocol: leak_free."
+            "evaluation.operating_point.rule and evaluation.recalibration are fitted on the "
+            "validation images, which under split.protocol: paper are the test copies. Set "
+            "evaluation.operating_point.rule: fixed and evaluation.recalibration: none for the "
+            "paper protocol, or use split.protocol: leak_free."
         )
 
 
@@ -69,13 +72,14 @@ def check_external_sets(config: dict) -> None:
         name = entry["name"]
         if not EXTERNAL_NAME.fullmatch(name):
             raise ConfigError(
-                f"external[{i}].name '{name}': a set's name becomes the folder results/external/<name>/, so it must "
-                f"be letters, digits, '_' or '-' (starting with a letter or digit). Rename it, e.g. hospital_b."
+                f"external[{i}].name '{name}': a set's name becomes the folder "
+                "results/external/<name>/, so it must be letters, digits, '_' or '-' (starting "
+                "with a letter or digit). Rename it, e.g. hospital_b."
             )
         if name in seen:
             raise ConfigError(
-                f"external[{i}].name '{name}' is used by two external sets; their results would overwrite each "
-                f"other. Give each set its own name."
+                f"external[{i}].name '{name}' is used by two external sets; their results would "
+                "overwrite each other. Give each set its own name."
             )
         seen.add(name)
 
@@ -86,8 +90,9 @@ def check_split_record(config: dict) -> None:
     record = SplitSettings.of(config["split"]).record
     if record and os.path.normpath(record).split(os.sep)[0] == "results":
         raise ConfigError(
-            f"split.record: {record} is inside results/, where cleaning the results would delete it and re-split "
-            f"every image, and where it could overwrite an output. Put it outside results/, e.g. split_record.csv."
+            f"split.record: {record} is inside results/, where cleaning the results would delete "
+            "it and re-split every image, and where it could overwrite an output. Put it outside "
+            "results/, e.g. split_record.csv."
         )
 
 
@@ -97,8 +102,8 @@ def check_sites(config: dict) -> None:
     if is_multi_site(config["data"]):
         if len(set(names)) != len(names):
             raise ConfigError(
-                f"data.raw: site names {', '.join(names)} repeat; image ids start with the site's name, "
-                f"so each site needs its own. Rename one."
+                f"data.raw: site names {', '.join(names)} repeat; image ids start with the site's "
+                "name, so each site needs its own. Rename one."
             )
         if config["demo"]["generate"]:
             raise ConfigError(

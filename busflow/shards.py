@@ -39,7 +39,8 @@ def shard_of(image_id: str, n_shards: int) -> int:
 
 
 def copies_per_image(rows: pd.DataFrame, factor: int, balance: bool) -> dict[str, int]:
-    """How many samples each image contributes; with balance, every class reaches factor x the largest."""
+    """How many samples each image contributes; with balance, every
+    class reaches factor x the largest."""
     if not balance:
         return {image_id: factor for image_id in rows["image_id"]}
     target = factor * int(rows["label"].value_counts().max())
@@ -52,7 +53,8 @@ def copies_per_image(rows: pd.DataFrame, factor: int, balance: bool) -> dict[str
 
 
 def paper_split_of_copy(image_id: str, copy: int, seed: int, test_fraction: float) -> str:
-    """The paper's protocol: each augmented copy is split on its own, so copies of one image leak."""
+    """The paper's protocol: each augmented copy is split on its
+    own, so copies of one image leak."""
     return "test" if stable_unit("paper-split", seed, image_id, copy) < test_fraction else "train"
 
 
@@ -120,7 +122,8 @@ def image_samples(
 def build_shard(
     split_table: pd.DataFrame, manifest: pd.DataFrame, spec: ShardSpec, cfg: dict
 ) -> dict[str, np.ndarray]:
-    """Decode, resize and augment the images of one shard. Train copies (and all paper copies) are augmented."""
+    """Decode, resize and augment the images of one shard. Train copies (and
+    all paper copies) are augmented."""
     data, augment, split = (
         DataSettings.of(cfg["data"]),
         AugmentSettings.of(cfg["augment"]),

@@ -82,8 +82,8 @@ def site_roles(usable: pd.DataFrame, split_cfg: SplitSettings, sites: list[str])
     if "site" not in usable or not set(sites) <= set(usable["site"]):
         missing = sorted(set(sites) - set(usable.get("site", [])))
         raise ConfigError(
-            f"evaluation.leave_one_site_out: no image of site(s) {', '.join(missing)} in the manifest. "
-            f"List two or more sites with images under data.raw."
+            f"evaluation.leave_one_site_out: no image of site(s) {', '.join(missing)} in the "
+            "manifest. List two or more sites with images under data.raw."
         )
     # val_fraction of the training sites' groups (the held-out site is no share of them)
     validation = [
@@ -108,8 +108,9 @@ def check_every_site_fold_has_every_class(table: pd.DataFrame, sites: list[str])
         site = sites[fold]
         where = f"site {site}" if role == "test" else f"the sites other than {site}"
         return (
-            f"leave-one-site-out fold {fold} (held-out site {site}): its {role} split has no '{label}' image. "
-            f"Add '{label}' images to {where}, or raise split.val_fraction if it is the val split."
+            f"leave-one-site-out fold {fold} (held-out site {site}): its {role} split has "
+            f"no '{label}' image. Add '{label}' images to {where}, or raise "
+            "split.val_fraction if it is the val split."
         )
 
     check_every_fold_has_every_class(table, missing)

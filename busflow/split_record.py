@@ -1,4 +1,5 @@
-"""The split record: which split (and test fold) every image was given, kept so later runs honour it.
+"""The split record: which split (and test fold) every image was given, kept so later runs honour
+it.
 
 A split computed from today's folder alone cannot keep its promise that existing images never
 move: a new copy of an image joins that image's duplicate group, and whatever the group key, a
@@ -33,8 +34,8 @@ LINKS_SPLITS = (
     "left out: a duplicate of images recorded in different splits or folds; in either it would leak"
 )
 SPANS_SPLITS = (
-    "kept in its recorded split; its duplicate group now spans splits or folds (linked by a new image, "
-    "or by a changed duplicate finder); delete the split record to re-split from scratch"
+    "kept in its recorded split; its duplicate group now spans splits or folds (linked by a new "
+    "image, or by a changed duplicate finder); delete the split record to re-split from scratch"
 )
 
 

@@ -33,7 +33,8 @@ BEST_WEIGHTS = "best.weights.h5"
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
-    """The shuffle of one epoch: a function of (seed, epoch) alone, so a resumed run sees the same."""
+    """The shuffle of one epoch: a function of (seed, epoch) alone,
+    so a resumed run sees the same."""
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
@@ -47,14 +48,16 @@ def fingerprint(settings: dict, input_files) -> str:
 
 
 class Checkpoint:
-    """A folder with epoch-NNNN.keras files and state.json; state.json is the atomic commit point."""
+    """A folder with epoch-NNNN.keras files and state.json;
+    state.json is the atomic commit point."""
 
     def __init__(self, folder):
         self.folder = Path(folder)
         self.state_file = self.folder / "state.json"
 
     def load(self, expected_fingerprint: str):
-        """(model, history rows) of the last finished epoch, or None if there is nothing to resume."""
+        """(model, history rows) of the last finished epoch, or None
+        if there is nothing to resume."""
         if not self.state_file.is_file():
             return None
         state = json.loads(self.state_file.read_text())
@@ -148,8 +151,8 @@ def best_epoch(history: list[dict], keep_epoch: str) -> int:
 
 
 def train_epochs(model: keras.Model, train: tuple, epochs: int, batch_size: int, seed: int) -> None:
-    """Plain epochs in train_resumable's batch order, without validation or checkpoints: for a short,
-    cheap stage that a resumed job simply repeats."""
+    """Plain epochs in train_resumable's batch order, without validation or checkpoints: for a
+    short, cheap stage that a resumed job simply repeats."""
     x_train, y_train = train
     for epoch in range(epochs):
         order = epoch_order(len(y_train), seed, epoch)
@@ -166,7 +169,8 @@ def train_epochs(model: keras.Model, train: tuple, epochs: int, batch_size: int,
 def train_resumable(
     build_compiled, train: tuple, val: tuple, plan: TrainingPlan, add_channel=False, log=print
 ):
-    """Train ``build_compiled()`` (or the checkpointed model) to plan.epochs; returns (model, history).
+    """Train ``build_compiled()`` (or the checkpointed model) to plan.epochs; returns (model,
+    history).
 
     ``train`` and ``val`` are (x, y) arrays; x may be a uint8 image stack, which goes to the device
     as uint8 and is converted there by the model's first layer.

@@ -18,7 +18,8 @@ from busflow.hashing import stable_int
 
 def tta_settings(copies: int, augment_cfg: dict) -> dict:
     """What a job needs to draw the views: the count and the training augmentation's transforms and
-    seed (left out when off, so that the augmentation settings do not re-run an evaluation without views)."""
+    seed (left out when off, so that the augmentation settings do not re-run an evaluation without
+    views)."""
     if copies == 0:
         return {"copies": 0}
     augment = AugmentSettings.of(augment_cfg)
@@ -54,7 +55,8 @@ def predict_with_tta(
     tta: dict | None,
     chunk: int = 256,
 ) -> np.ndarray:
-    """Each sample's probability: ``predict`` of the sample alone, or with ``tta`` the mean over its views."""
+    """Each sample's probability: ``predict`` of the sample alone, or with
+    ``tta`` the mean over its views."""
     return predict_each_with_tta([predict], images, image_ids, copy_index, tta, chunk)[0]
 
 
@@ -66,9 +68,9 @@ def predict_each_with_tta(
     tta: dict | None,
     chunk: int = 256,
 ) -> list[np.ndarray]:
-    """``predict_with_tta`` for several models (e.g. every fold's) on the same samples. The views are
-    drawn once, ``chunk`` samples at a time, so memory stays at ``chunk * (copies + 1)`` images
-    however many samples and views there are."""
+    """``predict_with_tta`` for several models (e.g. every fold's) on the same samples. The views
+    are drawn once, ``chunk`` samples at a time, so memory stays at ``chunk * (copies + 1)``
+    images however many samples and views there are."""
     copies = view_count(tta)
     if copies == 0:
         return [np.asarray(predict(images)).ravel() for predict in predictors]

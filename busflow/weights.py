@@ -1,4 +1,5 @@
-"""VGG16 ImageNet weights, found offline: a path, the Keras cache, or the workflow's resources/ copy.
+"""VGG16 ImageNet weights, found offline: a path, the Keras cache, or the workflow's resources/
+copy.
 
 Compute nodes on a cluster usually have no internet, so the workflow never lets Keras download at
 training time. ``fetch_vgg16_weights`` (a local rule, run on the login node) downloads once;

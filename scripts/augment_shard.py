@@ -5,11 +5,11 @@ from busflow.runtime import start_job
 
 start_job(snakemake)
 shard_job(
-    snakemake.input.manifest,
-    snakemake.input.split,
-    snakemake.wildcards.split,
-    int(snakemake.wildcards.shard),
-    snakemake.params.n_shards,
-    snakemake.params.config,
-    snakemake.output[0],
+    manifest_csv=snakemake.input.manifest,
+    split_csv=snakemake.input.split,
+    split=snakemake.wildcards.split,
+    shard=int(snakemake.wildcards.shard),
+    n_shards=snakemake.params.n_shards,
+    cfg=snakemake.params.config,
+    out_npz=snakemake.output[0],
 )

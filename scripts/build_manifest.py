@@ -4,4 +4,6 @@ from busflow.jobs.manifest import manifest_job
 from busflow.runtime import start_job
 
 start_job(snakemake)
-manifest_job(snakemake.params.raw, snakemake.params.data, dict(snakemake.output.items()))
+manifest_job(
+    raw_dir=snakemake.params.raw, data_cfg=snakemake.params.data, out=dict(snakemake.output.items())
+)

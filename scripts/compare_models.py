@@ -5,7 +5,7 @@ from busflow.runtime import start_job
 
 start_job(snakemake)
 comparison_job(
-    [*snakemake.input.metrics, *snakemake.input.sites, *snakemake.input.external],
-    snakemake.input.references,
-    dict(snakemake.output.items()),
+    metrics_files=[*snakemake.input.metrics, *snakemake.input.sites, *snakemake.input.external],
+    references_csv=snakemake.input.references,
+    out=dict(snakemake.output.items()),
 )

@@ -7,11 +7,11 @@ start_job(snakemake, snakemake.params.backend)
 from busflow.jobs.evaluation import external_eval_job  # noqa: E402  (Keras only after the backend is set)
 
 external_eval_job(
-    snakemake.input.models,
-    snakemake.input.manifest,
-    snakemake.params.run,
-    snakemake.params.evaluation,
-    dict(snakemake.output.items()),
+    model_files=snakemake.input.models,
+    manifest_csv=snakemake.input.manifest,
+    run=snakemake.params.run,
+    eval_cfg=snakemake.params.evaluation,
+    out=dict(snakemake.output.items()),
     acceleration=snakemake.params.acceleration,
     tta=snakemake.params.tta,
     operating_point_files=snakemake.input.operating_points,

@@ -7,12 +7,12 @@ start_job(snakemake, snakemake.params.backend)
 from busflow.jobs.evaluation import evaluate_job  # noqa: E402  (Keras only after the backend is set)
 
 evaluate_job(
-    snakemake.input.model,
-    snakemake.input.test,
-    snakemake.wildcards.model,
-    snakemake.params.weights,
-    snakemake.params.evaluation,
-    dict(snakemake.output.items()),
+    model_file=snakemake.input.model,
+    test_shards=snakemake.input.test,
+    model_name=snakemake.wildcards.model,
+    weights=snakemake.params.weights,
+    eval_cfg=snakemake.params.evaluation,
+    out=dict(snakemake.output.items()),
     selection=snakemake.params.selection,
     acceleration=snakemake.params.acceleration,
     tta=snakemake.params.tta,

@@ -1,4 +1,4 @@
-"""Rule extract_vgg16_features: the VGG16 features the registered models read, of one split, computed once."""
+"""Rule extract_vgg16_features: the VGG16 features the registered models read, once per split."""
 
 from busflow.runtime import start_job
 
@@ -7,11 +7,11 @@ start_job(snakemake, snakemake.params.backend, snakemake.params.require_gpu)
 from busflow.jobs.training import features_job  # noqa: E402  (Keras only after the backend is set)
 
 features_job(
-    snakemake.input.shards,
-    snakemake.params.weights_file,
-    snakemake.params.image_size,
-    snakemake.params.batch_size,
-    snakemake.output[0],
+    shard_paths=snakemake.input.shards,
+    weights_file=snakemake.params.weights_file,
+    image_size=snakemake.params.image_size,
+    batch_size=snakemake.params.batch_size,
+    out_npz=snakemake.output[0],
     keys=snakemake.params.feature_keys,
     acceleration=snakemake.params.acceleration,
 )

@@ -4,4 +4,4 @@ from busflow.runtime import start_job
 from busflow.weights import fetch_vgg16_weights
 
 start_job(snakemake)
-fetch_vgg16_weights(snakemake.output[0])
+fetch_vgg16_weights(dest=snakemake.output[0])

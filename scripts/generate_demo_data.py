@@ -5,6 +5,9 @@ from busflow.runtime import start_job
 
 start_job(snakemake)
 paths = generate_demo_dataset(
-    snakemake.params.raw, snakemake.params.n_per_class, snakemake.params.size, snakemake.params.seed
+    out_dir=snakemake.params.raw,
+    n_per_class=snakemake.params.n_per_class,
+    size=snakemake.params.size,
+    seed=snakemake.params.seed,
 )
 print(f"wrote {len(paths)} demo images to {snakemake.params.raw}")

@@ -1,4 +1,4 @@
-"""Rule gradcam_examples: Score-CAM heat maps (gradient-free, any Keras backend) of a few test images."""
+"""Rule gradcam_examples: Score-CAM heat maps (gradient-free, any backend) of a few test images."""
 
 from busflow.runtime import start_job
 
@@ -7,13 +7,13 @@ start_job(snakemake, snakemake.params.backend)
 from busflow.jobs.gradcam import cam_examples_job  # noqa: E402  (Keras only after the backend is set)
 
 cam_examples_job(
-    snakemake.input.model,
-    snakemake.input.test,
-    snakemake.wildcards.model,
-    snakemake.params.classes,
-    snakemake.params.per_class,
-    snakemake.params.top_k,
-    snakemake.output[0],
+    model_file=snakemake.input.model,
+    test_shards=snakemake.input.test,
+    model_name=snakemake.wildcards.model,
+    classes=snakemake.params.classes,
+    per_class=snakemake.params.per_class,
+    top_k=snakemake.params.top_k,
+    out_png=snakemake.output[0],
     selection=snakemake.params.selection,
     operating_point_file=snakemake.input.operating_point,
 )

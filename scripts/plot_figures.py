@@ -5,12 +5,12 @@ from busflow.runtime import start_job
 
 start_job(snakemake)
 figures_job(
-    snakemake.params.models,
-    snakemake.params.folds,
-    snakemake.input.histories,
-    snakemake.input.predictions,
-    snakemake.input.metrics,
-    snakemake.params.classes,
-    dict(snakemake.output.items()),
+    models=snakemake.params.models,
+    folds=snakemake.params.folds,
+    history_files=snakemake.input.histories,
+    prediction_files=snakemake.input.predictions,
+    metrics_files=snakemake.input.metrics,
+    classes=snakemake.params.classes,
+    out=dict(snakemake.output.items()),
     calibration_bins=snakemake.params.calibration_bins,
 )

@@ -5,9 +5,9 @@ from busflow.runtime import start_job
 
 start_job(snakemake)
 split_job(
-    snakemake.input.manifest,
-    snakemake.params.split,
-    snakemake.params.folds,
-    dict(snakemake.output.items()),
+    manifest_csv=snakemake.input.manifest,
+    split_cfg=snakemake.params.split,
+    folds=snakemake.params.folds,
+    out=dict(snakemake.output.items()),
     held_out_sites=snakemake.params.held_out_sites,
 )

@@ -1,12 +1,12 @@
-"""Rule summarise_folds: one model's k-fold metrics (fold mean with t-interval, pooled out-of-fold)."""
+"""Rule summarise_folds: one model's k-fold metrics (fold mean with t-interval, pooled OOF)."""
 
 from busflow.jobs.crossval import crossval_job
 from busflow.runtime import start_job
 
 start_job(snakemake)
 crossval_job(
-    snakemake.input.metrics,
-    snakemake.input.predictions,
-    snakemake.params.evaluation,
-    dict(snakemake.output.items()),
+    metrics_files=snakemake.input.metrics,
+    prediction_files=snakemake.input.predictions,
+    eval_cfg=snakemake.params.evaluation,
+    out=dict(snakemake.output.items()),
 )

@@ -7,7 +7,7 @@ start_job(snakemake, snakemake.params.backend, snakemake.params.require_gpu)
 from busflow.jobs.training import train_model_job  # noqa: E402  (Keras only after the backend is set)
 
 train_model_job(
-    snakemake.params.model,
+    model=snakemake.params.model,
     inputs={key: snakemake.input.get(key) for key in ("train", "val", "start")},
     run={
         key: snakemake.params[key]

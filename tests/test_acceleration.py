@@ -1,4 +1,5 @@
-"""Mixed precision and jit: 'auto' follows the device, the policy is global, outputs stay float32."""
+"""Mixed precision and jit: 'auto' follows the device, the policy
+is global, outputs stay float32."""
 
 import re
 import types

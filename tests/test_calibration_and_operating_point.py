@@ -70,7 +70,8 @@ def test_fixed_rule_returns_its_threshold_without_reading_the_data():
 def test_sensitivity_rule_takes_the_highest_threshold_that_reaches_the_target():
     labels = np.array([0, 0, 0, 1, 1, 1, 1])
     probabilities = np.array([0.05, 0.2, 0.35, 0.3, 0.6, 0.7, 0.9])
-    # malignant probabilities sorted: 0.9, 0.7, 0.6, 0.3; 3 of 4 = 0.75 reached at 0.6, 4 of 4 at 0.3
+    # malignant probabilities sorted: 0.9, 0.7, 0.6, 0.3;
+    # 3 of 4 = 0.75 reached at 0.6, 4 of 4 at 0.3
     assert (
         choose_threshold(labels, probabilities, OperatingPointRule("sensitivity", 0.5, 0.75)) == 0.6
     )

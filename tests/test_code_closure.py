@@ -1,4 +1,5 @@
-"""Rules' code inputs are the import closure of their scripts, and editing a module re-runs its rules."""
+"""Rules' code inputs are the import closure of their scripts, and
+editing a module re-runs its rules."""
 
 import re
 import shutil
@@ -43,7 +44,8 @@ def test_closure_follows_imports_at_any_depth_inside_functions_and_through_cycle
 
 
 def test_closure_agrees_with_pythons_own_bytecode_scan_of_each_script():
-    """modulefinder reads the compiled scripts independently of our ast walk; busflow modules must agree."""
+    """modulefinder reads the compiled scripts independently of our ast
+    walk; busflow modules must agree."""
     for script in SCRIPTS:
         finder = ModuleFinder(path=[str(REPO)])
         finder.run_script(str(script))
@@ -178,7 +180,8 @@ def finished_run_of_a_workflow_copy(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def deep_module_of(script: str, outside_of: list[str]) -> str:
-    """A module the training rules reach only through another module, and the others' scripts do not."""
+    """A module the training rules reach only through another module,
+    and the others' scripts do not."""
     script_path = REPO / "scripts" / script
     from busflow.code_closure import imported_modules, module_file
 
@@ -229,7 +232,8 @@ def test_package_init_files_hold_no_code_so_the_closure_may_leave_them_out():
 
 
 def test_no_library_module_imports_a_rule_entry_point():
-    """busflow/jobs/ holds the rules' entry points; a library importing one would tie rules together."""
+    """busflow/jobs/ holds the rules' entry points; a library
+    importing one would tie rules together."""
     from busflow.code_closure import imported_modules
 
     for module in PACKAGE.rglob("*.py"):

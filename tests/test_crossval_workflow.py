@@ -54,7 +54,8 @@ def test_every_fold_trains_the_three_models_as_separate_gpu_jobs(tmp_path):
 
 @pytest.fixture(scope="module")
 def cv_run(tmp_path_factory):
-    """Two folds on 60 tiny demo images, with an external folder and an external CSV; about 2.5 min."""
+    """Two folds on 60 tiny demo images, with an external folder and
+    an external CSV; about 2.5 min."""
     from busflow.demo_data import generate_demo_dataset
 
     workdir = tmp_path_factory.mktemp("cv")

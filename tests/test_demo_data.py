@@ -1,4 +1,5 @@
-"""The synthetic demo data: deterministic, laid out like a user's data set, and shaped like the real task."""
+"""The synthetic demo data: deterministic, laid out like a user's data set,
+and shaped like the real task."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,5 @@
-"""Where a Keras job runs: the device line, the device record, and the refusal of a GPU job on the CPU."""
+"""Where a Keras job runs: the device line, the device record, and the
+refusal of a GPU job on the CPU."""
 
 import json
 from types import SimpleNamespace

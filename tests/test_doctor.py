@@ -54,7 +54,8 @@ def write_yaml(path, data):
 
 @pytest.fixture
 def good_setup(tmp_path, demo_raw, vgg16_weights_file):
-    """A config on real data with a weights file, and a site profile with a GPU partition and account."""
+    """A config on real data with a weights file, and a site profile
+    with a GPU partition and account."""
     config = write_yaml(
         tmp_path / "mine.yaml",
         {

@@ -1,5 +1,6 @@
 """Smoke check of bench/duplicate_finder.py: it runs on a few demo images and prints a row per
-perturbation kind for both finders. Not a figure assertion beyond what a working finder must give."""
+perturbation kind for both finders. Not a figure assertion beyond what a working finder must
+give."""
 
 import subprocess
 import sys

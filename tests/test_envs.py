@@ -75,7 +75,8 @@ def test_env_pins_agree_with_pyproject(env_file):
 
 @pytest.mark.parametrize("env_file", ENV_FILES, ids=lambda p: p.name)
 def test_env_files_hold_only_pinned_packages_no_paths(env_file):
-    """Snakemake copies env files under .snakemake/conda/, so '-e ..' or any path would point nowhere."""
+    """Snakemake copies env files under .snakemake/conda/, so '-e ..'
+    or any path would point nowhere."""
     for line in pip_lines(env_file):
         assert "==" in line and not line.startswith(("-", ".", "/", "file:")), (
             f"{env_file.name}: '{line}' is not a pinned package"

@@ -1,4 +1,5 @@
-"""train_finetune_job: block5 from the transfer head, or (head_epochs) from a briefly retrained one."""
+"""train_finetune_job: block5 from the transfer head, or
+(head_epochs) from a briefly retrained one."""
 
 import keras
 import numpy as np
@@ -25,8 +26,9 @@ FINETUNE = {"epochs": 1, "batch_size": 8, "learning_rate": 0.0001, "momentum": 0
 
 @pytest.fixture(scope="module")
 def feature_files(vgg16_weights_file, tmp_path_factory):
-    """Train/val feature files as features_job writes them (block4 float16, bottleneck float32) and a
-    saved transfer model, all from the test weights file; labels follow a bright/dark pixel pattern."""
+    """Train/val feature files as features_job writes them (block4 float16, bottleneck float32) and
+    a saved transfer model, all from the test weights file; labels follow a bright/dark pixel
+    pattern."""
     folder = tmp_path_factory.mktemp("finetune")
     base = models.build_vgg16_base(SIZE, vgg16_weights_file)
     extractor = models.build_feature_extractor(base, SIZE)

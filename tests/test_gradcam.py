@@ -1,4 +1,5 @@
-"""Score-CAM heat maps (busflow.gradcam): shape, range, locality, determinism, nested VGG16 models."""
+"""Score-CAM heat maps (busflow.gradcam): shape, range, locality,
+determinism, nested VGG16 models."""
 
 import re
 from pathlib import Path
@@ -97,7 +98,8 @@ def test_same_heat_maps_twice(patch_model):
 
 
 def test_no_evidence_gives_an_all_zero_map(patch_model):
-    """Without the bright patch no channel raises the predicted (negative) class over the flat image."""
+    """Without the bright patch no channel raises the predicted
+    (negative) class over the flat image."""
     result = gradcam.score_cam(patch_model, patch_image(bright=False)[None])
     assert result.probabilities[0] < 0.5
     assert result.heatmaps.shape == (1, SIZE, SIZE)
@@ -113,7 +115,8 @@ def test_target_is_the_last_conv_layer_of_the_baseline():
 
 @pytest.fixture(scope="module")
 def vgg_classifier(tmp_path_factory):
-    """The transfer model's structure (pixels -> VGGInput -> nested 'vgg16' -> 'head'), saved and reloaded."""
+    """The transfer model's structure (pixels -> VGGInput -> nested 'vgg16'
+    -> 'head'), saved and reloaded."""
     base = models.build_vgg16_base(32)
     head = models.build_head(base.outputs[0].shape[1:])
     head.name = models.HEAD_NAME

@@ -198,7 +198,8 @@ def test_a_broken_link_is_named_and_skippable(raw_copy):
 
 
 def test_blank_images_are_bad_images_not_duplicates(raw_copy):
-    """Every flat image has the same perceptual hash; grouped, they became 'duplicates' (and conflicts)."""
+    """Every flat image has the same perceptual hash; grouped, they
+    became 'duplicates' (and conflicts)."""
     Image.new("L", (1, 1), 0).save(raw_copy / "benign" / "blank.png")
     Image.new("L", (300, 200), 0).save(raw_copy / "malignant" / "black frame.png")
     with pytest.raises(BadImageError, match="blank"):
@@ -221,7 +222,8 @@ def test_a_file_as_the_raw_folder_is_called_a_file(tmp_path):
 
 
 def test_a_class_with_every_image_rejected_names_them_in_the_error(raw_copy):
-    """The job stops, so qc/rejected.csv is never written: the message cannot send the user there."""
+    """The job stops, so qc/rejected.csv is never written: the
+    message cannot send the user there."""
     for path in (raw_copy / "malignant").glob("*.png"):
         path.write_bytes(b"")
     with pytest.raises(DatasetLayoutError) as error:
@@ -249,7 +251,8 @@ def test_a_shifted_or_tighter_framed_rescan_shares_its_originals_group(raw_copy)
 
 @pytest.mark.parametrize("mode", ["RGBA", "LA"])
 def test_transparent_regions_are_black_whatever_the_file_keeps_under_them(tmp_path, mode):
-    """BrEaST crops regions out with alpha 0; some files keep text under them, which must not show."""
+    """BrEaST crops regions out with alpha 0; some files keep text
+    under them, which must not show."""
     from busflow.images import decode_image
 
     grey = np.full((8, 8), 120, dtype=np.uint8)

@@ -1,4 +1,5 @@
-"""Models and VGG16 weights: loaded for real from a file of Keras' layout; clear error when absent."""
+"""Models and VGG16 weights: loaded for real from a file of Keras'
+layout; clear error when absent."""
 
 import h5py
 import keras
@@ -114,7 +115,8 @@ def test_fetch_checks_the_md5_and_keeps_only_a_verified_file(vgg16_weights_file,
 
 @pytest.fixture
 def mixed_bfloat16():
-    """Build under the mixed_bfloat16 policy; float32 again afterwards, so other tests are unaffected."""
+    """Build under the mixed_bfloat16 policy; float32 again afterwards,
+    so other tests are unaffected."""
     keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
     yield
     keras.mixed_precision.set_dtype_policy("float32")
@@ -159,8 +161,8 @@ def test_feature_caching_under_mixed_bfloat16_gives_float32_and_takes_float16(mi
     )  # as features_job stores it
     end_to_end = models.assemble_classifier(base, head, SIZE, "full").predict(pixels, verbose=0)
     assert from_cache.dtype == np.float32
-    # bfloat16 -> float16 keeps every bit for values in float16's normal range: caching loses nothing
-    # (bit-equal here; the tolerance only allows for the rare subnormal feature value).
+    # bfloat16 -> float16 keeps every bit for values in float16's normal range: caching loses
+    # nothing (bit-equal here; the tolerance only allows for the rare subnormal feature value).
     assert np.allclose(from_cache, end_to_end, atol=1e-4)
 
 

@@ -21,7 +21,8 @@ EVALUATION = {
 
 @pytest.fixture(scope="module")
 def two_fold_pool(tmp_path_factory):
-    """split.csv and the pool shard of a 2-fold run on 2 x 24 tiny demo images, plus an untrained model."""
+    """split.csv and the pool shard of a 2-fold run on 2 x 24 tiny demo
+    images, plus an untrained model."""
     import keras
 
     from busflow import models

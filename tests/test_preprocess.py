@@ -1,4 +1,5 @@
-"""data.preprocess: cropping to the ultrasound field, overlay suppression, intensity normalisation."""
+"""data.preprocess: cropping to the ultrasound field, overlay
+suppression, intensity normalisation."""
 
 import numpy as np
 import pytest

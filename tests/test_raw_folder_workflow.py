@@ -35,7 +35,8 @@ def run(workdir, *args, check=True, on_bad_image="error"):
 
 
 def test_a_broken_link_is_named_by_busflow_and_skippable(workdir, raw_copy):
-    """Today Snakemake stops at planning ('a concurrent process deleted it'), and skip cannot help."""
+    """Today Snakemake stops at planning ('a concurrent process
+    deleted it'), and skip cannot help."""
     link = raw_copy / "benign" / "moved away.png"
     os.symlink(raw_copy / "nowhere.png", link)
     assert "build_manifest" in planned_jobs(run(workdir, "-n").stdout)

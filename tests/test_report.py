@@ -1,10 +1,11 @@
 """Snakemake's HTML report after a small run, opened in headless Chromium and clicked through.
 
 The report is a single-page React app: the figures and tables only enter the DOM when a reader
-clicks a category and a result, so ``chromium --dump-dom`` would show the start page only. This test
-drives Chromium over the DevTools protocol on a pipe (``--remote-debugging-pipe``: NUL-separated JSON
-on file descriptors 3 and 4, standard library only), clicks every result like a reader, and checks
-what the page then shows: every figure as a decoded <img>, the comparison table as a rendered table.
+clicks a category and a result, so ``chromium --dump-dom`` would show the start page only. This
+test drives Chromium over the DevTools protocol on a pipe (``--remote-debugging-pipe``:
+NUL-separated JSON on file descriptors 3 and 4, standard library only), clicks every result like a
+reader, and checks what the page then shows: every figure as a decoded <img>, the comparison table
+as a rendered table.
 
 Needs Debian's chromium (``apt-get install chromium``). Without it the test skips, unless
 BUSFLOW_REQUIRE_CHROMIUM is set (CI), where a missing browser is a failure.
@@ -61,10 +62,12 @@ def chromium_binary() -> str:
         return found
     if os.environ.get("BUSFLOW_REQUIRE_CHROMIUM"):
         pytest.fail(
-            "BUSFLOW_REQUIRE_CHROMIUM is set but chromium is not installed (apt-get install chromium)"
+            "BUSFLOW_REQUIRE_CHROMIUM is set but chromium is not "
+            "installed (apt-get install chromium)"
         )
     pytest.skip(
-        "chromium is not installed (apt-get install chromium); set BUSFLOW_REQUIRE_CHROMIUM=1 to fail instead"
+        "chromium is not installed (apt-get install chromium); set "
+        "BUSFLOW_REQUIRE_CHROMIUM=1 to fail instead"
     )
 
 
@@ -74,7 +77,8 @@ class Chromium:
     def __init__(self, binary: str, user_data_dir: Path, size=(1400, 900)):
         to_browser, self._write = os.pipe()
         self._read, from_browser = os.pipe()
-        # Above 10 and close-on-exec, so that moving them to 3 and 4 in the child cannot clobber them.
+        # Above 10 and close-on-exec, so that moving them to 3 and 4 in
+        # the child cannot clobber them.
         ends = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (to_browser, from_browser)]
         os.close(to_browser)
         os.close(from_browser)
@@ -175,8 +179,8 @@ class Chromium:
             ]
             texts.append(
                 self.eval(
-                    "({text: document.body ? document.body.innerText : '', "
-                    "tables: Array.from(document.querySelectorAll('table')).map(t => t.innerText)})",
+                    "({text: document.body ? document.body.innerText : '', tables: "
+                    "Array.from(document.querySelectorAll('table')).map(t => t.innerText)})",
                     context,
                 )
             )
@@ -210,23 +214,34 @@ class Chromium:
 # Clicks in the report's own UI, as a reader would. Results are table rows with an "eye" (view)
 # and an "information" button; a view button whose href is a data URI is a download, not a view.
 CLICK_MENU = """(label => {
-  const link = Array.from(document.querySelectorAll('#app a')).find(a => a.textContent.trim() === label);
+  const link = Array.from(document.querySelectorAll('#app a'))
+    .find(a => a.textContent.trim() === label);
   if (link) link.click();
   return !!link;
 })(%s)"""
-GO_HOME = """(() => { const home = document.querySelector('#app nav ol a'); if (home) home.click(); return !!home; })()"""
-RESULT_ROWS = """Array.from(document.querySelectorAll('#app a[iconname="eye"]')).map(a => a.closest('tr'))
-  .filter(Boolean).map(tr => ({labels: Array.from(tr.querySelectorAll('td')).map(td => td.innerText.trim()).filter(t => t),
-                               download: tr.querySelector('a[iconname="eye"]').getAttribute('href') !== '#'}))"""
+GO_HOME = """(() => {
+  const home = document.querySelector('#app nav ol a');
+  if (home) home.click();
+  return !!home;
+})()"""
+RESULT_ROWS = """Array.from(document.querySelectorAll('#app a[iconname="eye"]'))
+  .map(a => a.closest('tr'))
+  .filter(Boolean)
+  .map(tr => ({
+    labels: Array.from(tr.querySelectorAll('td')).map(td => td.innerText.trim()).filter(t => t),
+    download: tr.querySelector('a[iconname="eye"]').getAttribute('href') !== '#'}))"""
 CLICK_ROW_BUTTON = """((index, icon) => {
-  const rows = Array.from(document.querySelectorAll('#app a[iconname="eye"]')).map(a => a.closest('tr')).filter(Boolean);
+  const rows = Array.from(document.querySelectorAll('#app a[iconname="eye"]'))
+    .map(a => a.closest('tr')).filter(Boolean);
   rows[index].querySelector(`a[iconname="${icon}"]`).click();
   return true;
 })(%d, %s)"""
 SHOWN_IMAGE = """(() => {
-  const img = Array.from(document.querySelectorAll('#app img')).find(i => i.src.startsWith('data:image/png'));
+  const img = Array.from(document.querySelectorAll('#app img'))
+    .find(i => i.src.startsWith('data:image/png'));
   if (!img || !img.complete || img.naturalWidth === 0) return null;
-  return {filename: (img.src.match(/filename=([^;]+);/) || [])[1], width: img.naturalWidth, height: img.naturalHeight,
+  return {filename: (img.src.match(/filename=([^;]+);/) || [])[1],
+          width: img.naturalWidth, height: img.naturalHeight,
           shown: img.getBoundingClientRect().width};
 })()"""
 CAPTION = """Array.from(document.querySelectorAll('#app li.prose')).map(li => ({
@@ -326,7 +341,7 @@ def test_explanations_are_labelled_by_model_and_called_score_cam(rendered):
     captions = [
         c for key, cs in rendered["captions"].items() if key.startswith("Explanations") for c in cs
     ]
-    assert len(captions) == 3 and all(
+    assert len(captions) == len(MODELS) and all(
         "Score-CAM" in c["text"] and "not Grad-CAM" in c["text"] for c in captions
     )
 

@@ -98,7 +98,7 @@ def two_site_manifest() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_leave_one_site_out_tests_each_site_whole_and_keeps_a_new_cross_site_duplicate_out_of_training():
+def test_leave_one_site_out_tests_each_site_whole_and_keeps_a_new_cross_site_duplicate_out_of_training():  # noqa: E501
     from busflow.split import plan_split
     from busflow.split_record import read_record
 
@@ -137,6 +137,9 @@ def test_a_site_without_one_class_is_named_with_the_fix():
     manifest = manifest[~((manifest["site"] == "south") & (manifest["label"] == "malignant"))]
     with pytest.raises(
         ConfigError,
-        match="held-out site north.*train split has no .malignant.*Add .malignant. images to the sites other than north",
+        match=(
+            "held-out site north.*train split has no .malignant.*Add .malignant. "
+            "images to the sites other than north"
+        ),
     ):
         plan_split(manifest, SPLIT_CFG, 2, None, held_out_sites=["north", "south"])

@@ -1,4 +1,5 @@
-"""Rule summarise_folds: one model's fold metrics as a mean with a t-interval, and its pooled predictions."""
+"""Rule summarise_folds: one model's fold metrics as a mean with a
+t-interval, and its pooled predictions."""
 
 import json
 from pathlib import Path
@@ -19,7 +20,8 @@ def crossval_job(metrics_files, prediction_files, eval_cfg: dict, out: dict) -> 
     write_csv(pd.concat(predictions, ignore_index=True), out["predictions"])
     m = summary["metrics"]
     print(
-        f"{summary['model']} {summary['evaluation']}: accuracy {format_mean(m['accuracy'])}, AUC {format_mean(m['auc'])}"
+        f"{summary['model']} {summary['evaluation']}: accuracy "
+        f"{format_mean(m['accuracy'])}, AUC {format_mean(m['auc'])}"
     )
 
 

@@ -53,8 +53,9 @@ def operating_point_job(
     save_json(chosen, out_json)
     point = chosen["operating_point"]
     print(
-        f"operating point ({rule.rule}) on {point['n_validation']} validation images: threshold {point['threshold']:.4f}, "
-        f"sensitivity {point['validation_sensitivity']:.3f}, specificity {point['validation_specificity']:.3f}"
+        f"operating point ({rule.rule}) on {point['n_validation']} validation images: threshold "
+        f"{point['threshold']:.4f}, sensitivity {point['validation_sensitivity']:.3f}, specificity "
+        f"{point['validation_specificity']:.3f}"
     )
 
 
@@ -71,9 +72,12 @@ def evaluate_job(
     operating_point_file=None,
     training_device=None,
 ) -> None:
-    """``tta`` (busflow.tta.tta_settings): each test sample's probability is the mean over it and its augmented views.
-    ``operating_point_file`` (choose_operating_point's JSON): its recalibration and threshold are applied.
-    ``training_device``: the training job's device record (its .device.json), kept in metrics.json."""
+    """``tta`` (busflow.tta.tta_settings): each test sample's probability is the mean over it and
+    its augmented views.
+    ``operating_point_file`` (choose_operating_point's JSON): its recalibration and threshold are
+    applied.
+    ``training_device``: the training job's device record (its .device.json), kept in
+    metrics.json."""
     eval_cfg = EvaluationSettings.of(eval_cfg)
     resolved = accelerate(acceleration)
     data, meta = load_role(test_shards, "test", selection)
@@ -103,9 +107,9 @@ def evaluate_job(
     save_json(record, out["metrics"])
     m = record["metrics"]
     print(
-        f"{model_name}: accuracy {m['accuracy']['value']:.3f} AUC {m['auc']['value']:.3f}, at threshold {threshold:.4f} "
-        f"sensitivity {m['sensitivity']['value']:.3f} specificity {m['specificity']['value']:.3f} "
-        f"on {record['n']} test samples ({meta['protocol']})"
+        f"{model_name}: accuracy {m['accuracy']['value']:.3f} AUC {m['auc']['value']:.3f}, at "
+        f"threshold {threshold:.4f} sensitivity {m['sensitivity']['value']:.3f} specificity "
+        f"{m['specificity']['value']:.3f} on {record['n']} test samples ({meta['protocol']})"
     )
 
 
@@ -134,10 +138,10 @@ def external_eval_job(
     """One model on one external set, untouched by training; images also in the training data are
     left out. run: model, external (set name), protocol, weights, image_size, classes, preprocess
     (data.preprocess: external images go through what training images went through).
-    Each model gets its own operating point (``operating_point_files``, aligned with ``model_files``),
-    chosen on its validation images. With k-fold, every fold's model is tested: the table gets the
-    fold mean (t-interval), and the record the fold-averaged (ensemble) prediction's metrics too, at
-    the mean of the folds' thresholds."""
+    Each model gets its own operating point (``operating_point_files``, aligned with
+    ``model_files``), chosen on its validation images. With k-fold, every fold's model is tested:
+    the table gets the fold mean (t-interval), and the record the fold-averaged (ensemble)
+    prediction's metrics too, at the mean of the folds' thresholds."""
     from busflow.crossval import fold_means, fold_rows
     from busflow.errors import ConfigError
     from busflow.images import load_training_image
@@ -149,7 +153,8 @@ def external_eval_job(
     used = table[~table["in_training"].astype(str).str.lower().eq("true")]
     if used.empty:
         raise ConfigError(
-            f"{manifest_csv}: every image of external set '{run['external']}' is also in the training data; nothing to test. Point external: at other images."
+            f"{manifest_csv}: every image of external set '{run['external']}' is also in the "
+            "training data; nothing to test. Point external: at other images."
         )
     preprocess = Preprocess.from_config(run["preprocess"])
     images = np.stack(
@@ -232,7 +237,8 @@ def external_eval_job(
     )
     m = record["metrics"]
     print(
-        f"{run['model']} on external set {run['external']}: accuracy {m['accuracy']['value']:.3f} AUC {m['auc']['value']:.3f} "
-        f"sensitivity {m['sensitivity']['value']:.3f} specificity {m['specificity']['value']:.3f} "
-        f"on {len(labels)} images ({record['n_in_training_left_out']} left out as training duplicates)"
+        f"{run['model']} on external set {run['external']}: accuracy {m['accuracy']['value']:.3f} "
+        f"AUC {m['auc']['value']:.3f} sensitivity {m['sensitivity']['value']:.3f} specificity "
+        f"{m['specificity']['value']:.3f} on {len(labels)} images "
+        f"({record['n_in_training_left_out']} left out as training duplicates)"
     )

@@ -14,6 +14,6 @@ def external_manifest_job(source, data_cfg: dict, training_manifest_csv, out: di
         write_csv(table, out[name])
     manifest = tables["manifest"]
     print(
-        f"external set {source}: {len(manifest)} images, {int(manifest['in_training'].sum())} also in the "
-        f"training data (left out of its metrics), {len(tables['rejected'])} rejected"
+        f"external set {source}: {len(manifest)} images, {int(manifest['in_training'].sum())} also "
+        f"in the training data (left out of its metrics), {len(tables['rejected'])} rejected"
     )

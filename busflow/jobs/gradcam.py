@@ -1,4 +1,5 @@
-"""Rule gradcam_examples: Score-CAM heat maps (gradient-free, any Keras backend) of a few test images."""
+"""Rule gradcam_examples: Score-CAM heat maps (gradient-free, any Keras
+backend) of a few test images."""
 
 from pathlib import Path
 
@@ -46,8 +47,10 @@ def cam_examples_job(
     )
     for image_id, label, probability in zip(data["image_ids"][picked], labels, shown):
         print(
-            f"{model_name}: {image_id} true {classes[int(label)]} p({classes[1]}) {probability:.3f} (threshold {threshold:.3f})"
+            f"{model_name}: {image_id} true {classes[int(label)]} p({classes[1]}) "
+            f"{probability:.3f} (threshold {threshold:.3f})"
         )
     print(
-        f"{model_name}: Score-CAM at {'/'.join(result.layer_path)} for {len(picked)} test images ({meta['protocol']})"
+        f"{model_name}: Score-CAM at {'/'.join(result.layer_path)} for {len(picked)} "
+        f"test images ({meta['protocol']})"
     )

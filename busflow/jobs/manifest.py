@@ -10,6 +10,7 @@ def manifest_job(raw_dir, data_cfg: dict, out: dict) -> None:
     for name, table in tables.items():
         write_csv(table, out[name])
     print(
-        f"manifest: {len(tables['manifest'])} images, {len(tables['rejected'])} rejected, "
-        f"{len(tables['duplicates'])} duplicate pairs, {len(tables['conflicts'])} images in label conflicts"
+        f"manifest: {len(tables['manifest'])} images, {len(tables['rejected'])} "
+        f"rejected, {len(tables['duplicates'])} duplicate pairs, "
+        f"{len(tables['conflicts'])} images in label conflicts"
     )

@@ -14,5 +14,6 @@ def shard_job(
     arrays = build_shard(split_table, manifest, spec, cfg)
     write_shard(out_npz, arrays, shard_meta(spec, cfg))
     print(
-        f"shard {split}/{shard}: {len(arrays['labels'])} samples from {len(set(arrays['image_ids']))} images"
+        f"shard {split}/{shard}: {len(arrays['labels'])} samples from "
+        f"{len(set(arrays['image_ids']))} images"
     )

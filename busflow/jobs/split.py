@@ -25,5 +25,6 @@ def split_job(manifest_csv, split_cfg: dict, folds: int, out: dict, held_out_sit
     print(plan.table.groupby(["fold", "split", "label"]).size().to_string())
     if len(plan.conflicts):
         print(
-            f"{len(plan.conflicts)} images in split conflicts, see {out['conflicts']}:\n{plan.conflicts.to_string()}"
+            f"{len(plan.conflicts)} images in split conflicts, see "
+            f"{out['conflicts']}:\n{plan.conflicts.to_string()}"
         )

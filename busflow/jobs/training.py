@@ -75,7 +75,8 @@ def train_model_job(model: str, inputs: dict, run: dict, out: dict) -> None:
 def _plan(
     settings: FitSettings, inputs, checkpoint_dir, selection, resolved: dict, extra=None
 ) -> TrainingPlan:
-    """A checkpoint is resumed only by the same settings, fold, precision and jit on the same inputs."""
+    """A checkpoint is resumed only by the same settings, fold,
+    precision and jit on the same inputs."""
     identity = {
         **settings.as_dict(),
         **(extra or {}),
@@ -94,7 +95,8 @@ def _plan(
 
 
 def _write_training_outputs(model, history, out: dict, checkpoint_dir, resolved: dict) -> None:
-    """The model, its curve and (out['device'], when given) where it was trained; then drop the checkpoint."""
+    """The model, its curve and (out['device'], when given) where it was
+    trained; then drop the checkpoint."""
     write_csv(history, out["history"])
     if out.get("device"):
         save_json(resolved["device"], out["device"])
@@ -128,7 +130,8 @@ def train_baseline_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
 
 
 def _load_features(train_path, val_path, key: str, selection) -> tuple[tuple, tuple]:
-    """(x, y) of train and val: the two splits' feature files, or (k-fold) one pool file, read once."""
+    """(x, y) of train and val: the two splits' feature files, or
+    (k-fold) one pool file, read once."""
 
     def read(path):
         with np.load(path, allow_pickle=False) as features:
@@ -174,7 +177,8 @@ def train_transfer_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
 
 
 def _compiled_head(feature_shape, settings, jit_compile) -> keras.Model:
-    """The transfer head as ``settings`` (training.transfer) builds it, compiled with its optimizer."""
+    """The transfer head as ``settings`` (training.transfer) builds
+    it, compiled with its optimizer."""
     settings = FitSettings.of(settings)
     head = models.build_head(feature_shape, settings.dropout, settings.pooling, settings.l2)
     optimizer = models.make_optimizer(settings.optimizer, settings.learning_rate)
@@ -184,9 +188,9 @@ def _compiled_head(feature_shape, settings, jit_compile) -> keras.Model:
 def warm_up_head(
     head: keras.Model, features: tuple, epochs: int, head_settings, jit_compile
 ) -> None:
-    """Replace ``head``'s weights by a fresh head trained only ``epochs`` epochs on bottleneck features.
-    Its initial weights come from the global seed (the finetune job's), its batch order from
-    ``head_settings.seed``.
+    """Replace ``head``'s weights by a fresh head trained only ``epochs`` epochs on bottleneck
+    features. Its initial weights come from the global seed (the finetune job's), its batch order
+    from ``head_settings.seed``.
 
     A head trained to convergence drives the training loss to ~0, and block5 then gets almost no
     gradient; a head stopped early leaves it some (tuned on BUSI's validation folds, see bench/).
@@ -218,7 +222,8 @@ def train_finetune_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
     head_epochs = settings.head_epochs
     if head_epochs is not None and head_settings is None:
         raise ValueError(
-            f"{spec.name} head_epochs needs the settings of {spec.starts_from}'s head (start_settings)"
+            f"{spec.name} head_epochs needs the settings of "
+            f"{spec.starts_from}'s head (start_settings)"
         )
 
     def build():

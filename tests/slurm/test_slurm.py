@@ -75,7 +75,8 @@ def local_run(tiny_config, tmp_path_factory):
 
 
 def cluster_overrides() -> list[str]:
-    """tests/slurm/profile/config.yaml as command-line options (these replace the profile's maps)."""
+    """tests/slurm/profile/config.yaml as command-line options
+    (these replace the profile's maps)."""
     profile = yaml.safe_load((TEST_PROFILE / "config.yaml").read_text())
     args = [
         "--default-resources",
@@ -523,7 +524,8 @@ def test_a_job_cancelled_with_scancel_fails_under_the_squeue_status_command(clus
 def test_doctor_on_the_test_cluster_finds_its_gpu_partition_and_account(
     cluster, tiny_config, cpu_allowed, tmp_path
 ):
-    """The preflight against the real sinfo/sacctmgr/scontrol, with the test profile as site profile."""
+    """The preflight against the real sinfo/sacctmgr/scontrol, with
+    the test profile as site profile."""
     result = subprocess.run(
         [
             sys.executable,
