@@ -4,6 +4,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -39,19 +41,26 @@ def test_paper_protocol_dry_run_validates_on_the_test_copies(tmp_path):
     )
 
 
+def venv_tool(name: str) -> str:
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
 def test_lint_and_snakefmt_are_clean():
     lint = snakemake(REPO, "--lint")
     assert "Congratulations, your workflow is in a good condition" in lint.stdout + lint.stderr
-    fmt = __import__("subprocess").run(
-        [
-            os.path.join(os.path.dirname(__import__("sys").executable), "snakefmt"),
-            "--check",
-            str(REPO),
-        ],
-        capture_output=True,
-        text=True,
+    fmt = subprocess.run(
+        [venv_tool("snakefmt"), "--check", str(REPO)], capture_output=True, text=True
     )
     assert fmt.returncode == 0, fmt.stderr
+
+
+def test_python_is_ruff_formatted_and_lint_clean():
+    """make lint's ruff checks, in CI: formatting, pyflakes, import order, lines of at most 100."""
+    for command in (["format", "--check", "."], ["check", "."]):
+        result = subprocess.run(
+            [venv_tool("ruff"), *command], capture_output=True, text=True, cwd=REPO
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")
