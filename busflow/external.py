@@ -6,7 +6,6 @@ of an image the models were trained on are flagged ``in_training`` and left out 
 a second hospital's set that shares pictures with the first would flatter the models.
 """
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -14,64 +13,12 @@ import pandas as pd
 
 from busflow.config_types import DataSettings
 from busflow.duplicates import hash_matrix, window_distances
-from busflow.errors import BadImageError, ConfigError
-from busflow.images import DEFAULT_MAX_PIXELS
+from busflow.errors import ConfigError
+from busflow.image_scan import scan_images
+from busflow.label_csv import is_csv, read_label_csv, scan_csv
 from busflow.layout import LayoutRules, readable_candidate_files
-from busflow.manifest import describe_image, drop_shared_ids, scan_images
 
-CSV_COLUMNS = ("path", "label")
 EXTERNAL_COLUMNS = ["image_id", "path", "label", "phash", "in_training", "training_match"]
-
-
-def is_csv(source) -> bool:
-    return str(source).lower().endswith(".csv")
-
-
-def read_label_csv(csv_path) -> pd.DataFrame:
-    """The CSV's rows with paths made absolute; errors name the CSV (and row) and the fix."""
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise ConfigError(
-            f"{csv_path}: external set CSV not found. Fix its path under external: in the config."
-        )
-    check_row_lengths(csv_path)
-    try:
-        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, index_col=False)
-    except pd.errors.EmptyDataError:
-        raise ConfigError(
-            f"{csv_path}: the file is empty. An external CSV needs a header 'path,label' and one "
-            f"image per row."
-        ) from None
-    missing = [c for c in CSV_COLUMNS if c not in table.columns]
-    if missing:
-        raise ConfigError(
-            f"{csv_path}: missing column(s) {', '.join(missing)}. An external CSV needs a header "
-            f"'path,label' and one image per row."
-        )
-    if table.empty:
-        raise ConfigError(
-            f"{csv_path}: the CSV lists no images (only a header). Add one image per row as "
-            f"path,label, or remove the set from external: in the config."
-        )
-    table["path"] = [
-        str(p if Path(p).is_absolute() else csv_path.parent / p) for p in table["path"]
-    ]
-    return table
-
-
-def check_row_lengths(csv_path: Path) -> None:
-    """Every row has the header's number of fields; pandas would read an extra field as an index
-    (shifting path into label) or fail with a ParserError that names neither file nor fix."""
-    with open(csv_path, newline="") as handle:
-        rows = csv.reader(handle)
-        header = next(rows, [])
-        for line, row in enumerate(rows, start=2):
-            if row and len(row) != len(header):
-                raise ConfigError(
-                    f"{csv_path}, line {line}: not a CSV of the header's {len(header)} columns "
-                    f"({len(row)} fields). Give one image per row as path,label; quote a path that "
-                    f"holds a comma."
-                )
 
 
 def candidate_files(source, data_cfg: dict) -> list[str]:
@@ -86,43 +33,6 @@ def candidate_files(source, data_cfg: dict) -> list[str]:
             listed = []
         return [str(source), *sorted(p for p in listed if Path(p).exists())]
     return [str(p) for p in readable_candidate_files(source, LayoutRules.from_config(data_cfg))]
-
-
-def scan_csv(
-    csv_path, classes, on_bad_image: str, max_pixels: int | None = DEFAULT_MAX_PIXELS
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    table = read_label_csv(csv_path)
-    rows, rejected = [], []
-    for line, (path, label) in enumerate(zip(table["path"], table["label"]), start=2):
-        if label not in classes:
-            raise ConfigError(
-                f"{csv_path}, line {line}: label '{label}' is not one of data.classes "
-                f"({', '.join(classes)}). Fix the label or data.classes."
-            )
-        try:
-            row = describe_image(Path(path), label, Path(path).parent, max_pixels)
-        except BadImageError as error:
-            if on_bad_image != "skip":
-                raise BadImageError(
-                    path, f"{error.reason} (listed in {csv_path}, line {line})"
-                ) from None
-            rejected.append({"path": path, "reason": error.reason})
-            continue
-        row["image_id"] = (
-            str(Path(path).relative_to(Path(csv_path).parent).with_suffix(""))
-            if Path(path).is_relative_to(Path(csv_path).parent)
-            else str(Path(path).with_suffix(""))
-        )
-        rows.append(row)
-    rows, rejected = drop_shared_ids(rows, rejected, on_bad_image)
-    if not rows:
-        reasons = "; ".join(f"{r['path']} ({r['reason']})" for r in rejected[:5])
-        raise ConfigError(
-            f"{csv_path}: no readable image left; data.on_bad_image: skip "
-            f"rejected {len(rejected)}: {reasons}. Fix these files, or remove the "
-            "set from external: in the config."
-        )
-    return pd.DataFrame(rows), pd.DataFrame(rejected, columns=["path", "reason"])
 
 
 def flag_training_overlap(

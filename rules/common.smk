@@ -9,8 +9,8 @@ sys.path.insert(0, workflow.basedir)
 from busflow.code_closure import code_closure  # noqa: E402
 from busflow.demo_data import demo_file  # noqa: E402
 from busflow.external import candidate_files  # noqa: E402
+from busflow.label_csv import is_csv  # noqa: E402
 from busflow.layout import LayoutRules, layout_signature  # noqa: E402
-from busflow.layout import readable_candidate_files  # noqa: E402
 from busflow.runtime import import_busflow_from  # noqa: E402
 from busflow.samples import fold_selection as fold_selection_of  # noqa: E402
 from busflow.registry import MODEL_SPECS, PIXELS, feature_keys, model_spec  # noqa: E402
@@ -82,11 +82,10 @@ def raw_images(wildcards):
     Broken links are left out here (Snakemake would stop at planning, naming no fix): raw_layout
     re-runs the manifest, which reports them by name.
     """
-    rules = LayoutRules.from_config(config["data"])
     listed = [
         str(path)
         for site in sites_of(config["data"])
-        for path in readable_candidate_files(site.path, rules)
+        for path in candidate_files(site.path, config["data"])
     ]
     return sorted(set(listed) | set(demo_images()))
 
@@ -101,6 +100,7 @@ def raw_layout(wildcards):
     return [
         f"{site.name}:{entry}" if site.name else entry
         for site in sites_of(config["data"])
+        if not is_csv(site.path)  # a CSV site's list is an input file: an edit re-runs
         for entry in layout_signature(site.path, rules)
     ]
 

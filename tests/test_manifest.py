@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from busflow.errors import BadImageError, DatasetLayoutError
+from busflow.errors import BadImageError, ConfigError, DatasetLayoutError
 from busflow.manifest import build_manifest
 
 DATA_CFG = {
@@ -266,3 +266,31 @@ def test_transparent_regions_are_black_whatever_the_file_keeps_under_them(tmp_pa
 
     assert original_mode == mode
     assert (pixels[:, :3] == 0).all() and (pixels[:, 3:] == 120).all()
+
+
+def test_a_site_can_be_a_csv_of_path_and_label(raw_copy, tmp_path):
+    """data.raw lists a folder site and a CSV site: one manifest, ids prefixed by site, and a copy
+    of a folder-site image listed in the CSV found as its duplicate across sites."""
+    listed = tmp_path / "export"
+    listed.mkdir()
+    shutil.copy(raw_copy / "malignant/malignant_0001.png", listed / "scan_a.png")
+    shutil.copy(raw_copy / "benign/benign_0002.png", listed / "scan_b.png")
+    csv_path = listed / "labels.csv"
+    csv_path.write_text("path,label\nscan_a.png,malignant\nscan_b.png,benign\n")
+    sites = [{"name": "north", "path": str(raw_copy)}, {"name": "south", "path": str(csv_path)}]
+    manifest = build_manifest(sites, DATA_CFG)["manifest"].set_index("image_id")
+    south = manifest[manifest["site"] == "south"]
+    assert sorted(south.index) == ["south/scan_a", "south/scan_b"]
+    assert south.loc["south/scan_a", "label"] == "malignant"
+    assert (manifest["site"] == "north").sum() == len(manifest) - 2
+    twin = manifest.loc["north/benign/benign_0002", "group"]
+    assert manifest.loc["south/scan_b", "group"] == twin
+
+
+def test_a_csv_site_with_an_unknown_label_names_the_csv_line_and_the_fix(raw_copy, tmp_path):
+    shutil.copy(raw_copy / "benign/benign_0002.png", tmp_path / "scan.png")
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text("path,label\nscan.png,maybe\n")
+    sites = [{"name": "north", "path": str(raw_copy)}, {"name": "south", "path": str(csv_path)}]
+    with pytest.raises(ConfigError, match=r"labels.csv, line 2: label 'maybe'.*data.classes"):
+        build_manifest(sites, DATA_CFG)

@@ -27,7 +27,8 @@ def other_scanner(folder) -> None:
 
 @pytest.fixture(scope="module")
 def two_site_run(tmp_path_factory):
-    """Two generated sites (one with another scanner's look) and one image filed at both; ~2 min."""
+    """Two generated sites (one with another scanner's look, given as a CSV) and one image filed at
+    both; ~2 min."""
     from busflow.demo_data import generate_demo_dataset
 
     workdir = tmp_path_factory.mktemp("sites")
@@ -35,11 +36,16 @@ def two_site_run(tmp_path_factory):
         generate_demo_dataset(workdir / site, n_per_class=14, size=64, seed=40 + seed)
     other_scanner(workdir / "south")
     shutil.copy(workdir / "north/benign/benign_0003.png", workdir / "south/benign/shared_scan.png")
+    # The south site comes as a CSV of path,label (a hospital's export), the north as class folders.
+    listed = sorted(p.relative_to(workdir / "south") for p in (workdir / "south").rglob("*.png"))
+    rows = [f"{path},{path.parent.name}" for path in listed]
+    (workdir / "south/images.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    paths = {"north": str(workdir / "north"), "south": str(workdir / "south/images.csv")}
     config = write_config(
         workdir / "sites.yaml",
         {
             "data": {
-                "raw": [{"name": site, "path": str(workdir / site)} for site in SITES],
+                "raw": [{"name": site, "path": paths[site]} for site in SITES],
                 "image_size": 32,
             },
             "demo": {"generate": False},

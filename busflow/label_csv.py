@@ -1,0 +1,109 @@
+"""Images listed in a CSV of ``path,label`` (paths relative to the CSV's folder, or absolute): an
+external set, or a site of data.raw, given as a list instead of class folders."""
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+
+from busflow.errors import BadImageError, ConfigError
+from busflow.image_scan import describe_image, drop_shared_ids
+from busflow.images import DEFAULT_MAX_PIXELS
+
+CSV_COLUMNS = ("path", "label")
+# The config key error messages name when none is given.
+EXTERNAL = "external:"
+
+
+def is_csv(source) -> bool:
+    return str(source).lower().endswith(".csv")
+
+
+def read_label_csv(csv_path, setting: str = EXTERNAL) -> pd.DataFrame:
+    """The CSV's rows with paths made absolute; errors name the CSV (and row) and the fix."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise ConfigError(
+            f"{csv_path}: CSV of images not found. Fix its path under {setting} in the config."
+        )
+    check_row_lengths(csv_path)
+    try:
+        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, index_col=False)
+    except pd.errors.EmptyDataError:
+        raise ConfigError(
+            f"{csv_path}: the file is empty. A CSV of images needs a header 'path,label' and one "
+            f"image per row."
+        ) from None
+    missing = [c for c in CSV_COLUMNS if c not in table.columns]
+    if missing:
+        raise ConfigError(
+            f"{csv_path}: missing column(s) {', '.join(missing)}. A CSV of images needs a header "
+            f"'path,label' and one image per row."
+        )
+    if table.empty:
+        raise ConfigError(
+            f"{csv_path}: the CSV lists no images (only a header). Add one image per row as "
+            f"path,label, or remove it from {setting} in the config."
+        )
+    table["path"] = [
+        str(p if Path(p).is_absolute() else csv_path.parent / p) for p in table["path"]
+    ]
+    return table
+
+
+def check_row_lengths(csv_path: Path) -> None:
+    """Every row has the header's number of fields; pandas would read an extra field as an index
+    (shifting path into label) or fail with a ParserError that names neither file nor fix."""
+    with open(csv_path, newline="") as handle:
+        rows = csv.reader(handle)
+        header = next(rows, [])
+        for line, row in enumerate(rows, start=2):
+            if row and len(row) != len(header):
+                raise ConfigError(
+                    f"{csv_path}, line {line}: not a CSV of the header's {len(header)} columns "
+                    f"({len(row)} fields). Give one image per row as path,label; quote a path that "
+                    f"holds a comma."
+                )
+
+
+def scan_csv(
+    csv_path,
+    classes,
+    on_bad_image: str,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    setting: str = EXTERNAL,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Decode every listed image; returns (rows, rejected) as busflow.image_scan.scan_images does.
+    Image ids are the paths relative to the CSV's folder, without extension."""
+    table = read_label_csv(csv_path, setting)
+    rows, rejected = [], []
+    for line, (path, label) in enumerate(zip(table["path"], table["label"]), start=2):
+        if label not in classes:
+            raise ConfigError(
+                f"{csv_path}, line {line}: label '{label}' is not one of data.classes "
+                f"({', '.join(classes)}). Fix the label or data.classes."
+            )
+        try:
+            row = describe_image(Path(path), label, Path(path).parent, max_pixels)
+        except BadImageError as error:
+            if on_bad_image != "skip":
+                raise BadImageError(
+                    path, f"{error.reason} (listed in {csv_path}, line {line})"
+                ) from None
+            rejected.append({"path": path, "reason": error.reason})
+            continue
+        row["image_id"] = (
+            str(Path(path).relative_to(Path(csv_path).parent).with_suffix(""))
+            if Path(path).is_relative_to(Path(csv_path).parent)
+            else str(Path(path).with_suffix(""))
+        )
+        rows.append(row)
+    rows, rejected = drop_shared_ids(rows, rejected, on_bad_image)
+    if not rows:
+        reasons = "; ".join(f"{r['path']} ({r['reason']})" for r in rejected[:5])
+        raise ConfigError(
+            f"{csv_path}: no readable image left; data.on_bad_image: skip "
+            f"rejected {len(rejected)}: {reasons}. Fix these files, or remove the "
+            f"CSV from {setting} in the config."
+        )
+    return pd.DataFrame(rows), pd.DataFrame(rejected, columns=["path", "reason"])
