@@ -8,6 +8,8 @@ and config/schema.yaml), and, if no existing builder fits, a builder in busflow/
 
 from dataclasses import dataclass
 
+from busflow.errors import ConfigError
+
 # What a model's training job reads: the augmented pixel shards, or VGG16 features cached once per
 # sample by extract_vgg16_features (busflow.models.FEATURE_OUTPUTS names their layers).
 PIXELS = "pixels"
@@ -95,6 +97,18 @@ MODEL_SPECS = (
 
 def model_names() -> list[str]:
     return [spec.name for spec in MODEL_SPECS]
+
+
+def selected_models(config: dict) -> list[str]:
+    """config's ``models`` (None: every registered model), checked against the registry."""
+    chosen = config.get("models") or model_names()  # optional: None selects all
+    unknown = [name for name in chosen if name not in model_names()]
+    if unknown:
+        raise ConfigError(
+            f"models: {', '.join(unknown)} not registered; busflow/registry.py has "
+            f"{', '.join(model_names())}. Fix the names, or remove models: to run them all."
+        )
+    return list(chosen)
 
 
 def model_spec(name: str) -> ModelSpec:

@@ -14,7 +14,7 @@ from busflow.layout import LayoutRules, layout_signature  # noqa: E402
 from busflow.runtime import import_busflow_from  # noqa: E402
 from busflow.samples import fold_selection as fold_selection_of  # noqa: E402
 from busflow.registry import MODEL_SPECS, PIXELS, feature_keys, model_spec  # noqa: E402
-from busflow.registry import model_names, weights_description  # noqa: E402
+from busflow.registry import selected_models, weights_description  # noqa: E402
 from busflow.settings import check_settings  # noqa: E402
 from busflow.sites import fold_count, held_out_sites, sites_of  # noqa: E402
 from busflow.tta import tta_settings  # noqa: E402
@@ -28,7 +28,7 @@ import_busflow_from(workflow.basedir)
 validate(config, schema="../config/schema.yaml")
 check_settings(config)
 
-MODELS = model_names()
+MODELS = selected_models(config)
 PROTOCOL = config["split"]["protocol"]
 WEIGHTS_FILE = resolve_weights_file(config["vgg16_weights"])
 FOLDS = fold_count(config)

@@ -40,11 +40,11 @@ def cv_config(workdir, folds, external=()):
     )
 
 
-def test_every_fold_trains_the_three_models_as_separate_gpu_jobs(tmp_path):
+def test_every_fold_trains_every_registered_model_as_separate_gpu_jobs(tmp_path):
     result = snakemake(tmp_path, "-n", configfile=cv_config(tmp_path, folds=3))
     jobs = planned_jobs(result.stdout)
     assert all(jobs[f"train_{model}"] == 3 for model in MODELS)
-    assert jobs["evaluate_model"] == 9 and jobs["summarise_folds"] == 3
+    assert jobs["evaluate_model"] == 3 * len(MODELS) and jobs["summarise_folds"] == len(MODELS)
     assert (
         jobs["augment_shard"] == 2 and jobs["extract_vgg16_features"] == 1
     )  # one pool for all folds
@@ -197,9 +197,9 @@ def test_test_time_views_rerun_only_evaluation_and_average_the_models_prediction
     config_file = write_config(workdir / "cv.yaml", config)
     jobs = planned_jobs(snakemake(workdir, "-n", configfile=config_file).stdout)
     assert (
-        jobs["evaluate_model"] == 6
-        and jobs["evaluate_external"] == 6
-        and jobs["summarise_folds"] == 3
+        jobs["evaluate_model"] == 3 * len(MODELS)
+        and jobs["evaluate_external"] == 2 * len(MODELS)
+        and jobs["summarise_folds"] == len(MODELS)
     )
     assert not {*(f"train_{m}" for m in MODELS), "extract_vgg16_features", "augment_shard"} & set(
         jobs
@@ -242,7 +242,8 @@ def test_test_time_views_rerun_only_evaluation_and_average_the_models_prediction
 
     table = pd.read_csv(workdir / "results/comparison.csv")
     ours = table[table["source"].str.startswith("busflow")]
-    assert ours["evaluation"].str.endswith("mean of 3 test-time views").all() and len(ours) == 9
+    views = ours["evaluation"].str.endswith("mean of 3 test-time views")
+    assert views.all() and len(ours) == 3 * len(MODELS)
 
 
 def test_an_experiment_overlay_retrains_on_a_fold_and_scores_only_its_validation_images(cv_run):

@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 import pytest
 
-from busflow.registry import model_names
+from busflow.registry import model_names, model_spec
 
 from workflow_helpers import REPO, planned_jobs, snakemake, write_config
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.workflow
 TRAINING_RULES = tuple(f"train_{model}" for model in model_names())
 
 
-def test_dry_run_plans_three_training_jobs_each_asking_for_a_gpu(tmp_path):
+def test_dry_run_plans_a_training_job_per_registered_model_each_asking_for_a_gpu(tmp_path):
     result = snakemake(tmp_path, "-n")
     jobs = planned_jobs(result.stdout)
     assert all(jobs[rule] == 1 for rule in TRAINING_RULES)
@@ -26,6 +26,19 @@ def test_dry_run_plans_three_training_jobs_each_asking_for_a_gpu(tmp_path):
     for rule in TRAINING_RULES:
         block = result.stdout.split(f"rule {rule}:")[1].split("\n\n")[0]
         assert re.search(r"resources: .*\bgpu=1\b", block), block
+
+
+def test_models_selects_what_is_trained_and_tabulated_and_keeps_what_it_continues(tmp_path):
+    overlay = write_config(tmp_path / "models.yaml", {"models": ["finetune"]})
+    jobs = planned_jobs(snakemake(tmp_path, "-n", configfile=overlay).stdout)
+    assert jobs["train_finetune"] == 1 and jobs["train_transfer"] == 1  # finetune continues it
+    assert "train_baseline" not in jobs and "train_finetune45" not in jobs
+    assert jobs["evaluate_model"] == 1
+    wrong = write_config(tmp_path / "wrong.yaml", {"models": ["finetune", "resnet"]})
+    result = snakemake(tmp_path, "-n", configfile=wrong, check=False)
+    assert (
+        result.returncode != 0 and "models: resnet not registered" in result.stdout + result.stderr
+    )
 
 
 def test_paper_protocol_dry_run_validates_on_the_test_copies(tmp_path):
@@ -83,7 +96,7 @@ def test_demo_writes_every_output(demo_run):
         "results/figures/confusion_matrices.png",
         "results/figures/calibration.png",
     ]
-    for model in ("baseline", "transfer", "finetune"):
+    for model in model_names():
         expected += [
             f"results/models/{model}.keras",
             f"results/history/{model}.csv",
@@ -104,7 +117,7 @@ def test_every_keras_job_log_starts_with_its_device_and_metrics_record_it(demo_r
         *(demo_run / "results" / "logs" / "extract_vgg16_features").glob("*.log"),
         *(demo_run / "results" / "logs" / "evaluate_model").glob("*.log"),
     ]
-    assert len(logs) == 3 + 2 + 3
+    assert len(logs) == len(TRAINING_RULES) + 2 + len(TRAINING_RULES)
     for log in logs:
         first = log.read_text().splitlines()[0]
         assert (
@@ -133,10 +146,13 @@ def test_baseline_learns_the_demo_on_the_leak_free_test_split(demo_run):
 
 def test_comparison_has_this_runs_rows_and_the_published_ones(demo_run):
     table = pd.read_csv(demo_run / "results/comparison.csv")
-    assert len(table) == 9
+    assert len(table) == len(model_names()) + 6  # and the paper's and Hadad et al.'s 3 rows each
     ours = table[table["source"] == "busflow (this run)"]
-    assert ours["model"].tolist() == ["baseline", "transfer", "finetune"]
-    assert ours["weights"].tolist()[1:] == ["none (random init)"] * 2
+    assert ours["model"].tolist() == model_names()
+    assert ours["weights"].tolist() == [
+        "none (trained from scratch)" if not model_spec(m).pretrained else "none (random init)"
+        for m in model_names()
+    ]
 
 
 def test_history_has_one_row_per_epoch_with_validation_metrics(demo_run):

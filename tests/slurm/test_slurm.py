@@ -233,7 +233,7 @@ def test_every_gpu_job_log_starts_with_the_device_line(slurm_workflow):
         *(workdir / "results" / "logs" / "extract_vgg16_features").glob("*.log"),
         *(workdir / "results" / "logs" / "evaluate_model").glob("*.log"),
     ]
-    assert len(logs) == 3 + 2 + 3
+    assert len(logs) == 2 * len(model_names()) + 2
     for log in logs:
         first = log.read_text().splitlines()[0]
         assert (
@@ -264,7 +264,7 @@ def test_cheap_rules_stay_local_and_shards_are_grouped(refused_then_allowed):
 
 def test_slurm_results_equal_a_local_run(slurm_workflow, local_run):
     workdir, _ = slurm_workflow
-    for model in ("baseline", "transfer", "finetune"):
+    for model in model_names():
         assert read_metrics(workdir, model) == read_metrics(local_run, model)
         pd.testing.assert_frame_equal(read_history(workdir, model), read_history(local_run, model))
 
