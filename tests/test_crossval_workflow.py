@@ -197,7 +197,7 @@ def test_test_time_views_rerun_only_evaluation_and_average_the_models_prediction
     config_file = write_config(workdir / "cv.yaml", config)
     jobs = planned_jobs(snakemake(workdir, "-n", configfile=config_file).stdout)
     assert (
-        jobs["evaluate_model"] == 3 * len(MODELS)
+        jobs["evaluate_model"] == 2 * len(MODELS)  # 2 folds
         and jobs["evaluate_external"] == 2 * len(MODELS)
         and jobs["summarise_folds"] == len(MODELS)
     )
