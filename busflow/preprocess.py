@@ -7,11 +7,13 @@ and external images alike. What each one did to cross-hospital AUC is measured i
 ``docs/results/robustness/``.
 """
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
+
+from busflow.config_types import Section
 
 NORMALISATIONS = ("none", "percentile", "equalize")
 # Below this grey level a pixel is background (black borders, transparent crops), not tissue.
@@ -29,12 +31,14 @@ OVERLAY_WINDOW = 7
 
 
 @dataclass(frozen=True)
-class Preprocess:
-    """data.preprocess: crop_to_field, suppress_overlays, normalise_intensity (see the schema)."""
+class Preprocess(Section):
+    """data.preprocess: crop_to_field, suppress_overlays, normalise_intensity (defaults and
+    meaning in the schema; build with ``from_config``)."""
 
-    crop_to_field: bool = False
-    suppress_overlays: bool = False
-    normalise_intensity: str = "none"
+    SECTION: ClassVar[str] = "data.preprocess"
+    crop_to_field: bool
+    suppress_overlays: bool
+    normalise_intensity: str
 
     def __post_init__(self):
         if self.normalise_intensity not in NORMALISATIONS:
@@ -43,21 +47,9 @@ class Preprocess:
                 f"got {self.normalise_intensity!r}"
             )
 
-    @classmethod
-    def from_config(cls, cfg: Mapping | None) -> "Preprocess":
-        cfg = dict(cfg or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown data.preprocess setting(s): {', '.join(unknown)}; "
-                f"valid: {', '.join(sorted(known))}"
-            )
-        return cls(**cfg)
-
     @property
     def is_identity(self) -> bool:
-        return self == Preprocess()
+        return self == Preprocess.from_config(None)
 
     def apply(self, grey: np.ndarray) -> np.ndarray:
         """Full-resolution grey uint8 in, grey uint8 out (smaller when cropped)."""

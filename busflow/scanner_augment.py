@@ -7,19 +7,22 @@ geometric transform, each copy with its own generator, so a copy is the same wha
 order made it.
 """
 
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import numpy as np
 from PIL import Image, ImageFilter
+
+from busflow.config_types import Section
 
 # Mixed into each copy's seed so these draws never repeat the geometric ones.
 _STREAM = 0x5CA7
 
 
 @dataclass(frozen=True)
-class ScannerAugment:
-    """Ranges, each drawn uniformly per copy:
+class ScannerAugment(Section):
+    """augment.scanner (build with ``from_config``; every default 0): ranges, each drawn uniformly
+    per copy:
 
     gain: brightness factor in [1 - gain, 1 + gain]; contrast: factor about the mean in
     [1 - contrast, 1 + contrast]; gamma: exponent exp(U[-gamma, gamma]); blur: Gaussian radius in
@@ -27,12 +30,13 @@ class ScannerAugment:
     [0, speckle]; resolution: downsample by a factor in [1, 1 + resolution] and back.
     """
 
-    gain: float = 0.0
-    contrast: float = 0.0
-    gamma: float = 0.0
-    blur: float = 0.0
-    speckle: float = 0.0
-    resolution: float = 0.0
+    SECTION: ClassVar[str] = "augment.scanner"
+    gain: float
+    contrast: float
+    gamma: float
+    blur: float
+    speckle: float
+    resolution: float
 
     def __post_init__(self):
         for f in fields(self):
@@ -49,18 +53,6 @@ class ScannerAugment:
                 raise ValueError(
                     f"augment.scanner.{name} must be < 1 (a factor in [1 - x, 1 + x] must stay > 0)"
                 )
-
-    @classmethod
-    def from_config(cls, cfg: Mapping | None) -> "ScannerAugment":
-        cfg = dict(cfg or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown augment.scanner setting(s): {', '.join(unknown)}; "
-                f"valid: {', '.join(sorted(known))}"
-            )
-        return cls(**{k: float(v) for k, v in cfg.items()})
 
     @property
     def is_identity(self) -> bool:
@@ -100,7 +92,7 @@ def apply_to_copies(
 ) -> np.ndarray:
     """Stack of copies of one image (row i is copy ``copies[i]``); rows whose copy is in
     ``untouched`` (the original) are left as they are."""
-    if params.is_identity:
+    if params is None or params.is_identity:
         return stack
     out = stack.copy()
     for row, copy in enumerate(copies):

@@ -104,7 +104,7 @@ def image_samples(
     key,
     params: AugmentParams,
     keep_original: bool,
-    scanner: ScannerAugment = ScannerAugment(),
+    scanner: ScannerAugment | None = None,
 ) -> np.ndarray:
     """The requested copies of one image; copy ORIGINAL_WHEN_NOT_KEPT is the image itself.
     ``scanner`` changes the look of every augmented copy, never the original."""

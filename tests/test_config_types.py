@@ -13,8 +13,18 @@ from busflow.config_types import (
     schema_node,
     with_defaults,
 )
+from busflow.preprocess import Preprocess
+from busflow.scanner_augment import ScannerAugment
 
-SECTIONS = (DataSettings, SplitSettings, AugmentSettings, FitSettings, EvaluationSettings)
+SECTIONS = (
+    DataSettings,
+    SplitSettings,
+    AugmentSettings,
+    FitSettings,
+    EvaluationSettings,
+    Preprocess,
+    ScannerAugment,
+)
 
 
 @pytest.mark.parametrize("section", SECTIONS, ids=lambda c: c.__name__)

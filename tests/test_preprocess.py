@@ -67,19 +67,19 @@ def test_equalize_spreads_the_histogram():
 def test_the_default_changes_nothing():
     scan = framed_scan()
     assert Preprocess.from_config({}).is_identity
-    assert np.array_equal(Preprocess().apply(scan), scan)
+    assert np.array_equal(Preprocess.from_config(None).apply(scan), scan)
 
 
 def test_settings_are_checked():
     with pytest.raises(ValueError, match="crop_to_feild"):
         Preprocess.from_config({"crop_to_feild": True})
     with pytest.raises(ValueError, match="normalise_intensity"):
-        Preprocess(normalise_intensity="clahe")
+        Preprocess.from_config({"normalise_intensity": "clahe"})
 
 
 def test_the_model_sees_the_cropped_field(tmp_path):
     path = tmp_path / "scan.png"
     Image.fromarray(framed_scan()).save(path)
     plain = load_training_image(path, 32)
-    cropped = load_training_image(path, 32, Preprocess(crop_to_field=True))
+    cropped = load_training_image(path, 32, Preprocess.from_config({"crop_to_field": True}))
     assert (plain[0] == 0).all() and (cropped[0] > 0).mean() > 0.8

@@ -11,7 +11,9 @@ SCAN = np.clip(np.random.default_rng(0).normal(100, 25, (48, 48)), 0, 255).astyp
 NO_MOVE = AugmentParams(
     rotations=(0,), width_shift=0, height_shift=0, shear=0, zoom=0, horizontal_flip=False
 )
-LOOKS = ScannerAugment(gain=0.3, contrast=0.3, gamma=0.3, blur=1.0, speckle=0.2, resolution=0.5)
+LOOKS = ScannerAugment.from_config(
+    {"gain": 0.3, "contrast": 0.3, "gamma": 0.3, "blur": 1.0, "speckle": 0.2, "resolution": 0.5}
+)
 
 
 def test_identity_by_default():
@@ -43,7 +45,7 @@ def test_a_copy_is_the_same_whatever_else_is_made_with_it():
 def test_gain_stays_in_its_range():
     rng = np.random.default_rng(1)
     flat = np.full((16, 16), 100, np.uint8)
-    means = [ScannerAugment(gain=0.2).apply(flat, rng).mean() for _ in range(200)]
+    means = [ScannerAugment.from_config({"gain": 0.2}).apply(flat, rng).mean() for _ in range(200)]
     assert 79 <= min(means) < 85 and 115 < max(means) <= 121
 
 
