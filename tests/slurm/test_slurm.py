@@ -78,6 +78,9 @@ def cluster_overrides() -> list[str]:
     """tests/slurm/profile/config.yaml as command-line options
     (these replace the profile's maps)."""
     profile = yaml.safe_load((TEST_PROFILE / "config.yaml").read_text())
+    for model in model_names():  # the node has 22 GB and 2 CPUs
+        profile["set-resources"][f"train_{model}"] = {"mem_mb": 3000}
+        profile["set-threads"][f"train_{model}"] = 2
     args = [
         "--default-resources",
         *(f"{k}={v}" for k, v in profile.pop("default-resources").items()),
