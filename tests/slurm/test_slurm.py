@@ -251,7 +251,7 @@ def test_every_gpu_job_log_starts_with_the_device_line(slurm_workflow):
         and metrics["device"]["training_record"]["slurm_job_id"]
     )
     assert (
-        "baseline, transfer, finetune: tensorflow"
+        f"{', '.join(model_names())}: tensorflow"
         in (workdir / "results" / "comparison.md").read_text()
     )
 
