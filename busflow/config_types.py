@@ -138,6 +138,8 @@ class FitSettings(Section):
     keep_epoch: str
     pooling: str
     l2: float
+    clipnorm: float | None
+    standardise_features: bool
     head_epochs: int | None
 
 

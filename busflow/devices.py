@@ -11,11 +11,11 @@ import os
 import platform
 from dataclasses import asdict, dataclass
 
+from busflow.backends import BACKEND_PACKAGES
 from busflow.errors import BusflowError
 
 ACCELERATORS = ("gpu", "tpu")
 # The package whose version names each Keras backend.
-BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 # Environment variables that say which GPUs a job was given (CUDA's own, then SLURM's).
 GPU_ENVIRONMENT = (
     "CUDA_VISIBLE_DEVICES",

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from busflow.backends import BACKEND_PACKAGES, CPU_INSTALL, GPU_EXTRAS, chosen_backend
 from busflow.errors import BusflowError
 from busflow.registry import model_names
 
@@ -36,7 +37,6 @@ CUDA_BUILDS = {
     "tensorflow": ("nvidia-cudnn-cu12",),
     "torch": ("nvidia-cudnn-cu12",),
 }
-BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 COMMAND_TIMEOUT = 30
 
 
@@ -157,7 +157,7 @@ def version(package: str) -> str | None:
 
 def backend_of(config: dict) -> str:
     """The backend the jobs will use: KERAS_BACKEND from this shell wins (jobs inherit it)."""
-    return os.environ.get("KERAS_BACKEND") or config["training"]["backend"]
+    return chosen_backend(config["training"]["backend"])
 
 
 def check_versions(config: dict) -> Check:
@@ -168,13 +168,11 @@ def check_versions(config: dict) -> Check:
     )
     missing = [name for name, v in found.items() if v is None]
     if missing:
-        extra = "gpu" if backend == "jax" else "gpu-tf" if backend == "tensorflow" else None
         return fail(
             "versions",
             detail,
-            f"install {', '.join(missing)}: pip install -e '.[{extra}]'"
-            if extra
-            else f"install {', '.join(missing)} (training.backend: {backend})",
+            f"install {', '.join(missing)}: pip install -e '.[{GPU_EXTRAS[backend]}]' on a GPU "
+            f"cluster, {CPU_INSTALL[backend]} on the CPU",
         )
     return ok("versions", detail)
 
@@ -189,7 +187,8 @@ def check_devices(config: dict) -> Check:
         return fail(
             "backend",
             f"{backend}: Keras could not start: {error}",
-            "pip install -e '.[gpu]' (jax) or '.[gpu-tf]' (tensorflow)",
+            f"pip install -e '.[{GPU_EXTRAS[backend]}]' ({backend} on a GPU cluster), "
+            f"{CPU_INSTALL[backend]} on the CPU",
         )
     detail = (
         f"{backend} {record['backend_version']} (keras {record['keras_version']}) sees "
@@ -202,6 +201,52 @@ def check_devices(config: dict) -> Check:
     return ok("backend", detail)
 
 
+def smoke_fit_record(backend: str) -> dict:
+    """busflow.smoke_fit's record for ``backend``, from a fresh Python process (Keras reads
+    KERAS_BACKEND once, at import). Raises BusflowError with the process's last line."""
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "busflow.smoke_fit"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        raise BusflowError((result.stderr.strip().splitlines() or ["no output"])[-1])
+    return json.loads(lines[-1])
+
+
+def check_smoke_fit(config: dict) -> Check:
+    """A tiny conv net fitted for about two seconds on the backend the jobs will use: does the
+    loss go down, and do the predictions differ?"""
+    backend = backend_of(config)
+    try:
+        record = smoke_fit_record(backend)
+    except (BusflowError, subprocess.TimeoutExpired) as error:
+        return fail("smoke fit", f"{backend}: could not fit: {error}", CPU_INSTALL[backend])
+    detail = (
+        f"{backend}: loss {record['first_loss']:.3f} -> {record['last_loss']:.3f} in "
+        f"{record['epochs']} epochs ({record['seconds']:.1f} s after a "
+        f"{record['compile_seconds']:.1f} s first epoch), prediction spread "
+        f"{record['prediction_std']:.3f}"
+    )
+    if record["learned"]:
+        return ok("smoke fit", detail)
+    return fail(
+        "smoke fit",
+        detail + ": this backend does not train here",
+        "check the backend's install and devices (lines above) before submitting jobs, or try "
+        "another training.backend",
+    )
+
+
 def check_gpu_build(config: dict) -> Check:
     backend = backend_of(config)
     builds = [f"{name} {version(name)}" for name in CUDA_BUILDS[backend] if version(name)]
@@ -212,14 +257,9 @@ def check_gpu_build(config: dict) -> Check:
             "GPU build",
             f"none for {backend}; training.require_gpu: false lets the GPU jobs train on the CPU",
         )
-    install = (
-        "pip install -e '.[gpu]'"
-        if backend == "jax"
-        else (
-            "pip install -e '.[gpu-tf]' (or '.[gpu]' and --configfile "
-            "config/gpu.yaml for Keras on JAX)"
-        )
-    )
+    install = f"pip install -e '.[{GPU_EXTRAS[backend]}]'"
+    if backend != "jax":
+        install += " (or '.[gpu]' and --configfile config/gpu.yaml for Keras on JAX)"
     return fail(
         "GPU build",
         f"{backend} has no CUDA libraries installed ({' or '.join(CUDA_BUILDS[backend])}): "
@@ -397,6 +437,7 @@ def run_checks(config: dict, profile: dict, sources: dict, directory: Path) -> l
     return [
         check_versions(config),
         check_devices(config),
+        check_smoke_fit(config),
         check_gpu_build(config),
         check_weights(config, directory),
         check_data(config, directory),

@@ -27,3 +27,7 @@ class WeightsNotFoundError(BusflowError):
 
 class ConfigError(BusflowError):
     """A configuration value is inconsistent with the data or with another value."""
+
+
+class CollapsedModelError(BusflowError):
+    """A trained model's validation predictions are (nearly) one constant, or not numbers."""

@@ -7,7 +7,8 @@ It must run before Keras is imported, because Keras reads KERAS_BACKEND once at 
 import os
 import sys
 
-BACKENDS = ("tensorflow", "jax", "torch")
+from busflow.backends import chosen_backend, require_installed
+
 # The rule's log and where this job's part of it starts (an earlier attempt's part stays above).
 _job_log: dict = {}
 
@@ -50,11 +51,13 @@ def log_first(line: str) -> None:
         log.flush()
 
 
-def select_backend(backend: str | None) -> None:
-    """Use KERAS_BACKEND from the environment if set (a GPU site's choice), else the config's."""
-    chosen = os.environ.get("KERAS_BACKEND") or backend or "tensorflow"
-    if chosen not in BACKENDS:
-        raise ValueError(f"Keras backend '{chosen}' is not one of {', '.join(BACKENDS)}")
+def select_backend(backend: str | None, keras_job: bool = False) -> None:
+    """Use KERAS_BACKEND from the environment if set (a GPU site's choice), else the config's
+    (busflow.backends.chosen_backend). A Keras job (``keras_job``) stops with a ConfigError that
+    names the install when that backend is not installed, before Keras fails to import it."""
+    chosen = chosen_backend(backend)
+    if keras_job:
+        require_installed(chosen)
     if "keras" in sys.modules and sys.modules["keras"].backend.backend() != chosen:
         raise RuntimeError("Keras was imported before the backend was chosen; call start_job first")
     os.environ["KERAS_BACKEND"] = chosen
@@ -106,7 +109,7 @@ def start_job(smk, backend: str | None = None, require_gpu: bool = True) -> int:
         redirect_output(smk.log[0])
     threads = job_threads(smk.threads) if gpu_requested(smk.resources) else smk.threads
     limit_threads(threads)
-    select_backend(backend)
+    select_backend(backend, keras_job=backend is not None)
     refuse_wrong_device(smk.resources, threads, require_gpu)
     return threads
 

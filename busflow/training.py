@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 import busflow.models  # noqa: F401  (registers the custom layers that checkpoints contain)
+from busflow.errors import CollapsedModelError
 
 HISTORY_METRICS = ["loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc"]
 # keep_epoch -> (history column, whether larger is better)
@@ -132,6 +133,10 @@ class TrainingPlan:
     checkpoint_dir: Path
     fingerprint: str
     keep_epoch: str = "last"
+    model_name: str = "model"
+    # The smallest standard deviation of validation probabilities a trained model may have
+    # (training.min_val_prediction_std; 0 turns the check off).
+    min_val_std: float = 0.0
 
     def __post_init__(self):
         if self.keep_epoch not in KEEP_EPOCH:
@@ -212,7 +217,39 @@ def train_resumable(
         log(f"keeping epoch {keep} of {len(history)} ({plan.keep_epoch})")
     table = pd.DataFrame(history, columns=["epoch", *HISTORY_METRICS])
     table["kept"] = table["epoch"] == keep
+    require_learned(model, x_val, plan, keep)
     return model, table
+
+
+def require_learned(model: keras.Model, x_val, plan: TrainingPlan, epoch: int) -> None:
+    """Raise CollapsedModelError when the kept model's validation probabilities are not numbers
+    or spread less than plan.min_val_std: such a model would enter the table as AUC 0.500.
+
+    The checkpoint stays (only a finished, accepted model removes it), so nothing computed is
+    lost; other settings change the fingerprint and start afresh.
+    """
+    probabilities = model.predict(x_val, batch_size=plan.batch_size, verbose=0).ravel()
+    finite = bool(np.isfinite(probabilities).all())
+    spread = float(np.std(probabilities)) if finite else float("nan")
+    if finite and (plan.min_val_std == 0 or spread >= plan.min_val_std):
+        return
+    what = (
+        "returns NaN or infinite probabilities"
+        if not finite
+        else f"predicts one constant (probabilities {probabilities.min():.4f} to "
+        f"{probabilities.max():.4f}, standard deviation {spread:.2g} < {plan.min_val_std:g})"
+    )
+    raise CollapsedModelError(
+        f"{plan.model_name}: the trained model (epoch {epoch} of {plan.epochs}) {what} on its "
+        f"{len(probabilities)} validation samples, trained on the {keras.backend.backend()} "
+        f"backend (keras {keras.__version__}). It did not learn, so nothing was written for it. "
+        f"Try another training.{plan.model_name}.seed, a lower "
+        f"training.{plan.model_name}.learning_rate, keep_epoch: best_val_auc, or (transfer) "
+        "standardise_features: true; a model that continues another inherits its collapse, so "
+        "read that one's log too. `python -m busflow.doctor` checks that the backend trains. "
+        f"The checkpoint stays in {plan.checkpoint_dir}. training.min_val_prediction_std: 0 "
+        "turns this check off."
+    )
 
 
 def format_epoch(row: dict, epochs: int, seconds: float) -> str:

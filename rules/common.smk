@@ -6,6 +6,7 @@ from snakemake.utils import validate
 
 # The rules' planning helpers come from the package; it is importable even when not installed.
 sys.path.insert(0, workflow.basedir)
+from busflow.backends import conda_env  # noqa: E402
 from busflow.code_closure import code_closure  # noqa: E402
 from busflow.demo_data import demo_file  # noqa: E402
 from busflow.external import candidate_files  # noqa: E402
@@ -35,6 +36,8 @@ FOLDS = fold_count(config)
 # k-fold cross-validation: per-fold files carry a {fold} wildcard, the shards are one "pool".
 CV = FOLDS > 1
 EXTERNAL = {entry["name"]: entry for entry in config["external"]}
+# The conda env of every rule that runs Keras: training.environment (cpu, gpu) and the backend.
+KERAS_ENV = conda_env(config["training"])
 ACCELERATION = {key: config["training"][key] for key in ("precision", "jit_compile")}
 TTA = tta_settings(config["evaluation"]["tta_copies"], config["augment"])
 # CPU threads of a GPU job (data feeding, host-side ops); SLURM gets them as --cpus-per-task, a

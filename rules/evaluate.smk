@@ -15,7 +15,7 @@ rule choose_operating_point:
     wildcard_constraints:
         model="|".join(MODELS),
     conda:
-        "../envs/train.yaml"
+        KERAS_ENV
     threads: 2
     resources:
         mem_mb=8000,
@@ -57,7 +57,7 @@ rule evaluate_model:
     wildcard_constraints:
         model="|".join(MODELS),
     conda:
-        "../envs/train.yaml"
+        KERAS_ENV
     threads: 2
     resources:
         mem_mb=8000,

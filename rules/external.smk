@@ -52,7 +52,7 @@ rule evaluate_external:
         name="|".join(EXTERNAL) or "no-external-set",
         model="|".join(MODELS),
     conda:
-        "../envs/train.yaml"
+        KERAS_ENV
     threads: 2
     resources:
         mem_mb=8000,

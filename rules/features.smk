@@ -31,7 +31,7 @@ rule extract_vgg16_features:
     wildcard_constraints:
         split="train|val|test|pool",
     conda:
-        "../envs/train.yaml"
+        KERAS_ENV
     threads: GPU_JOB_THREADS
     resources:
         gpu=1,

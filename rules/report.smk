@@ -24,7 +24,7 @@ rule gradcam_examples:
     wildcard_constraints:
         model="|".join(MODELS),
     conda:
-        "../envs/train.yaml"
+        KERAS_ENV
     threads: 2
     resources:
         mem_mb=8000,

@@ -36,7 +36,7 @@ for spec in MODEL_SPECS:
         benchmark:
             job_file(f"benchmarks/train_{spec.name}", "tsv")
         conda:
-            "../envs/train.yaml"
+            KERAS_ENV
         threads: GPU_JOB_THREADS
         resources:
             gpu=1,
@@ -55,5 +55,6 @@ for spec in MODEL_SPECS:
             backend=config["training"]["backend"],
             require_gpu=config["training"]["require_gpu"],
             acceleration=ACCELERATION,
+            min_val_prediction_std=config["training"]["min_val_prediction_std"],
         script:
             "../scripts/train_model.py"

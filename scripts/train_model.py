@@ -18,6 +18,7 @@ train_model_job(
             "weights_file",
             "selection",
             "acceleration",
+            "min_val_prediction_std",
         )
     },
     out={**dict(snakemake.output.items()), "checkpoint": snakemake.params.checkpoint},

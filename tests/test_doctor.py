@@ -2,6 +2,7 @@
 fake executables on PATH that print what a real cluster would."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -44,6 +45,19 @@ def gpu_backend(monkeypatch):
         lambda backend: job_device(backend, [Device("gpu", "NVIDIA A100", 39.4)], environ={}),
     )
     monkeypatch.setattr(doctor, "version", lambda package: "1.0")
+    monkeypatch.setattr(doctor, "smoke_fit_record", lambda backend: GPU_SMOKE_FIT)
+
+
+# What busflow.smoke_fit printed on a GPU node: the loss went down, the predictions differ.
+GPU_SMOKE_FIT = {
+    "first_loss": 0.70,
+    "last_loss": 0.05,
+    "epochs": 200,
+    "compile_seconds": 3.0,
+    "seconds": 0.8,
+    "prediction_std": 0.45,
+    "learned": True,
+}
 
 
 def write_yaml(path, data):
@@ -225,6 +239,27 @@ def test_the_command_line_probes_the_real_backend(tmp_path):
         result.stdout + result.stderr
     )
     assert ("FAIL" in result.stdout) == (result.returncode == 1)
+    assert re.search(
+        r"ok   smoke fit: tensorflow: loss 0\.\d+ -> 0\.\d+ in \d+ epochs", result.stdout
+    )
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_smoke_fit_trains_on_every_other_backend(backend):
+    record = doctor.smoke_fit_record(backend)
+    assert record["backend"] == backend and record["learned"], record
+    assert record["last_loss"] < 0.8 * record["first_loss"] and record["prediction_std"] > 0.05
+
+
+def test_a_backend_that_does_not_train_fails_the_smoke_fit(
+    good_setup, cluster_path, gpu_backend, monkeypatch, capsys
+):
+    stuck = {**GPU_SMOKE_FIT, "last_loss": 0.693, "prediction_std": 0.0, "learned": False}
+    monkeypatch.setattr(doctor, "smoke_fit_record", lambda backend: stuck)
+    code, out = run_doctor(good_setup, capsys)
+    assert code == 1
+    assert "FAIL smoke fit: tensorflow: loss 0.700 -> 0.693" in out
+    assert "does not train here" in line_of(out, "smoke fit")
 
 
 def test_the_scancel_line_says_whether_squeue_is_safe(

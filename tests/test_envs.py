@@ -9,12 +9,24 @@ from pathlib import Path
 import pytest
 import yaml
 
+from busflow.backends import CONDA_ENVS
+
 REPO = Path(__file__).resolve().parents[1]
 ENV_FILES = sorted((REPO / "envs").glob("*.yaml"))
 # Which pyproject extra each env file stands for, besides the base dependencies.
-EXTRA_OF_ENV = {"train-gpu.yaml": "gpu", "train-gpu-tf.yaml": "gpu-tf"}
-# A GPU env replaces the base's CPU build of the framework with its extra's.
-REPLACED_BY_EXTRA = {"gpu": {"tensorflow"}, "gpu-tf": {"tensorflow"}}
+EXTRA_OF_ENV = {
+    "train.yaml": "jax",
+    "train-torch.yaml": "torch",
+    "train-gpu.yaml": "gpu",
+    "train-gpu-tf.yaml": "gpu-tf",
+}
+# A GPU env replaces the base's CPU build of the framework with its extra's; the jax extra adds.
+REPLACED_BY_EXTRA = {
+    "jax": set(),
+    "torch": {"tensorflow"},
+    "gpu": {"tensorflow"},
+    "gpu-tf": {"tensorflow"},
+}
 
 
 def pins(lines) -> dict[str, str]:
@@ -91,8 +103,11 @@ def test_every_rule_env_file_exists():
             for line in smk.read_text().splitlines()
             if line.strip().startswith('"../envs/')
         }
-    assert referenced == {"../envs/data.yaml", "../envs/train.yaml"}
+    # The Keras rules name KERAS_ENV (busflow.backends.conda_env), the others the data env.
+    assert referenced == {"../envs/data.yaml"}
+    referenced |= {env for envs in CONDA_ENVS.values() for env in envs.values()}
     assert all((REPO / "rules" / ref).resolve().is_file() for ref in referenced)
+    assert {f"../envs/{path.name}" for path in ENV_FILES} == referenced
 
 
 def test_train_env_has_the_deep_learning_stack_and_data_env_does_not():

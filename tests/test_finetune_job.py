@@ -67,7 +67,7 @@ def test_warm_up_gives_the_head_a_fresh_head_trained_that_many_epochs(feature_fi
     keras.utils.set_random_seed(5)
     warm_up_head(transfer_head, features, 2, HEAD, jit_compile=False)
     keras.utils.set_random_seed(5)
-    expected = _compiled_head(features[0].shape[1:], HEAD, jit_compile=False)
+    expected = _compiled_head(features[0], HEAD, jit_compile=False)
     train_epochs(expected, features, 2, HEAD["batch_size"], HEAD["seed"])
     after = transfer_head.get_weights()
     assert all(np.array_equal(a, e) for a, e in zip(after, expected.get_weights()))

@@ -69,18 +69,18 @@ def train_model_job(model: str, inputs: dict, run: dict, out: dict) -> None:
         "train_transfer_job": train_transfer_job,
         "train_finetune_job": train_finetune_job,
     }
-    trainers[spec.trainer](spec, inputs, run, out)
+    trainers[spec.trainer](spec, inputs, {**run, "model": model}, out)
 
 
 def _plan(
-    settings: FitSettings, inputs, checkpoint_dir, selection, resolved: dict, extra=None
+    settings: FitSettings, inputs, out: dict, run: dict, resolved: dict, extra=None
 ) -> TrainingPlan:
     """A checkpoint is resumed only by the same settings, fold,
     precision and jit on the same inputs."""
     identity = {
         **settings.as_dict(),
         **(extra or {}),
-        "selection": selection,
+        "selection": run.get("selection"),
         "precision": resolved["precision"],
         "jit_compile": resolved["jit_compile"],
     }
@@ -88,9 +88,11 @@ def _plan(
         settings.epochs,
         settings.batch_size,
         settings.seed,
-        Path(checkpoint_dir),
+        Path(out["checkpoint"]),
         fingerprint(identity, inputs),
         settings.keep_epoch,
+        model_name=run.get("model", "model"),
+        min_val_std=float(run.get("min_val_prediction_std") or 0.0),
     )
 
 
@@ -115,10 +117,12 @@ def train_baseline_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
 
     def build():
         model = models.build_baseline(run["image_size"], settings.dropout)
-        optimizer = models.make_optimizer(settings.optimizer, settings.learning_rate)
+        optimizer = models.make_optimizer(
+            settings.optimizer, settings.learning_rate, clipnorm=settings.clipnorm
+        )
         return models.compile_binary(model, optimizer, jit_compile=resolved["jit_compile"])
 
-    plan = _plan(settings, [*train_shards, *val_shards], out["checkpoint"], selection, resolved)
+    plan = _plan(settings, [*train_shards, *val_shards], out, run, resolved)
     model, history = train_resumable(
         build,
         (train["images"], train["labels"]),
@@ -159,12 +163,10 @@ def train_transfer_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
     train, val = _load_features(train_features, val_features, "bottleneck", selection)
 
     def build():
-        return _compiled_head(train[0].shape[1:], settings, resolved["jit_compile"])
+        return _compiled_head(train[0], settings, resolved["jit_compile"])
 
     inputs = [train_features, val_features] + ([weights_file] if weights_file else [])
-    head, history = train_resumable(
-        build, train, val, _plan(settings, inputs, out["checkpoint"], selection, resolved)
-    )
+    head, history = train_resumable(build, train, val, _plan(settings, inputs, out, run, resolved))
     base = models.build_vgg16_base(image_size, weights_file)
     head.name = models.HEAD_NAME
     _write_training_outputs(
@@ -176,12 +178,17 @@ def train_transfer_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
     )
 
 
-def _compiled_head(feature_shape, settings, jit_compile) -> keras.Model:
-    """The transfer head as ``settings`` (training.transfer) builds
-    it, compiled with its optimizer."""
+def _compiled_head(train_features, settings, jit_compile) -> keras.Model:
+    """The transfer head as ``settings`` (training.transfer) builds it on these training
+    features, compiled with its optimizer."""
     settings = FitSettings.of(settings)
-    head = models.build_head(feature_shape, settings.dropout, settings.pooling, settings.l2)
-    optimizer = models.make_optimizer(settings.optimizer, settings.learning_rate)
+    stats = models.feature_channel_stats(train_features) if settings.standardise_features else None
+    head = models.build_head(
+        train_features.shape[1:], settings.dropout, settings.pooling, settings.l2, stats
+    )
+    optimizer = models.make_optimizer(
+        settings.optimizer, settings.learning_rate, clipnorm=settings.clipnorm
+    )
     return models.compile_binary(head, optimizer, jit_compile=jit_compile)
 
 
@@ -196,7 +203,7 @@ def warm_up_head(
     gradient; a head stopped early leaves it some (tuned on BUSI's validation folds, see bench/).
     """
     head_settings = FitSettings.of(head_settings)
-    fresh = _compiled_head(features[0].shape[1:], head_settings, jit_compile)
+    fresh = _compiled_head(features[0], head_settings, jit_compile)
     train_epochs(fresh, features, epochs, head_settings.batch_size, head_settings.seed)
     head.set_weights(fresh.get_weights())
 
@@ -231,7 +238,9 @@ def train_finetune_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
             bottleneck, _ = _load_features(train_features, val_features, "bottleneck", selection)
             warm_up_head(head, bottleneck, head_epochs, head_settings, resolved["jit_compile"])
         trainer = models.build_top_trainer(base, head, blocks)
-        optimizer = models.make_optimizer("sgd", settings.learning_rate, settings.momentum)
+        optimizer = models.make_optimizer(
+            "sgd", settings.learning_rate, settings.momentum, settings.clipnorm
+        )
         return models.compile_binary(trainer, optimizer, jit_compile=resolved["jit_compile"])
 
     extra = {} if head_epochs is None else {"head_settings": head_settings.as_dict()}
@@ -240,8 +249,8 @@ def train_finetune_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
     plan = _plan(
         settings,
         [train_features, val_features, start_model],
-        out["checkpoint"],
-        selection,
+        out,
+        run,
         resolved,
         extra,
     )
