@@ -98,6 +98,7 @@ class DataSettings(Section):
     max_image_pixels: int
     image_size: int
     preprocess: dict
+    csv_paths_outside_folder: bool
 
 
 @dataclass(frozen=True)

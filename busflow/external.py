@@ -28,7 +28,9 @@ def candidate_files(source, data_cfg: dict) -> list[str]:
         if not Path(source).is_file():
             return [str(source)]
         try:
-            listed = read_label_csv(source)["path"]
+            listed = read_label_csv(
+                source, allow_outside=data_cfg.get("csv_paths_outside_folder", False)
+            )["path"]
         except ConfigError:
             listed = []
         return [str(source), *sorted(p for p in listed if Path(p).exists())]
@@ -67,7 +69,9 @@ def build_external_manifest(
         data_cfg.max_image_pixels,
     )
     if is_csv(source):
-        images, rejected = scan_csv(source, classes, on_bad, max_pixels)
+        images, rejected = scan_csv(
+            source, classes, on_bad, max_pixels, allow_outside=data_cfg.csv_paths_outside_folder
+        )
     else:
         setting = "the path of this set under external:"
         images, rejected = scan_images(

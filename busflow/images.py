@@ -31,10 +31,10 @@ def check_supported_format(path) -> None:
 def decode_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, str]:
     """Decode a file fully into grey uint8 pixels; returns (pixels, original Pillow mode).
 
-    Raises BadImageError naming the file for: zero bytes, unreadable, not an image, truncated or
-    corrupt data, more than ``max_pixels`` pixels (checked from the header, before decoding:
-    a decompression bomb never reaches memory; None: no limit). Colour images become grey with
-    ITU-R 601 luma, which leaves grey-in-RGB exactly as it was.
+    Raises BadImageError naming the file for: zero bytes, unreadable, not an image, animated or
+    multi-frame, truncated or corrupt data, more than ``max_pixels`` pixels (checked from the
+    header, before decoding: a decompression bomb never reaches memory; None: no limit). Colour
+    images become grey with ITU-R 601 luma, which leaves grey-in-RGB exactly as it was.
     """
     try:
         if not os.path.exists(path):
@@ -43,6 +43,7 @@ def decode_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[np.
             raise BadImageError(path, "the file is empty (0 bytes)")
         with Image.open(path) as image:
             check_pixel_count(path, image.size, max_pixels)
+            check_single_frame(path, image)
             mode = image.mode
             image.load()
             return _to_grey(image), mode
@@ -54,6 +55,18 @@ def decode_image(path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[np.
         raise BadImageError(path, "not an image file Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise BadImageError(path, f"corrupt or truncated image data ({error})") from None
+
+
+def check_single_frame(path, image: Image.Image) -> None:
+    """An animated file (GIF, APNG, multi-page TIFF) is refused: which frame is the ultrasound
+    image is the user's call, and reading the first silently could train on the wrong one."""
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        raise BadImageError(
+            path,
+            f"an animated or multi-frame image ({frames} frames); busflow reads one picture per "
+            "file. Save the frame you mean as a PNG",
+        )
 
 
 def check_pixel_count(path, size: tuple[int, int], max_pixels: int | None) -> None:

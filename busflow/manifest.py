@@ -60,6 +60,7 @@ def scan_sites(raw, data_cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
                 data_cfg.on_bad_image,
                 data_cfg.max_image_pixels,
                 setting,
+                data_cfg.csv_paths_outside_folder,
             )
         else:
             images, bad = scan_images(

@@ -5,6 +5,7 @@ import re
 
 from busflow.config_types import FitSettings, SplitSettings
 from busflow.errors import ConfigError
+from busflow.label_csv import is_csv
 from busflow.registry import MODEL_SPECS, model_names
 from busflow.sites import is_multi_site, sites_of
 
@@ -76,12 +77,45 @@ def check_external_sets(config: dict) -> None:
                 "results/external/<name>/, so it must be letters, digits, '_' or '-' (starting "
                 "with a letter or digit). Rename it, e.g. hospital_b."
             )
+        check_csv_exists(entry["path"], f"external[{i}] ({name})")
         if name in seen:
             raise ConfigError(
                 f"external[{i}].name '{name}' is used by two external sets; their results would "
                 "overwrite each other. Give each set its own name."
             )
         seen.add(name)
+
+
+def check_csv_exists(path, setting: str) -> None:
+    """A CSV of images that is missing stops at planning with busflow's message (Snakemake would
+    stop with a MissingInputException, even under -n)."""
+    if is_csv(path) and not os.path.isfile(path):
+        raise ConfigError(
+            f"{path}: CSV of images not found. Fix its path under {setting} in the config."
+        )
+
+
+SITE_NAME_RULE = (
+    "a site's name starts every image id of the site and names its rows in the table, so it "
+    "must be letters, digits, '_' or '-' (starting with a letter or digit). Rename it, e.g. "
+    "hospital_b."
+)
+
+
+def check_site_names(config: dict) -> None:
+    """Run before the schema: its oneOf over data.raw's two shapes would print a dump that never
+    says a site's name is wrong."""
+    raw = (config.get("data") or {}).get("raw")
+    if not isinstance(raw, list):
+        return
+    for i, entry in enumerate(raw):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if isinstance(name, str) and not EXTERNAL_NAME.fullmatch(name):
+            raise ConfigError(f"data.raw[{i}].name '{name}': {SITE_NAME_RULE}")
+
+
+def same_place(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def check_split_record(config: dict) -> None:
@@ -110,6 +144,16 @@ def check_sites(config: dict) -> None:
                 "demo.generate writes one demo folder into data.raw, which lists several sites. "
                 "Set demo.generate: false, or data.raw to one folder."
             )
+        sites = sites_of(config["data"])
+        for i, site in enumerate(sites):
+            check_csv_exists(site.path, f"data.raw[{i}] ({site.name})")
+            for other in sites[:i]:
+                if same_place(site.path, other.path):
+                    raise ConfigError(
+                        f"data.raw: sites '{other.name}' and '{site.name}' both read {site.path}: "
+                        "every image would be a cross-site duplicate of itself. Remove one, or "
+                        "point it at its own hospital's images."
+                    )
     if not config["evaluation"]["leave_one_site_out"]:
         return
     if len(names) < 2:

@@ -16,7 +16,7 @@ from busflow.runtime import import_busflow_from  # noqa: E402
 from busflow.samples import fold_selection as fold_selection_of  # noqa: E402
 from busflow.registry import MODEL_SPECS, PIXELS, feature_keys, model_spec  # noqa: E402
 from busflow.registry import selected_models, weights_description  # noqa: E402
-from busflow.settings import check_settings  # noqa: E402
+from busflow.settings import check_settings, check_site_names  # noqa: E402
 from busflow.sites import fold_count, held_out_sites, sites_of  # noqa: E402
 from busflow.tta import tta_settings  # noqa: E402
 from busflow.weights import resolve_weights_file  # noqa: E402
@@ -26,6 +26,7 @@ from busflow.weights import resolve_weights_file  # noqa: E402
 # parses this file again).
 import_busflow_from(workflow.basedir)
 
+check_site_names(config)  # before the schema, whose oneOf dump would not name the problem
 validate(config, schema="../config/schema.yaml")
 check_settings(config)
 
