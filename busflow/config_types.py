@@ -96,9 +96,9 @@ class DataSettings(Section):
     on_label_conflict: str
     near_duplicate_distance: int
     max_image_pixels: int
+    csv_paths_outside_folder: bool
     image_size: int
     preprocess: dict
-    csv_paths_outside_folder: bool
 
 
 @dataclass(frozen=True)

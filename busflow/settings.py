@@ -77,13 +77,14 @@ def check_external_sets(config: dict) -> None:
                 "results/external/<name>/, so it must be letters, digits, '_' or '-' (starting "
                 "with a letter or digit). Rename it, e.g. hospital_b."
             )
-        check_csv_exists(entry["path"], f"external[{i}] ({name})")
         if name in seen:
             raise ConfigError(
                 f"external[{i}].name '{name}' is used by two external sets; their results would "
                 "overwrite each other. Give each set its own name."
             )
         seen.add(name)
+    for i, entry in enumerate(config["external"]):
+        check_csv_exists(entry["path"], f"external[{i}] ({entry['name']})")
 
 
 def check_csv_exists(path, setting: str) -> None:
