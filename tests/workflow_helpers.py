@@ -20,8 +20,10 @@ def snakemake(
     configfile: Path | None = None,
     timeout: int = 1200,
     check: bool = True,
+    env: dict | None = None,
 ):
-    """Run ``snakemake`` on the repo's Snakefile in ``workdir``; returns the CompletedProcess."""
+    """Run ``snakemake`` on the repo's Snakefile in ``workdir``; returns the CompletedProcess.
+    ``env``: the environment of the run (default: this process's)."""
     command = [
         sys.executable,
         "-m",
@@ -34,7 +36,9 @@ def snakemake(
     ]
     if configfile:
         command += ["--configfile", str(configfile)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=workdir)
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, cwd=workdir, env=env
+    )
     if check and result.returncode != 0:
         raise AssertionError(
             f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
