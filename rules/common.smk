@@ -26,7 +26,8 @@ from busflow.weights import resolve_weights_file  # noqa: E402
 # parses this file again).
 import_busflow_from(workflow.basedir)
 
-check_site_names(config)  # before the schema, whose oneOf dump would not name the problem
+# Site names before the schema, whose oneOf dump would not name the problem.
+check_site_names(config)
 validate(config, schema="../config/schema.yaml")
 check_settings(config)
 
@@ -37,7 +38,7 @@ FOLDS = fold_count(config)
 # k-fold cross-validation: per-fold files carry a {fold} wildcard, the shards are one "pool".
 CV = FOLDS > 1
 EXTERNAL = {entry["name"]: entry for entry in config["external"]}
-# The conda env of every rule that runs Keras: training.environment (cpu, gpu) and the backend.
+# The conda env of the Keras jobs, from training.environment (cpu or gpu) and the backend.
 KERAS_ENV = conda_env(config["training"])
 ACCELERATION = {key: config["training"][key] for key in ("precision", "jit_compile")}
 TTA = tta_settings(config["evaluation"]["tta_copies"], config["augment"])
