@@ -122,6 +122,16 @@ def run(command: list[str]) -> str | None:
     return result.stdout if result.returncode == 0 else None
 
 
+def backend_env(backend: str) -> dict:
+    """This environment for a fresh Python process on ``backend`` that imports this busflow."""
+    return {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
+
+
 def probe_backend(backend: str) -> dict:
     """The device record (busflow.devices.job_device) of ``backend``, from a fresh Python process:
     Keras reads KERAS_BACKEND once, at import."""
@@ -129,12 +139,7 @@ def probe_backend(backend: str) -> dict:
         "import json, keras; from busflow.devices import job_device, list_devices; "
         "b = keras.backend.backend(); print(json.dumps(job_device(b, list_devices(b))))"
     )
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": backend,
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
-    }
+    env = backend_env(backend)
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
     )
@@ -204,12 +209,7 @@ def check_devices(config: dict) -> Check:
 def smoke_fit_record(backend: str) -> dict:
     """busflow.smoke_fit's record for ``backend``, from a fresh Python process (Keras reads
     KERAS_BACKEND once, at import). Raises BusflowError with the process's last line."""
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": backend,
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
-    }
+    env = backend_env(backend)
     result = subprocess.run(
         [sys.executable, "-m", "busflow.smoke_fit"],
         capture_output=True,
