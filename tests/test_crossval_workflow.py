@@ -68,9 +68,9 @@ def cv_run(tmp_path_factory):
             {"name": "listed", "path": str(workdir / "listed.csv")},
         ],
     )
-    snakemake(workdir, "--cores", "2", "results/manifest.csv", configfile=config)
-    # The CSV set: hospital_b's malignant images plus one image of the training data itself.
-    shutil.copy(workdir / "raw/benign/benign_0004.png", workdir / "hospital_b_extra.png")
+    # The CSV set: hospital_b's malignant images plus one image of the training data itself,
+    # copied in once the first run has generated it. The CSV exists from the start: a missing
+    # external CSV stops planning (busflow.settings.check_csv_exists).
     rows = [
         f"hospital_b/malignant/{p.name},malignant"
         for p in sorted((workdir / "hospital_b/malignant").iterdir())
@@ -78,6 +78,8 @@ def cv_run(tmp_path_factory):
     (workdir / "listed.csv").write_text(
         "path,label\n" + "\n".join(rows + ["hospital_b_extra.png,benign"]) + "\n"
     )
+    snakemake(workdir, "--cores", "2", "results/manifest.csv", configfile=config)
+    shutil.copy(workdir / "raw/benign/benign_0004.png", workdir / "hospital_b_extra.png")
     snakemake(workdir, "--cores", "2", configfile=config)
     return workdir
 
