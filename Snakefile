@@ -26,6 +26,8 @@ include: "rules/evaluate.smk"
 include: "rules/external.smk"
 include: "rules/compare.smk"
 include: "rules/report.smk"
+include: "rules/export.smk"
+include: "rules/predict.smk"
 
 
 rule all:

@@ -31,3 +31,7 @@ class ConfigError(BusflowError):
 
 class CollapsedModelError(BusflowError):
     """A trained model's validation predictions are (nearly) one constant, or not numbers."""
+
+
+class ExportError(BusflowError):
+    """An exported model folder cannot be used (missing file, another format, mixed parts)."""

@@ -45,6 +45,27 @@ class VGGInput(layers.Layer):
         return (*input_shape[:-1], 3)
 
 
+def stock_vgg_input(image_size: int) -> keras.Model:
+    """VGGInput from stock layers only, the same numbers: grey to three equal channels, then the
+    ImageNet mean subtracted in float32 (an export must load without busflow's layer)."""
+    inputs = pixel_input(image_size)
+    x = layers.Concatenate(axis=-1, name="grey_to_three_channels")([inputs, inputs, inputs])
+    offset = [-value for value in VGG16_MEAN_BGR]
+    x = layers.Rescaling(1.0, offset=offset, dtype="float32", name="subtract_imagenet_mean")(x)
+    return keras.Model(inputs, x, name="vgg16_input")
+
+
+def with_stock_layers(model: keras.Model) -> keras.Model:
+    """A copy of a saved busflow model that shares its trained layers, with every VGGInput
+    replaced by stock_vgg_input: it loads with stock Keras 3, without busflow."""
+    size = int(model.inputs[0].shape[1])
+
+    def stock(layer):
+        return stock_vgg_input(size) if isinstance(layer, VGGInput) else layer
+
+    return keras.models.clone_model(model, clone_function=stock)
+
+
 def pixel_input(image_size: int) -> keras.KerasTensor:
     return keras.Input((image_size, image_size, 1), dtype="uint8", name="pixels")
 

@@ -66,23 +66,27 @@ EXTERNAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 def check_external_sets(config: dict) -> None:
-    """External set names are plain identifiers, and each is used once (else the last one would
-    silently overwrite the others' outputs)."""
-    seen = set()
-    for i, entry in enumerate(config["external"]):
-        name = entry["name"]
-        if not EXTERNAL_NAME.fullmatch(name):
-            raise ConfigError(
-                f"external[{i}].name '{name}': a set's name becomes the folder "
-                "results/external/<name>/, so it must be letters, digits, '_' or '-' (starting "
-                "with a letter or digit). Rename it, e.g. hospital_b."
-            )
-        if name in seen:
-            raise ConfigError(
-                f"external[{i}].name '{name}' is used by two external sets; their results would "
-                "overwrite each other. Give each set its own name."
-            )
-        seen.add(name)
+    """External and predict set names are plain identifiers, and each is used once within its
+    list (else the last one would silently overwrite the others' outputs)."""
+    for key, folder in (
+        ("external", "results/external/<name>/"),
+        ("predict", "results/predictions/"),
+    ):
+        seen = set()
+        for i, entry in enumerate(config.get(key, [])):
+            name = entry["name"]
+            if not EXTERNAL_NAME.fullmatch(name):
+                raise ConfigError(
+                    f"{key}[{i}].name '{name}': a set's name becomes a file name under {folder}, "
+                    "so it must be letters, digits, '_' or '-' (starting with a letter or digit). "
+                    "Rename it, e.g. hospital_b."
+                )
+            if name in seen:
+                raise ConfigError(
+                    f"{key}[{i}].name '{name}' is used by two sets; their results would "
+                    "overwrite each other. Give each set its own name."
+                )
+            seen.add(name)
     for i, entry in enumerate(config["external"]):
         check_csv_exists(entry["path"], f"external[{i}] ({entry['name']})")
 

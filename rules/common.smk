@@ -18,7 +18,8 @@ from busflow.registry import MODEL_SPECS, PIXELS, feature_keys, model_spec  # no
 from busflow.registry import selected_models, weights_description  # noqa: E402
 from busflow.settings import check_settings, check_site_names  # noqa: E402
 from busflow.sites import fold_count, held_out_sites, sites_of  # noqa: E402
-from busflow.tta import tta_settings  # noqa: E402
+from busflow.new_images import listed_files  # noqa: E402
+from busflow.tta import tta_settings, view_count  # noqa: E402
 from busflow.weights import resolve_weights_file  # noqa: E402
 
 # The jobs' scripts import busflow from this workflow's folder too, in whatever environment runs
@@ -245,6 +246,10 @@ def final_outputs():
         "results/figures/calibration.png",
         *expand("results/figures/training_{model}.png", model=MODELS),
         *expand("results/figures/cam_{model}.png", model=MODELS),
+        "results/model_card.md",
+        "results/model_card.html",
+        *export_dirs(),
+        *[f"results/predictions/{entry['name']}.csv" for entry in config["predict"]],
     ]
 
 

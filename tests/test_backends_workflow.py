@@ -17,42 +17,19 @@ import pytest
 from busflow.backends import BACKENDS
 from busflow.registry import model_names
 
-from workflow_helpers import REPO, snakemake, write_config
+from workflow_helpers import REPO, write_config
 
 pytestmark = pytest.mark.workflow
 
-TINY = {
-    "data": {"image_size": 64},
-    "demo": {"n_per_class": 40, "size": 64},
-    "augment": {"factor": 2, "shards": 1},
-    "training": {
-        "baseline": {"epochs": 20},
-        "transfer": {"epochs": 15},
-        "finetune": {"epochs": 2},
-        "finetune45": {"epochs": 2},
-    },
-    "evaluation": {"bootstrap": 50},
-}
 # On the tiny test split (about 12 images) an AUC moves in steps of about 0.03.
 MIN_AUC = 0.75
 MAX_AUC_GAP_TO_TENSORFLOW = 0.15
 
 
 @pytest.fixture(scope="module")
-def backend_runs(tmp_path_factory) -> dict:
-    """backend -> the run folder of the tiny demo on that backend."""
-    runs = {}
-    for backend in BACKENDS:
-        workdir = tmp_path_factory.mktemp(f"tiny_{backend}")
-        overlay = write_config(
-            workdir / "tiny.yaml", {**TINY, "training": {**TINY["training"], "backend": backend}}
-        )
-        # KERAS_BACKEND in the environment wins over training.backend (a site's choice), and
-        # tests/conftest.py sets it: the jobs must not inherit it here.
-        env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-        snakemake(workdir, "--cores", "2", configfile=overlay, timeout=1500, env=env)
-        runs[backend] = workdir
-    return runs
+def backend_runs(tiny_run) -> dict:
+    """backend -> the run folder of the tiny demo on that backend (tests/conftest.py)."""
+    return {backend: tiny_run(backend) for backend in BACKENDS}
 
 
 def auc_of(run, model) -> float:
@@ -115,6 +92,8 @@ KERAS_RULES = (
     "evaluate_model",
     "evaluate_external",
     "gradcam_examples",
+    "export_models",
+    "predict_images",
 )
 
 

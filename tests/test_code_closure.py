@@ -83,7 +83,8 @@ def planned_code_inputs(dry_run: str) -> dict[str, set[Path]]:
 
 @pytest.fixture(scope="module")
 def every_rule_dry_run(tmp_path_factory, vgg16_weights_file, demo_raw):
-    """A plan that holds every rule with a script (k-fold, an external set, demo data)."""
+    """A plan that holds every rule with a script (k-fold, an external set, a predict set, demo
+    data)."""
     workdir = tmp_path_factory.mktemp("closure")
     overlay = write_config(
         workdir / "all_rules.yaml",
@@ -91,6 +92,7 @@ def every_rule_dry_run(tmp_path_factory, vgg16_weights_file, demo_raw):
             "evaluation": {"folds": 2},
             "vgg16_weights": str(vgg16_weights_file),
             "external": [{"name": "other_site", "path": str(demo_raw)}],
+            "predict": [{"name": "clinic", "path": str(demo_raw)}],
         },
     )
     command = [
@@ -173,7 +175,10 @@ def finished_run_of_a_workflow_copy(tmp_path: Path) -> tuple[Path, Path]:
     for line in summary.splitlines()[1:]:
         output = workdir / line.split("\t")[0]
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.touch()
+        if output.suffix:
+            output.touch()
+        else:  # the only outputs without an extension are directory()s: the export folders
+            output.mkdir(parents=True, exist_ok=True)
     run_snakemake(workflow, workdir, "--touch", "--cores", "1")
     assert "Nothing to be done" in run_snakemake(workflow, workdir, "-n")
     return workflow, workdir

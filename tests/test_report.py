@@ -25,18 +25,11 @@ import pytest
 
 from busflow.registry import model_names
 
-from workflow_helpers import snakemake, write_config
+from workflow_helpers import snakemake
 
 pytestmark = pytest.mark.workflow
 
 MODELS = tuple(model_names())
-SMALL_CONFIG = {
-    "demo": {"n_per_class": 30, "size": 64},
-    "data": {"image_size": 32},
-    "augment": {"factor": 2},
-    "training": {model: {"epochs": 2} for model in MODELS},
-    "evaluation": {"bootstrap": 50},
-}
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -296,12 +289,11 @@ def read_report(browser: Chromium, report: Path, shots: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def report_html(tmp_path_factory) -> Path:
+def report_html(tiny_run) -> Path:
+    """The HTML report of the shared tiny demo run (tests/conftest.py), added to that run."""
     chromium_binary()  # skip (or fail) before the run, not after
-    workdir = tmp_path_factory.mktemp("report")
-    config = write_config(workdir / "small.yaml", SMALL_CONFIG)
-    snakemake(workdir, "--cores", "2", configfile=config)
-    snakemake(workdir, "--report", "results/report.html", configfile=config)
+    workdir = tiny_run("tensorflow")
+    snakemake(workdir, "--report", "results/report.html", configfile=workdir / "tiny.yaml")
     return workdir / "results" / "report.html"
 
 
@@ -317,8 +309,21 @@ def rendered(report_html, tmp_path_factory) -> dict:
     return seen
 
 
-def test_report_has_the_four_categories(rendered):
-    assert rendered["categories"] == ["Comparison", "Evaluation", "Explanations", "Training curves"]
+def test_report_has_the_five_categories(rendered):
+    assert rendered["categories"] == [
+        "Comparison",
+        "Evaluation",
+        "Explanations",
+        "Model card",
+        "Training curves",
+    ]
+
+
+def test_the_model_card_is_shown_with_its_use_results_and_failure_modes(rendered):
+    cards = [frame["text"] for frame in rendered["frames"] if "Model card" in frame["text"]]
+    assert cards, "no rendered model card"
+    assert "research only" in cards[0] and "Known failure modes" in cards[0]
+    assert any("Test set" in table and "AUC" in table for table in rendered["tables"])
 
 
 def test_every_figure_is_shown_as_a_decoded_image(rendered):

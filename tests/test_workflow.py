@@ -77,10 +77,12 @@ def test_python_is_ruff_formatted_and_lint_clean():
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    """The demo config, run once to the end (about 2 minutes on 2 cores)."""
-    workdir = tmp_path_factory.mktemp("demo")
-    snakemake(workdir, "--cores", "2")
+def demo_run(tiny_run, tmp_path_factory):
+    """A private copy of the shared tiny demo run (tests/conftest.py): the tests here add and
+    break images, which the other users of that run must not see. Copying keeps every file's
+    time and Snakemake's records, so the copy is a finished run."""
+    workdir = tmp_path_factory.mktemp("demo") / "run"
+    shutil.copytree(tiny_run("tensorflow"), workdir, symlinks=True)
     return workdir
 
 
@@ -95,9 +97,13 @@ def test_demo_writes_every_output(demo_run):
         "results/figures/roc.png",
         "results/figures/confusion_matrices.png",
         "results/figures/calibration.png",
+        "results/model_card.md",
+        "results/model_card.html",
     ]
     for model in model_names():
         expected += [
+            f"results/export/{model}/model.keras",
+            f"results/export/{model}/model.json",
             f"results/models/{model}.keras",
             f"results/history/{model}.csv",
             f"results/eval/{model}/metrics.json",
@@ -137,7 +143,8 @@ def test_every_keras_job_log_starts_with_its_device_and_metrics_record_it(demo_r
 def test_baseline_learns_the_demo_on_the_leak_free_test_split(demo_run):
     metrics = json.loads((demo_run / "results/eval/baseline/metrics.json").read_text())
     assert metrics["protocol"] == "leak_free" and metrics["leaky"] is False
-    assert metrics["metrics"]["auc"]["value"] >= 0.85
+    # the tiny demo's test split holds 14 images: AUC moves in steps of about 0.02
+    assert metrics["metrics"]["auc"]["value"] >= 0.8
     split = pd.read_csv(demo_run / "results/split.csv")
     predictions = pd.read_csv(demo_run / "results/eval/baseline/predictions.csv")
     assert set(predictions["image_id"]) == set(split.loc[split["split"] == "test", "image_id"])

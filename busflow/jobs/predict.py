@@ -1,0 +1,10 @@
+"""Rule predict_images: busflow.predict's table for one configured set of new images."""
+
+from busflow.outputs import write_csv
+from busflow.predict import predict_table, summary_line
+
+
+def predict_job(export_dirs, source, batch_size: int, out_csv) -> None:
+    table = predict_table(export_dirs, [source], batch_size)
+    write_csv(table, out_csv)
+    print(summary_line(table))

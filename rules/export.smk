@@ -1,0 +1,83 @@
+# Each trained model (each fold's, under k-fold) leaves the run as a folder that stock Keras 3
+# loads without busflow (busflow/export.py), and the run gets a model card: what the models are
+# for, what they were trained and tested on, and where they fail.
+
+
+def export_dir(model, fold=None):
+    """results/export/<model>, or under k-fold results/export/<model>/fold<k> (default {fold})."""
+    if not CV:
+        return f"results/export/{model}"
+    return f"results/export/{model}/fold{'{fold}' if fold is None else fold}"
+
+
+def export_dirs():
+    return [export_dir(model, fold) for model in MODELS for fold in range(FOLDS)]
+
+
+def export_run(wildcards):
+    """What model.json records about the run (besides each model's own files)."""
+    return {
+        "fold": int(wildcards.fold) if CV else None,
+        "folds": FOLDS,
+        "protocol": PROTOCOL,
+        "image_size": config["data"]["image_size"],
+        "classes": config["data"]["classes"],
+        "preprocess": config["data"]["preprocess"],
+        "max_image_pixels": config["data"]["max_image_pixels"],
+        "near_duplicate_distance": config["data"]["near_duplicate_distance"],
+        "tta_views": view_count(TTA) + 1,
+        "saved_model": config["export"]["saved_model"],
+    }
+
+
+# One job per run (per fold under k-fold) exports every model: each export is seconds, the
+# process start and Keras import about as long again.
+rule export_models:
+    input:
+        models=[in_run(f"models/{model}.keras") for model in MODELS],
+        operating_points=[in_run(f"operating_point/{model}.json") for model in MODELS],
+        manifest="results/manifest.csv",
+        split="results/split.csv",
+        code=script_code("export_models.py"),
+    output:
+        [directory(export_dir(model)) for model in MODELS],
+    log:
+        job_file("logs/export_models", "log"),
+    benchmark:
+        job_file("benchmarks/export_models", "tsv")
+    conda:
+        KERAS_ENV
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    params:
+        models=MODELS,
+        run=export_run,
+        backend=config["training"]["backend"],
+    script:
+        "../scripts/export_models.py"
+
+
+localrules:
+    write_model_card,
+
+
+rule write_model_card:
+    input:
+        comparison="results/comparison.csv",
+        exports=export_dirs(),
+        code=script_code("write_model_card.py"),
+    output:
+        md="results/model_card.md",
+        html=report(
+            "results/model_card.html",
+            caption="../report/model_card.rst",
+            category="Model card",
+        ),
+    log:
+        "results/logs/write_model_card.log",
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/write_model_card.py"

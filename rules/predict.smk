@@ -1,0 +1,35 @@
+# New, unlabelled images (config predict: [{name, path}]) through every exported model:
+# results/predictions/<name>.csv, the same numbers as python -m busflow.predict results/export.
+PREDICT = {entry["name"]: entry for entry in config["predict"]}
+
+
+def predict_images(wildcards):
+    """A set's files, so that adding or changing an image re-runs its predictions."""
+    return listed_files(PREDICT[wildcards.name]["path"])
+
+
+rule predict_images:
+    input:
+        exports=export_dirs(),
+        images=predict_images,
+        code=script_code("predict_images.py"),
+    output:
+        "results/predictions/{name}.csv",
+    log:
+        "results/logs/predict_images/{name}.log",
+    benchmark:
+        "results/benchmarks/predict_images/{name}.tsv"
+    wildcard_constraints:
+        name="|".join(PREDICT) or "no-predict-set",
+    conda:
+        KERAS_ENV
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        source=lambda wildcards: PREDICT[wildcards.name]["path"],
+        batch_size=config["evaluation"]["batch_size"],
+        backend=config["training"]["backend"],
+    script:
+        "../scripts/predict_images.py"

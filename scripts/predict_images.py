@@ -1,0 +1,14 @@
+"""Rule predict_images: every exported model on one set of new, unlabelled images."""
+
+from busflow.runtime import start_job
+
+start_job(snakemake, snakemake.params.backend)
+
+from busflow.jobs.predict import predict_job  # noqa: E402  (Keras only after the backend is set)
+
+predict_job(
+    export_dirs=snakemake.input.exports,
+    source=snakemake.params.source,
+    batch_size=snakemake.params.batch_size,
+    out_csv=snakemake.output[0],
+)

@@ -1,0 +1,338 @@
+"""Exported models and busflow.predict on new images, without Snakemake: a real (small, random
+VGG16) model exported by the rule's job, then used as a user would, including from a process that
+cannot import busflow."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from busflow.errors import ConfigError, ExportError
+
+SIZE = 32
+# The platt map an operating point may carry: the export must apply it outside the model.
+RECALIBRATION = {"method": "platt", "scale": 1.7, "shift": -0.3, "fitted_on": "validation"}
+
+
+def operating_point(threshold: float) -> dict:
+    return {
+        "operating_point": {
+            "rule": "youden",
+            "target_sensitivity": None,
+            "threshold": threshold,
+            "chosen_on": "validation",
+            "n_validation": 10,
+            "validation_sensitivity": 0.8,
+            "validation_specificity": 0.7,
+        },
+        "recalibration": RECALIBRATION,
+    }
+
+
+def training_tables(demo_raw: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A manifest and split of the demo images: the first 8 per class train, the rest test."""
+    from busflow.image_scan import describe_image
+
+    rows = []
+    for label in ("benign", "malignant"):
+        for path in sorted((demo_raw / label).glob("*.png")):
+            rows.append({**describe_image(path, label, demo_raw), "site": ""})
+    manifest = pd.DataFrame(rows)
+    index = manifest.groupby("label").cumcount()
+    split = manifest[["image_id", "label"]].assign(
+        fold=0, split=np.where(index < 8, "train", "test")
+    )
+    return manifest, split
+
+
+def export_model(tmp: Path, demo_raw: Path, name="transfer", fold=None, folds=1, threshold=0.4):
+    """Build a small VGG16 classifier, save it as training does, and export it with the job."""
+    import keras
+
+    from busflow.jobs.export import export_job
+    from busflow.models import (
+        assemble_classifier,
+        build_head,
+        build_vgg16_base,
+        feature_channel_stats,
+    )
+
+    keras.utils.set_random_seed(fold or 0)
+    base = build_vgg16_base(SIZE)
+    features = np.random.default_rng(1).random((8, *base.output.shape[1:]))
+    head = build_head(base.output.shape[1:], stats=feature_channel_stats(features))
+    model_file = tmp / f"{name}{fold}.keras"
+    assemble_classifier(base, head, SIZE, name).save(model_file)
+    manifest, split = training_tables(demo_raw)
+    manifest.to_csv(tmp / "manifest.csv", index=False)
+    split.to_csv(tmp / "split.csv", index=False)
+    (tmp / "op.json").write_text(json.dumps(operating_point(threshold)))
+    out = tmp / "export" / name / ("" if fold is None else f"fold{fold}")
+    run = {
+        "model": name,
+        "fold": fold,
+        "folds": folds,
+        "protocol": "leak_free",
+        "image_size": SIZE,
+        "classes": ["benign", "malignant"],
+        "preprocess": {
+            "crop_to_field": False,
+            "suppress_overlays": False,
+            "normalise_intensity": "none",
+        },
+        "max_image_pixels": 50_000_000,
+        "near_duplicate_distance": 6,
+        "tta_views": 1,
+        "saved_model": fold is None,
+        "workflow_dir": str(Path(__file__).resolve().parents[1]),
+    }
+    export_job(model_file, tmp / "op.json", tmp / "manifest.csv", tmp / "split.csv", run, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, demo_raw) -> Path:
+    return export_model(tmp_path_factory.mktemp("export"), demo_raw)
+
+
+@pytest.fixture(scope="module")
+def new_images(tmp_path_factory, demo_raw) -> Path:
+    """A folder as a clinic sends it: grey, RGB, RGBA and tiny scans, a copy of a training image,
+    a cropped re-scan of one, a test image, and a file that is not an image."""
+    folder = tmp_path_factory.mktemp("new") / "clinic"
+    folder.mkdir()
+    test_image = demo_raw / "malignant/malignant_0010.png"
+    trained = demo_raw / "benign/benign_0002.png"
+    grey = Image.open(test_image)
+    grey.save(folder / "grey.png")
+    grey.convert("RGB").save(folder / "rgb_of_grey.png")
+    rgba = grey.convert("RGBA")
+    alpha = np.full(grey.size[::-1], 255, np.uint8)
+    alpha[: alpha.shape[0] // 2] = 0  # the top half cropped out, as BrEaST's anonymised files
+    rgba.putalpha(Image.fromarray(alpha))
+    rgba.save(folder / "rgba.png")
+    grey.resize((20, 16)).save(folder / "small.png")
+    shutil.copy(trained, folder / "copy_of_training.png")
+    pixels = np.asarray(Image.open(trained))
+    Image.fromarray(pixels[2:, 2:]).save(folder / "rescan_of_training.png")
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def predicted(exported, new_images) -> pd.DataFrame:
+    from busflow.predict import predict_table
+
+    return predict_table([exported], [new_images]).set_index("image_id")
+
+
+def test_export_folder_holds_the_stock_model_its_record_and_a_saved_model(exported):
+    record = json.loads((exported / "model.json").read_text())
+    assert {p.name for p in exported.iterdir()} >= {
+        "model.keras",
+        "model.json",
+        "training_hashes.csv",
+        "README.md",
+        "saved_model",
+    }
+    assert record["input"]["shape"] == [SIZE, SIZE, 1]
+    assert record["operating_point"]["threshold"] == 0.4
+    assert record["recalibration"] == RECALIBRATION
+    assert record["protocol"] == {**record["protocol"], "name": "leak_free", "leaky": False}
+    assert record["training_data"]["n_images"] == 16
+    assert len(record["training_data"]["fingerprint_sha256"]) == 64
+    assert record["exports"]["saved_model"] == "saved_model"
+    assert record["exports"]["onnx"] is None and "not exported" in record["exports"]["onnx_note"]
+    # no busflow layer in the saved graph: stock Keras can rebuild it
+    assert "busflow" not in (exported / "model.keras").read_bytes().decode("latin-1")
+
+
+STANDALONE = """
+import json, sys
+sys.modules["busflow"] = None  # the user's machine has no busflow
+import keras, numpy as np
+from PIL import Image
+folder, images = sys.argv[1], sys.argv[2:]
+model = keras.saving.load_model(folder + "/model.keras")
+record = json.load(open(folder + "/model.json"))
+size, cal = record["input"]["shape"][0], record["recalibration"]
+out = {}
+for path in images:
+    grey = Image.open(path).convert("L").resize((size, size), Image.Resampling.BILINEAR)
+    raw = float(model.predict(np.asarray(grey, np.uint8)[None, :, :, None], verbose=0)[0, 0])
+    p = min(max(raw, 1e-7), 1 - 1e-7)
+    out[path] = float(1 / (1 + np.exp(-(cal["scale"] * np.log(p / (1 - p)) + cal["shift"]))))
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_a_process_without_busflow_reproduces_the_probabilities(
+    exported, new_images, predicted, backend, tmp_path
+):
+    script = tmp_path / "standalone.py"
+    script.write_text(STANDALONE)
+    names = ["grey.png", "rgb_of_grey.png", "copy_of_training.png"]
+    result = subprocess.run(
+        [sys.executable, "-I", str(script), str(exported), *[str(new_images / n) for n in names]],
+        capture_output=True,
+        text=True,
+        env={"KERAS_BACKEND": backend, "PATH": "/usr/bin:/bin"},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    theirs = json.loads(result.stdout.strip().splitlines()[-1])
+    for name in names:
+        ours = predicted.loc[name, "transfer_probability"]
+        assert abs(theirs[str(new_images / name)] - ours) <= 1e-5, (backend, name)
+
+
+def test_every_file_gets_a_row_and_a_failed_one_its_reason(predicted):
+    assert len(predicted) == 7
+    failed = predicted[predicted["status"] == "failed"]
+    assert list(failed.index) == ["notes.txt"]
+    assert "unsupported format '.txt'" in failed.loc["notes.txt", "reason"]
+    assert np.isnan(failed.loc["notes.txt", "transfer_probability"])
+    assert failed.loc["notes.txt", "transfer_decision"] == ""
+
+
+def test_grey_rgb_and_rgba_are_read_as_training_reads_them(predicted, new_images):
+    from busflow.images import decode_image
+
+    p = predicted["transfer_probability"]
+    assert p["grey.png"] == pytest.approx(p["rgb_of_grey.png"], abs=1e-7)
+    # transparent pixels are black, as in training: not the grey picture under them
+    grey, _ = decode_image(new_images / "rgba.png")
+    assert grey[0, 0] == 0 and p["rgba.png"] != pytest.approx(p["grey.png"], abs=1e-6)
+
+
+def test_an_image_smaller_than_the_input_is_predicted_with_a_warning(predicted):
+    row = predicted.loc["small.png"]
+    assert row["status"] == "ok" and 0 <= row["transfer_probability"] <= 1
+    assert "smaller than the model input" in row["warning"]
+    assert predicted.loc["grey.png", "warning"] == ""
+
+
+def test_decision_is_the_threshold_from_validation_on_the_recalibrated_probability(predicted):
+    ok = predicted[predicted["status"] == "ok"]
+    assert (ok["transfer_threshold"] == 0.4).all()
+    expected = np.where(ok["transfer_probability"] >= 0.4, "malignant", "benign")
+    assert list(ok["transfer_decision"]) == list(expected)
+
+
+def test_copies_of_training_images_are_flagged_exact_or_near(predicted):
+    flags = predicted[["duplicate_of_training", "duplicate_kind"]]
+    assert tuple(flags.loc["copy_of_training.png"]) == ("benign/benign_0002", "exact")
+    assert tuple(flags.loc["rescan_of_training.png"]) == ("benign/benign_0002", "near")
+    # a test image of the run is not a training image
+    assert predicted.loc["grey.png", "duplicate_of_training"] == ""
+
+
+def test_the_command_line_gives_the_same_table(exported, new_images, predicted, tmp_path):
+    out = tmp_path / "cli.csv"
+    result = subprocess.run(
+        [sys.executable, "-m", "busflow.predict", str(exported), str(new_images), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "7 images: 6 predicted, 1 failed" in result.stderr
+    cli = pd.read_csv(out, keep_default_na=False).set_index("image_id")
+    np.testing.assert_allclose(
+        pd.to_numeric(cli["transfer_probability"].replace("", np.nan)),
+        predicted["transfer_probability"],
+        atol=1e-7,
+    )
+
+
+def test_an_empty_folder_is_a_clear_error(exported, tmp_path):
+    from busflow.predict import predict_table
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="empty: the folder holds no files to predict"):
+        predict_table([exported], [tmp_path / "empty"])
+
+
+def test_a_csv_of_paths_names_its_rows(exported, new_images, tmp_path):
+    from busflow.predict import predict_table
+
+    listing = tmp_path / "list.csv"
+    listing.write_text(f"path,image_id\n{new_images / 'grey.png'},patient-7\nmissing.png,gone\n")
+    table = predict_table([exported], [listing]).set_index("image_id")
+    assert table.loc["patient-7", "status"] == "ok"
+    assert (
+        table.loc["gone", "status"] == "failed" and "cannot be read" in table.loc["gone", "reason"]
+    )
+
+
+def copy_export(exported: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "copy"
+    shutil.copytree(exported, target)
+    return target
+
+
+def test_an_export_of_another_format_is_refused_by_name(exported, new_images, tmp_path):
+    from busflow.predict import predict_table
+
+    folder = copy_export(exported, tmp_path)
+    record = json.loads((folder / "model.json").read_text())
+    record.update(format=99, busflow_version="9.0.0")
+    (folder / "model.json").write_text(json.dumps(record))
+    with pytest.raises(ExportError, match=r"model.json: export format 99 \(written by 9.0.0\)"):
+        predict_table([folder], [new_images])
+
+
+def test_an_export_whose_parts_disagree_on_the_image_size_is_refused(
+    exported, new_images, tmp_path
+):
+    from busflow.predict import predict_table
+
+    folder = copy_export(exported, tmp_path)
+    record = json.loads((folder / "model.json").read_text())
+    record["input"]["shape"] = [64, 64, 1]
+    (folder / "model.json").write_text(json.dumps(record))
+    with pytest.raises(ExportError, match=r"takes \(32, 32, 1\) pixels but model.json says"):
+        predict_table([folder], [new_images])
+
+
+def test_a_folder_without_an_export_is_refused(tmp_path, new_images):
+    from busflow.predict import predict_table
+
+    with pytest.raises(ExportError, match="no exported model here"):
+        predict_table([tmp_path], [new_images])
+    (tmp_path / "model.json").write_text("{}")
+    with pytest.raises(ExportError, match="export format None"):
+        predict_table([tmp_path], [new_images])
+
+
+def test_fold_exports_are_averaged_and_folds_of_two_runs_refused(demo_raw, new_images, tmp_path):
+    from busflow.predict import predict_table
+
+    folds = [export_model(tmp_path, demo_raw, "baseline", fold=k, folds=2) for k in (0, 1)]
+    table = predict_table([tmp_path / "export"], [new_images]).set_index("image_id")
+    both = table[["baseline_fold0_probability", "baseline_fold1_probability"]]
+    np.testing.assert_allclose(table["baseline_probability"], both.mean(axis=1))
+    assert not np.allclose(both.iloc[:, 0].dropna(), both.iloc[:, 1].dropna())
+    other = json.loads((folds[1] / "model.json").read_text())
+    other["training_data"]["run_fingerprint"] = "another run"
+    (folds[1] / "model.json").write_text(json.dumps(other))
+    with pytest.raises(ExportError, match="not as the folds of one run"):
+        predict_table([tmp_path / "export"], [new_images])
+
+
+def test_predict_set_names_are_checked_like_external_ones(cfg):
+    from busflow.settings import check_external_sets
+
+    cfg["predict"] = [{"name": "clinic", "path": "a"}, {"name": "clinic", "path": "b"}]
+    with pytest.raises(ConfigError, match=r"predict\[1\].name 'clinic' is used by two sets"):
+        check_external_sets(cfg)
+    cfg["predict"] = [{"name": "my clinic", "path": "a"}]
+    with pytest.raises(ConfigError, match="results/predictions/"):
+        check_external_sets(cfg)
