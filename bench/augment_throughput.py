@@ -140,7 +140,7 @@ def time_single(augment, images, seed: int) -> float:
     """Seconds for one augmentation of each image with busflow.augment.augment_image."""
     import numpy as np
 
-    params = augment.AugmentParams()
+    params = augment.AugmentParams.from_config({})
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
     for img in images:
@@ -151,7 +151,7 @@ def time_single(augment, images, seed: int) -> float:
 def time_workflow(augment, images, seed: int) -> tuple[float, int]:
     """Seconds and number of augmented copies for augment_copies(24) over
     enough images (copy 0 not counted)."""
-    params = augment.AugmentParams()
+    params = augment.AugmentParams.from_config({})
     n_images = -(-len(images) // (COPIES - 1))  # ceil: about len(images) augmented copies
     start = time.perf_counter()
     for i, img in enumerate(images[:n_images]):

@@ -44,10 +44,19 @@ def resolve(node: dict, schema: dict) -> dict:
 def kind(node: dict) -> str:
     if "enum" in node:
         return " \\| ".join(f"`{value}`" for value in node["enum"])
-    text = node.get("type", "")
-    if "minimum" in node or "maximum" in node:
-        text += f" [{node.get('minimum', '')}, {node.get('maximum', '')}]"
+    text = str(node.get("type", ""))  # a list of types prints as before, and is not extended
+    if {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"} & node.keys():
+        text += f" {bounds(node)}"
     return text
+
+
+def bounds(node: dict) -> str:
+    """``[low, high]``, a parenthesis on an exclusive side, a side without a bound left empty."""
+    low = node.get("exclusiveMinimum", node.get("minimum", ""))
+    high = node.get("exclusiveMaximum", node.get("maximum", ""))
+    opening = "(" if "exclusiveMinimum" in node else "["
+    closing = ")" if "exclusiveMaximum" in node else "]"
+    return f"{opening}{low}, {high}{closing}"
 
 
 def rows(properties: dict, schema: dict, prefix: str = "") -> list[str]:
