@@ -9,11 +9,9 @@ tests/test_schema_docs.py fails when the committed file is not what this writes.
 
 import json
 import sys
-from pathlib import Path
 
-import yaml
+from busflow.config_types import schema as load_schema
 
-SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
 INTRO = """# Configuration
 
 `config/config.yaml` (the demo) is validated against `config/schema.yaml` when the workflow
@@ -80,8 +78,8 @@ def rows(properties: dict, schema: dict, prefix: str = "") -> list[str]:
     return lines
 
 
-def render(schema_path: Path = SCHEMA) -> str:
-    schema = yaml.safe_load(Path(schema_path).read_text())
+def render() -> str:
+    schema = load_schema()  # busflow.config_types reads the schema, once per process
     table = [
         "| Key | Type | Default | What it does |",
         "|---|---|---|---|",

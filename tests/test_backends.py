@@ -27,6 +27,23 @@ def test_an_unknown_backend_is_a_config_error_naming_the_choices():
     assert backends.chosen_backend(None, environ={}) == "tensorflow"
 
 
+def test_every_per_backend_table_names_the_same_backends():
+    from busflow.acceleration import BF16_DETECTORS
+    from busflow.config_types import schema_node
+    from busflow.devices import ACCELERATOR_LISTERS
+
+    tables = [
+        backends.CPU_INSTALL,
+        backends.GPU_EXTRAS,
+        backends.CUDA_BUILDS,
+        *backends.CONDA_ENVS.values(),
+        ACCELERATOR_LISTERS,
+        BF16_DETECTORS,
+    ]
+    assert all(sorted(table) == sorted(backends.BACKENDS) for table in tables)
+    assert schema_node("training")["properties"]["backend"]["enum"] == list(backends.BACKENDS)
+
+
 def test_a_backend_that_is_not_installed_names_the_extra_to_install(monkeypatch):
     monkeypatch.setitem(backends.BACKEND_PACKAGES, "jax", "jax_not_installed_here")
     with pytest.raises(ConfigError) as error:
