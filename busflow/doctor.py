@@ -80,14 +80,15 @@ def merge(base: dict, update: dict) -> dict:
     return merged
 
 
-def load_config(configfiles) -> dict:
-    """config/config.yaml with the --configfile files merged over it,
+def load_config(configfiles, overlay: dict | None = None) -> dict:
+    """config/config.yaml with the --configfile files (then ``overlay``) merged over it,
     validated and filled by the schema."""
     from snakemake.utils import validate
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     for path in configfiles:
         config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    config = merge(config, overlay or {})
     validate(config, schema=str(SCHEMA_FILE))
     return config
 
