@@ -60,11 +60,9 @@ def pool_shards(run: Path) -> list[str]:
 def train(model: str, fold: int, config: dict, run: Path, out_dir: Path, selection: dict) -> Path:
     """Train one model on one fold with the workflow's job function; returns the saved model."""
     from busflow.jobs import training as model_jobs
-    from busflow.registry import PIXELS, model_spec
+    from busflow.registry import PIXELS, model_spec, training_run
     from busflow.weights import resolve_weights_file
 
-    training = config["training"]
-    acceleration = {key: training[key] for key in ("precision", "jit_compile")}
     out = {
         "model": str(out_dir / f"{model}.keras"),
         "history": str(out_dir / f"{model}.csv"),
@@ -85,14 +83,8 @@ def train(model: str, fold: int, config: dict, run: Path, out_dir: Path, selecti
             else run / f"results/folds/{fold}/models/{spec.starts_from}.keras"
         )
         inputs["start"] = str(start)
-    run_settings = {
-        "settings": training[model],
-        "start_settings": training[spec.starts_from] if spec.starts_from else None,
-        "image_size": config["data"]["image_size"],
-        "selection": selection,
-        "acceleration": acceleration,
-        "weights_file": resolve_weights_file(config["vgg16_weights"]) if spec.pretrained else None,
-    }
+    weights_file = resolve_weights_file(config["vgg16_weights"]) if spec.pretrained else None
+    run_settings = training_run(config, spec, weights_file, selection)
     model_jobs.train_model_job(model, inputs, run_settings, out)
     return Path(out["model"])
 

@@ -154,7 +154,7 @@ def bottleneck_features(images: dict, size: int, batch_size: int) -> dict:
     """features_job for train and val: every sample's bottleneck, float32."""
     from busflow import models
 
-    extractor = models.build_feature_extractor(models.build_vgg16_base(size), size)
+    extractor = models.build_feature_extractor(models.build_vgg16_base(size), size, ["bottleneck"])
     return {
         split: extractor.predict(pixels[..., None], batch_size=batch_size, verbose=0)[
             "bottleneck"

@@ -95,6 +95,8 @@ def plan_shard(
 
 
 def is_augmented(split: str, protocol: str) -> bool:
+    """Whether a split's shards hold augmented copies: train, the k-fold pool, and every split of
+    the paper's protocol (it augments first). The rules size the shards by it too."""
     return split in ("train", "pool") or protocol == "paper"
 
 

@@ -31,7 +31,7 @@ def feature_files(vgg16_weights_file, tmp_path_factory):
     pattern."""
     folder = tmp_path_factory.mktemp("finetune")
     base = models.build_vgg16_base(SIZE, vgg16_weights_file)
-    extractor = models.build_feature_extractor(base, SIZE)
+    extractor = models.build_feature_extractor(base, SIZE, ("block4", "bottleneck"))
     rng = np.random.default_rng(0)
     for name, n in (("train", 24), ("val", 8)):
         labels = np.arange(n) % 2
