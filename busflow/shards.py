@@ -24,8 +24,6 @@ from busflow.images import load_training_image
 from busflow.preprocess import Preprocess
 from busflow.scanner_augment import ScannerAugment, apply_to_copies
 
-PAPER_SPLITS = ("train", "test")
-
 
 @dataclass(frozen=True)
 class ShardSpec:

@@ -4,9 +4,6 @@ the test split (or fold), and external sets.
 Import this only after busflow.runtime.start_job has chosen the backend.
 """
 
-import json
-from pathlib import Path
-
 import keras
 import numpy as np
 import pandas as pd
@@ -117,7 +114,7 @@ def evaluate_job(
 def device_provenance(training_device, evaluation_device: dict) -> dict:
     """metrics.json's 'device': where the model was trained (its record file, when there is one) and
     evaluated, each as a short label and as the full record."""
-    training = json.loads(Path(training_device).read_text()) if training_device else None
+    training = read_json(training_device) if training_device else None
     return {
         "training": device_summary(training) if training else "not recorded",
         "evaluation": device_summary(evaluation_device),
