@@ -151,7 +151,7 @@ def run(model: str, variant: str, data: dict, cfg: dict, settings: dict, tmp: Pa
 
 
 def bottleneck_features(images: dict, size: int, batch_size: int) -> dict:
-    """features_job for train and val: every sample's bottleneck, float32."""
+    """extract_vgg16_features_job for train and val: every sample's bottleneck, float32."""
     from busflow import models
 
     extractor = models.build_feature_extractor(models.build_vgg16_base(size), size, ["bottleneck"])

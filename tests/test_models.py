@@ -160,7 +160,7 @@ def test_feature_caching_under_mixed_bfloat16_gives_float32_and_takes_float16(mi
     trainer = models.build_top_trainer(base, head)
     from_cache = trainer.predict(
         features["block4"].astype(np.float16), verbose=0
-    )  # as features_job stores it
+    )  # as extract_vgg16_features_job stores it
     end_to_end = models.assemble_classifier(base, head, SIZE, "full").predict(pixels, verbose=0)
     assert from_cache.dtype == np.float32
     # bfloat16 -> float16 keeps every bit for values in float16's normal range: caching loses

@@ -8,7 +8,7 @@ from busflow.comparison import comparison_table, to_html, to_markdown
 from busflow.outputs import read_json, write_csv
 
 
-def comparison_job(metrics_files, references_csv, out: dict) -> None:
+def compare_models_job(metrics_files, references_csv, out: dict) -> None:
     runs = [read_json(path) for path in metrics_files]
     table = comparison_table(runs, pd.read_csv(references_csv))
     write_csv(table, out["csv"])

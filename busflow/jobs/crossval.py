@@ -7,7 +7,7 @@ from busflow.crossval import summarise_folds
 from busflow.outputs import read_json, save_json, write_csv
 
 
-def crossval_job(metrics_files, prediction_files, eval_cfg: dict, out: dict) -> None:
+def summarise_folds_job(metrics_files, prediction_files, eval_cfg: dict, out: dict) -> None:
     records = [read_json(path) for path in metrics_files]
     predictions = [
         pd.read_csv(path).assign(fold=r["fold"]) for path, r in zip(prediction_files, records)

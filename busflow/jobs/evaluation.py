@@ -27,7 +27,7 @@ from busflow.samples import load_role
 from busflow.tta import predict_each_with_tta, predict_with_tta, view_count
 
 
-def operating_point_job(
+def choose_operating_point_job(
     model_file, val_shards, eval_cfg: dict, out_json, selection=None, acceleration=None, tta=None
 ) -> None:
     """Rule choose_operating_point: the model's threshold (and recalibration) from its validation
@@ -57,7 +57,7 @@ def operating_point_job(
     )
 
 
-def evaluate_job(
+def evaluate_model_job(
     model_file,
     test_shards,
     model_name: str,
@@ -123,7 +123,7 @@ def device_provenance(training_device, evaluation_device: dict) -> dict:
     }
 
 
-def external_eval_job(
+def evaluate_external_job(
     model_files,
     manifest_csv,
     run: dict,

@@ -6,7 +6,7 @@ from busflow import figures
 from busflow.outputs import read_json
 
 
-def figures_job(
+def plot_figures_job(
     models,
     folds: int,
     history_files,

@@ -26,7 +26,7 @@ from busflow.training import (
 )
 
 
-def features_job(
+def extract_vgg16_features_job(
     shard_paths,
     weights_file,
     image_size: int,
