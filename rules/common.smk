@@ -9,9 +9,7 @@ sys.path.insert(0, workflow.basedir)
 from busflow.backends import conda_env  # noqa: E402
 from busflow.code_closure import code_closure  # noqa: E402
 from busflow.demo_data import demo_file  # noqa: E402
-from busflow.external import candidate_files  # noqa: E402
-from busflow.label_csv import is_csv  # noqa: E402
-from busflow.layout import LayoutRules, layout_signature  # noqa: E402
+from busflow.data_formats import candidate_files, layout_of  # noqa: E402
 from busflow.runtime import import_busflow_from  # noqa: E402
 from busflow.samples import fold_selection as fold_selection_of  # noqa: E402
 from busflow.shards import is_augmented  # noqa: E402
@@ -103,12 +101,10 @@ def raw_layout(wildcards):
     if config["demo"]["generate"] and not os.path.exists(config["data"]["raw"]):
         # What generate_demo_data will make, so the signature is the same after it ran.
         return sorted(f"{label}/" for label in config["data"]["classes"])
-    rules = LayoutRules.from_config(config["data"])
     return [
         f"{site.name}:{entry}" if site.name else entry
         for site in sites_of(config["data"])
-        if not is_csv(site.path)  # a CSV site's list is an input file: an edit re-runs
-        for entry in layout_signature(site.path, rules)
+        for entry in layout_of(site.path, config["data"])
     ]
 
 
@@ -118,11 +114,8 @@ def external_images(name):
 
 
 def external_layout(wildcards):
-    """A folder set's layout (see raw_layout): a change re-runs its manifest and layout checks."""
-    source = EXTERNAL[wildcards.name]["path"]
-    if source.lower().endswith(".csv"):
-        return []
-    return layout_signature(source, LayoutRules.from_config(config["data"]))
+    """An external set's layout (see raw_layout): a change re-runs its manifest and checks."""
+    return layout_of(EXTERNAL[wildcards.name]["path"], config["data"])
 
 
 def external_metrics_files():
