@@ -59,6 +59,11 @@ def test_a_scanner_range_is_accepted_by_the_schema_exactly_when_the_job_accepts_
     assert schema_accepts("augment.scanner", key, value) == job_accepts(ScannerAugment, key, value)
 
 
+def test_every_transform_has_candidate_values():
+    """A transform added to the schema is checked here once its candidates are listed."""
+    assert list(CANDIDATES) == list(schema_node("augment.transforms")["properties"])
+
+
 def test_a_shift_of_the_whole_image_is_refused_when_the_workflow_starts():
     config = {"augment": {"transforms": {"width_shift": 1}}}
     errors = jsonschema.Draft202012Validator(schema()).iter_errors(config)
