@@ -1,62 +1,30 @@
-"""Benchmark: augmentation throughput of busflow.augment vs Keras' legacy ImageDataGenerator.
+"""Augmentation images/s per CPU core: busflow.augment vs Keras' legacy ImageDataGenerator.
 
-Not a test. It prints images per second per CPU core for ``busflow.augment`` next to
-Keras 3's legacy ``ImageDataGenerator`` doing the same transforms, measured in the same
-run on the same synthetic grey images, and the ratio. The target is ours >= 3x Keras
-on the workflow's path.
+Why busflow has its own augmentation (numpy + Pillow): the target is >= 3x Keras on the workflow's
+path, measured in the same run on the same synthetic grey images. Paths, each against
+``ImageDataGenerator.random_transform`` per image (the least Keras can cost per augmented image):
+- workflow (the target): ``augment_copies(image, 24, seed_key, params)`` per augmented copy, what
+  busflow.shards calls (copy 0, the original, not counted; every copy seeded on its own);
+- single: ``augment_image`` per image, one generator for the pass;
+- flow(32): ``ImageDataGenerator.flow()`` in batches of 32, for reference only (it also casts,
+  standardises and batches).
 
-Two busflow paths, each against ``ImageDataGenerator.random_transform`` per image (the
-generator's transform step alone, the least Keras can cost per augmented image; Keras
-has no batched form, so 24 copies cost it 24 calls):
-- workflow (the target): ``augment_copies(image, 24, seed_key, params)``, per augmented
-  copy; this is what ``busflow.shards`` calls. Copy 0, the original, is made but not
-  counted. Each copy is seeded on its own (``default_rng([*seed_key, k])``), so this
-  path does more than Keras, which draws from one global generator.
-- single: ``augment_image`` per image, with one generator for the whole pass.
-For reference only, ``ImageDataGenerator.flow()`` in batches of 32 is timed too (what a
-Keras training script pays per image: transform, float cast, standardize, batch
-assembly); it does more work than either busflow path, so no ratio is claimed on it.
+Fair by construction: one process, one thread (thread counts forced to 1 before numpy is imported;
+pinned to one CPU unless --no-pin); the same ranges (shift, shear in degrees and zoom 0.2, flip,
+nearest fill, bilinear); Keras' rotation_range draws any angle, so by default it gets
+rotation_range=0 plus np.rot90 by a random multiple of 90, our transform set (--keras-rotation
+range90: rotation_range=90). Keras gets float32 (H, W, 1) arrays, converted untimed. Best of
+--repeat interleaved passes; medians in the JSON.
 
-Fairness, and what "per core" means:
-- One process, one thread: OMP/OpenBLAS/MKL/TF thread counts are forced to 1 before
-  numpy, scipy or TensorFlow are imported, and (where the OS allows it, unless
-  ``--no-pin``) the process is pinned to a single CPU, so the figure is per core.
-- Same images and same transform ranges: width/height shift 0.2, shear 0.2 (Keras'
-  unit: degrees; busflow matches it), zoom 0.2, horizontal flip, fill "nearest",
-  bilinear interpolation (Keras' default ``interpolation_order=1``).
-- Rotation: the paper's 90/180/270 rotations do not exist in ImageDataGenerator, whose
-  ``rotation_range`` draws an arbitrary angle. By default (``--keras-rotation rot90``)
-  Keras gets ``rotation_range=0`` and each image is also turned by a random multiple of
-  90 degrees with ``np.rot90`` (timed with it; in ``flow()`` as its
-  ``preprocessing_function``), which is the same transform set as ours.
-  ``--keras-rotation range90`` uses ``rotation_range=90`` instead (what many scripts did).
-- Keras receives float32 ``(H, W, 1)`` arrays, as ``flow()`` converts its input to
-  float32 once up front; that conversion is not timed. busflow works on uint8 ``(H, W)``.
-- Each timing is one pass over ``--n`` images (the workflow path: about ``--n`` copies,
-  from ``--n / 23`` images); the best of ``--repeat`` passes (interleaved between the
-  implementations) is reported, as the least disturbed by other processes; medians
-  are in the JSON.
-
-Usage (from the repo root):
     python bench/augment_throughput.py --size 224 64 --n 500 --repeat 5 [--json [PATH]]
 """
-
-from __future__ import annotations
 
 import os
 
 # Before numpy / scipy / TensorFlow are imported: they size their thread pools at import.
-for _var in (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "TF_NUM_INTRAOP_THREADS",
-    "TF_NUM_INTEROP_THREADS",
-):
-    os.environ[_var] = "1"
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+for _threads in ("OMP", "OPENBLAS", "MKL", "NUMEXPR", "TF_NUM_INTRAOP", "TF_NUM_INTEROP"):
+    os.environ[f"{_threads}_NUM_THREADS"] = "1"
+os.environ["VECLIB_MAXIMUM_THREADS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse  # noqa: E402
@@ -67,15 +35,20 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # busflow from the checkout
+from busflow.runtime import select_backend  # noqa: E402
+
 DEFAULT_JSON = "bench/results/augment_throughput.json"
 TARGET_RATIO = 3.0
 COPIES = 24  # the paper augmented every image 24x
 FLOW_BATCH = 32
+PATHS = ("workflow", "single", "keras", "keras_flow")
 
 
 def pin_to_one_cpu() -> int | None:
-    """Pin this process to the first CPU it may use; return that CPU, or None if unsupported."""
+    """Pin this process to the first CPU it may use; that CPU, or None where unsupported."""
     if not hasattr(os, "sched_setaffinity"):
         return None
     cpu = min(os.sched_getaffinity(0))
@@ -83,20 +56,8 @@ def pin_to_one_cpu() -> int | None:
     return cpu
 
 
-def import_busflow():
-    """Import busflow.augment, from the checkout if busflow is not installed."""
-    try:
-        import busflow.augment as augment
-    except ImportError:
-        sys.path.insert(0, str(REPO_ROOT))
-        import busflow.augment as augment
-    return augment
-
-
 def synthetic_images(n: int, size: int, seed: int):
-    """Return ``n`` ultrasound-like uint8 (size, size) images: a dark lesion on speckle."""
-    import numpy as np
-
+    """``n`` ultrasound-like uint8 (size, size) images: a dark lesion on speckle."""
     rng = np.random.default_rng([seed, size])
     yy, xx = np.mgrid[0:size, 0:size] / size
     images = []
@@ -109,14 +70,9 @@ def synthetic_images(n: int, size: int, seed: int):
     return images
 
 
-def make_keras_generator(keras_rotation: str):
-    """Return an ImageDataGenerator with the paper's ranges (see module docstring).
-
-    With ``rot90`` its ``preprocessing_function`` turns each image by a random multiple
-    of 90 degrees; ``flow()`` applies it, ``random_transform`` does not (time_keras
-    turns the image itself).
-    """
-    import numpy as np
+def keras_generator(keras_rotation: str):
+    """ImageDataGenerator with our ranges; with rot90, flow() turns each image by k * 90 degrees
+    (random_transform does not: time_keras turns the image itself)."""
     from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
     def rot90(x):
@@ -131,145 +87,95 @@ def make_keras_generator(keras_rotation: str):
         horizontal_flip=True,
         fill_mode="nearest",
         preprocessing_function=rot90 if keras_rotation == "rot90" else None,
-        data_format="channels_last",
         dtype="float32",
     )
 
 
-def time_single(augment, images, seed: int) -> float:
-    """Seconds for one augmentation of each image with busflow.augment.augment_image."""
-    import numpy as np
+def per_second(count: int, function, *args) -> float:
+    start = time.perf_counter()
+    function(*args)
+    return count / (time.perf_counter() - start)
 
-    params = augment.AugmentParams()
+
+def run_workflow(augment, params, images, seed: int) -> None:
+    for i, image in enumerate(images):
+        augment.augment_copies(image, COPIES, (seed, i), params)
+
+
+def run_single(augment, params, images, seed: int) -> None:
     rng = np.random.default_rng(seed)
-    start = time.perf_counter()
-    for img in images:
-        augment.augment_image(img, rng, params)
-    return time.perf_counter() - start
+    for image in images:
+        augment.augment_image(image, rng, params)
 
 
-def time_workflow(augment, images, seed: int) -> tuple[float, int]:
-    """Seconds and number of augmented copies for augment_copies(24) over
-    enough images (copy 0 not counted)."""
-    params = augment.AugmentParams()
-    n_images = -(-len(images) // (COPIES - 1))  # ceil: about len(images) augmented copies
-    start = time.perf_counter()
-    for i, img in enumerate(images[:n_images]):
-        augment.augment_copies(img, COPIES, (seed, i), params)
-    return time.perf_counter() - start, n_images * (COPIES - 1)
-
-
-def time_keras(gen, images_f32, seed: int, keras_rotation: str) -> float:
-    """Seconds for one ImageDataGenerator.random_transform of each image (plus np.rot90)."""
-    import numpy as np
-
+def run_keras(gen, images_f32, seed: int, keras_rotation: str) -> None:
     np.random.seed(seed)  # the legacy generator draws from numpy's global RNG
-    start = time.perf_counter()
     for x in images_f32:
         if keras_rotation == "rot90":
             x = np.rot90(x, np.random.randint(4), axes=(0, 1))
         gen.random_transform(x)
-    return time.perf_counter() - start
 
 
-def time_keras_flow(gen, batch_f32, seed: int) -> float:
-    """Seconds to draw every image of ``batch_f32`` once through ImageDataGenerator.flow()."""
-    it = gen.flow(batch_f32, batch_size=FLOW_BATCH, shuffle=False, seed=seed)
-    start = time.perf_counter()
-    for i in range(len(it)):
-        it[i]
-    return time.perf_counter() - start
+def run_keras_flow(gen, batch_f32, seed: int) -> None:
+    batches = gen.flow(batch_f32, batch_size=FLOW_BATCH, shuffle=False, seed=seed)
+    for i in range(len(batches)):
+        batches[i]
 
 
-def bench_size(
-    augment, gen, size: int, n: int, repeat: int, seed: int, keras_rotation: str
-) -> dict:
-    """Measure all paths at one image size; return the result row."""
-    import numpy as np
-
-    images = synthetic_images(n, size, seed)
-    images_f32 = [img[:, :, None].astype(np.float32) for img in images]
-    batch_f32 = np.stack(images_f32)
-    # Warm-up: first calls pay for lazy imports and allocator growth.
-    time_single(augment, images[:10], seed)
-    time_workflow(augment, images[: 3 * COPIES], seed)
-    time_keras(gen, images_f32[:10], seed, keras_rotation)
-    time_keras_flow(gen, batch_f32[:FLOW_BATCH], seed)
-    runs = {"workflow": [], "single": [], "keras": [], "keras_flow": []}
-    for r in range(repeat):  # interleaved so drifting machine load hits all alike
-        seconds, count = time_workflow(augment, images, seed + r)
-        runs["workflow"].append(count / seconds)
-        runs["single"].append(n / time_single(augment, images, seed + r))
-        runs["keras"].append(n / time_keras(gen, images_f32, seed + r, keras_rotation))
-        runs["keras_flow"].append(n / time_keras_flow(gen, batch_f32, seed + r))
-    row = {"size": size, "n": n, "repeat": repeat}
+def bench_size(augment, gen, size: int, args) -> dict:
+    """Every path at one size: best and median images/s, and the ratios to Keras."""
+    params = augment.AugmentParams.from_config({})  # the schema's defaults: the ranges above
+    images = synthetic_images(args.n, size, args.seed)
+    batch_f32 = np.stack([image[:, :, None].astype(np.float32) for image in images])
+    n_sources = -(-args.n // (COPIES - 1))  # about n augmented copies
+    runs = {name: [] for name in PATHS}
+    for r in range(args.repeat + 1):  # pass 0 warms up (lazy imports, allocator growth)
+        rates = {
+            "workflow": per_second(
+                n_sources * (COPIES - 1), run_workflow, augment, params, images[:n_sources], r
+            ),
+            "single": per_second(args.n, run_single, augment, params, images, r),
+            "keras": per_second(args.n, run_keras, gen, batch_f32, r, args.keras_rotation),
+            "keras_flow": per_second(args.n, run_keras_flow, gen, batch_f32, r),
+        }
+        for name, rate in rates.items():
+            runs[name] += [rate] if r else []
+    row = {"size": size, "n": args.n, "repeat": args.repeat}
     for name, values in runs.items():
-        row[f"{name}_img_per_s"] = max(values)
-        row[f"{name}_median_img_per_s"] = statistics.median(values)
+        row |= {
+            f"{name}_img_per_s": max(values),
+            f"{name}_median_img_per_s": statistics.median(values),
+        }
         row[f"{name}_runs"] = values
-    row["workflow_ratio"] = row["workflow_img_per_s"] / row["keras_img_per_s"]
-    row["single_ratio"] = row["single_img_per_s"] / row["keras_img_per_s"]
+    for name in ("workflow", "single"):
+        row[f"{name}_ratio"] = row[f"{name}_img_per_s"] / row["keras_img_per_s"]
     return row
 
 
-def print_table(rows: list[dict], keras_rotation: str, cpu) -> None:
-    """Print the result table and the verdict against TARGET_RATIO (on the workflow path)."""
-    print(
-        f"augmentation throughput in images/s per core (best of repeats); single process, "
-        f"1 thread, {'pinned to CPU ' + str(cpu) if cpu is not None else 'not pinned'}; "
-        f"keras rotation: {keras_rotation}"
-    )
-    print(f"{'':>6} {'ours':^21} | {'keras':^27} | {'ours / keras':^17}")
-    print(
-        f"{'size':>6} {'workflow*':>10} {'single':>10} | {'random_transform':>16} {'flow(32)':>10} "
-        f"| {'workflow*':>9} {'single':>7}"
-    )
-    for row in rows:
+def print_table(rows: list[dict], args, cpu) -> None:
+    pinned = f"pinned to CPU {cpu}" if cpu is not None else "not pinned"
+    print(f"images/s per core (best of {args.repeat}), 1 thread, {pinned}, {args.keras_rotation}")
+    print(f"{'size':>6} {'workflow':>9} {'single':>8} {'keras':>8} {'flow(32)':>9} {'ratios':>14}")
+    for r in rows:
         print(
-            f"{row['size']:>6} {row['workflow_img_per_s']:>10.0f} {row['single_img_per_s']:>10.0f} "
-            f"| {row['keras_img_per_s']:>16.0f} {row['keras_flow_img_per_s']:>10.0f} | "
-            f"{row['workflow_ratio']:>8.2f}x {row['single_ratio']:>6.2f}x"
+            f"{r['size']:>6} {r['workflow_img_per_s']:>9.0f} {r['single_img_per_s']:>8.0f} "
+            f"{r['keras_img_per_s']:>8.0f} {r['keras_flow_img_per_s']:>9.0f} "
+            f"{r['workflow_ratio']:>6.2f}x {r['single_ratio']:>5.2f}x"
         )
-    print(
-        f"  * workflow = augment_copies(image, {COPIES}, seed_key, params) per augmented copy: "
-        "the path busflow.shards uses"
-    )
-    print(
-        "    single = augment_image per image. Ratios are against keras random_transform per image "
-        "(same transforms, one augmented image each);"
-    )
-    print(f"    flow(32) = ImageDataGenerator.flow(batch_size={FLOW_BATCH}), for reference only.")
-    worst = min(row["workflow_ratio"] for row in rows)
+    worst = min(r["workflow_ratio"] for r in rows)
     verdict = "met" if worst >= TARGET_RATIO else "NOT met"
-    print(
-        f"target: workflow path >= {TARGET_RATIO:.0f}x keras at every size -> {verdict} (lowest "
-        f"{worst:.2f}x; single-image path lowest {min(r['single_ratio'] for r in rows):.2f}x)"
-    )
+    print(f"target: workflow >= {TARGET_RATIO:.0f}x keras at every size: {verdict} ({worst:.2f}x)")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    """Command-line options; see the module docstring."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size", type=int, nargs="+", default=[224, 64], help="square image sizes (px)")
+    p.add_argument("--size", type=int, nargs="+", default=[224, 64], help="square sizes (px)")
     p.add_argument("--n", type=int, default=500, help="images per timed pass")
     p.add_argument("--repeat", type=int, default=5, help="timed passes; the best is reported")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--keras-rotation",
-        choices=("rot90", "range90"),
-        default="rot90",
-        help="rot90: rotation_range=0 + np.rot90 by a random multiple of 90 (same "
-        "transforms as ours); range90: rotation_range=90",
-    )
+    p.add_argument("--keras-rotation", choices=("rot90", "range90"), default="rot90")
     p.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
-    p.add_argument(
-        "--json",
-        nargs="?",
-        const=DEFAULT_JSON,
-        default=None,
-        metavar="PATH",
-        help=f"also write the results as JSON (default path {DEFAULT_JSON})",
-    )
+    p.add_argument("--json", nargs="?", const=DEFAULT_JSON, metavar="PATH", help="also write JSON")
     args = p.parse_args(argv)
     if args.n < 1 or args.repeat < 1 or min(args.size) < 2:
         p.error("--n and --repeat must be >= 1 and every --size >= 2")
@@ -277,56 +183,34 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
-    """Run the benchmark, print the table, write JSON if asked; return 0 (it is not a test)."""
     args = parse_args(argv)
     cpu = None if args.no_pin else pin_to_one_cpu()
-    augment = import_busflow()
+    select_backend(None)  # Keras' generator runs on whichever backend is chosen
     import keras
-    import numpy as np
     import PIL
     import scipy
 
-    gen = make_keras_generator(args.keras_rotation)
-    rows = [
-        bench_size(augment, gen, s, args.n, args.repeat, args.seed, args.keras_rotation)
-        for s in args.size
-    ]
-    print_table(rows, args.keras_rotation, cpu)
+    import busflow.augment as augment
+
+    gen = keras_generator(args.keras_rotation)
+    rows = [bench_size(augment, gen, size, args) for size in args.size]
+    print_table(rows, args, cpu)
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
         report = {
             "target_ratio": TARGET_RATIO,
+            "target_met": min(r["workflow_ratio"] for r in rows) >= TARGET_RATIO,
             "threads": 1,
             "pinned_cpu": cpu,
-            "target_path": "workflow",
-            "paths": {
-                "workflow": (
-                    f"augment_copies(image, {COPIES}, seed_key, params), per "
-                    "augmented copy (busflow.shards' path)"
-                ),
-                "single": "augment_image(image, rng, params), per image",
-                "keras": "ImageDataGenerator.random_transform per image (+ np.rot90 with rot90)",
-                "keras_flow": (
-                    f"ImageDataGenerator.flow(batch_size={FLOW_BATCH}) per image, reference only"
-                ),
-            },
-            "target_met": min(r["workflow_ratio"] for r in rows) >= TARGET_RATIO,
             "keras_rotation": args.keras_rotation,
             "results": rows,
-            "versions": {
-                "python": platform.python_version(),
-                "numpy": np.__version__,
-                "pillow": PIL.__version__,
-                "scipy": scipy.__version__,
-                "keras": keras.__version__,
-            },
+            "versions": {"python": platform.python_version(), "keras": keras.__version__}
+            | {"numpy": np.__version__, "pillow": PIL.__version__, "scipy": scipy.__version__},
             "machine": platform.platform(),
-            "processor": platform.processor(),
             "cpu_count": os.cpu_count(),
         }
-        path.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {path}")
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
     return 0
 
 

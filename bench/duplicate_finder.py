@@ -1,22 +1,15 @@
-"""How well the manifest's duplicate finder groups re-scans of one picture, and whether it \
-merges distinct ones.
+"""How well the manifest's duplicate finder groups re-scans of one picture, and whether it merges
+distinct ones: why the manifest compares window pHashes (issue 17), not one whole-image pHash.
 
-For every perturbation kind (shift, crop, scale, brightness, JPEG, caliper overlay) each original
-image gets one perturbed copy; the finder (busflow.duplicates.group_duplicates, as the manifest
-calls it) runs on originals + copies, and the script prints
+Each original gets one perturbed copy per kind (shift, crop, scale, brightness, JPEG, calipers);
+busflow.duplicates.group_duplicates runs on originals + copies, as the manifest calls it. Printed
+per kind and finder (before issue 17 / now): recall (copies grouped with their original) and false
+merges (originals newly linked to another original, a copy bridging two pictures); "distinct":
+originals the finder links on their own. ``--busi DIR`` (never in tests) also groups all of BUSI
+and prints the group counts and the pairs only one finder links. The last output is committed in
+bench/results/duplicate_finder.txt and quoted in docs/guarantees.md.
 
-- recall: the share of copies put in their original's group;
-- false merges: originals that share a group with another original in that run but not when the
-  finder runs on the originals alone (a copy that bridged two distinct pictures);
-
-and, on the originals alone ("distinct"), the originals the finder links to another original. On
-the demo generator's images every original is a distinct picture, so each is a false merge. BUSI
-(``--busi DIR``; never in tests) holds real duplicates: the script also groups all its images and
-prints the group counts and the pairs only one finder links. Each figure is given for the finder
-before issue 17 (one whole-image pHash) and now (window hashes, busflow.duplicates).
-
-    python bench/duplicate_finder.py [--n 100] [--size 256] [--busi ../shared/data/busi] \
-        [--busi-sample 120]
+    python bench/duplicate_finder.py [--n 100] [--sizes 64 256] [--busi DIR] [--busi-sample 120]
 """
 
 import argparse
@@ -67,31 +60,23 @@ def jpeg(grey, quality):
 
 
 def calipers(grey, seed):
-    """Two '+' caliper marks and a dotted line between them, in
-    white, plus a small text-like bar."""
+    """Two white '+' caliper marks, a dotted line between them and a small text-like bar."""
     rng = np.random.default_rng(seed)
     image = Image.fromarray(grey.copy())
     draw = ImageDraw.Draw(image)
     height, width = grey.shape
     arm = max(2, round(0.03 * min(grey.shape)))
-    points = [
-        (int(rng.uniform(0.25, 0.45) * width), int(rng.uniform(0.3, 0.7) * height)),
-        (int(rng.uniform(0.55, 0.75) * width), int(rng.uniform(0.3, 0.7) * height)),
+    (x0, y0), (x1, y1) = points = [
+        (int(rng.uniform(*xs) * width), int(rng.uniform(0.3, 0.7) * height))
+        for xs in ((0.25, 0.45), (0.55, 0.75))
     ]
     for x, y in points:
         draw.line([(x - arm, y), (x + arm, y)], fill=255)
         draw.line([(x, y - arm), (x, y + arm)], fill=255)
-    (x0, y0), (x1, y1) = points
     for t in np.linspace(0.1, 0.9, 9):
-        x, y = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
-        draw.point((x, y), fill=255)
-    draw.rectangle(
-        [
-            (width // 20, height // 20),
-            (width // 20 + width // 6, height // 20 + max(2, height // 40)),
-        ],
-        fill=230,
-    )
+        draw.point((x0 + t * (x1 - x0), y0 + t * (y1 - y0)), fill=255)
+    left, top = width // 20, height // 20
+    draw.rectangle([(left, top), (left + width // 6, top + max(2, height // 40))], fill=230)
     return np.asarray(image)
 
 
@@ -116,17 +101,11 @@ def demo_images(n, size, seed=2024):
 
 def busi_images(folder, sample=None, seed=0):
     """BUSI's benign and malignant images (masks left out), or a random sample of them."""
-    paths = sorted(
-        p
-        for label in CLASSES
-        for p in (Path(folder) / label).glob("*.png")
-        if "_mask" not in p.name
-    )
+    folder = Path(folder)
+    paths = sorted(p for c in CLASSES for p in (folder / c).glob("*.png") if "_mask" not in p.name)
     if sample:
-        paths = [
-            paths[i]
-            for i in sorted(np.random.default_rng(seed).choice(len(paths), sample, replace=False))
-        ]
+        chosen = np.random.default_rng(seed).choice(len(paths), sample, replace=False)
+        paths = [paths[i] for i in sorted(chosen)]
     return {f"{p.parent.name}/{p.stem}": decode_image(p)[0] for p in paths}
 
 
@@ -157,39 +136,27 @@ def linked_original_pairs(groups: dict, ids) -> set:
     }
 
 
-def perturbation_rows(
-    images: dict, originals: pd.DataFrame, distance: int, finder: str
-) -> list[dict]:
+DISTINCT = "distinct (originals alone)"
+
+
+def perturbation_rows(images: dict, originals: pd.DataFrame, distance: int, finder: str) -> list:
     """Recall and false merges of one finder, one row per perturbation kind."""
     ids = list(images)
     alone = linked_original_pairs(group_of(originals, distance, finder), ids)
     rows = []
     for kind, perturb in PERTURBATIONS.items():
-        copies = {
-            f"{image_id} ~ {kind}": perturb(grey, i)
-            for i, (image_id, grey) in enumerate(images.items())
-        }
+        copies = {f"{i} ~ {kind}": perturb(grey, k) for k, (i, grey) in enumerate(images.items())}
         both = pd.concat([originals, fingerprint_table(copies)], ignore_index=True)
         groups = group_of(both, distance, finder)
         found = [groups[copy] == groups[image_id] for copy, image_id in zip(copies, ids)]
-        merged = linked_original_pairs(groups, ids) - alone
-        rows.append(
-            {
-                "perturbation": kind,
-                "finder": finder,
-                "recall": float(np.mean(found)),
-                "false_merges": len({i for pair in merged for i in pair}),
-            }
-        )
-    rows.append(
-        {
-            "perturbation": "distinct (originals alone)",
-            "finder": finder,
-            "recall": float("nan"),
-            "false_merges": len({i for pair in alone for i in pair}),
-        }
-    )
-    return rows
+        rows.append(row(kind, finder, np.mean(found), linked_original_pairs(groups, ids) - alone))
+    return rows + [row(DISTINCT, finder, float("nan"), alone)]
+
+
+def row(kind: str, finder: str, recall: float, pairs: set) -> dict:
+    """``false_merges``: the originals in ``pairs`` of linked originals."""
+    merged = len({image_id for pair in pairs for image_id in pair})
+    return {"perturbation": kind, "finder": finder, "recall": float(recall), "false_merges": merged}
 
 
 def report(name, images, distance):
@@ -203,7 +170,7 @@ def report(name, images, distance):
     table = pd.DataFrame(rows).pivot(
         index="perturbation", columns="finder", values=["recall", "false_merges"]
     )
-    table = table.reindex([*PERTURBATIONS, "distinct (originals alone)"])
+    table = table.reindex([*PERTURBATIONS, DISTINCT])
     print(
         f"\n{name}: {len(images)} originals, one copy each per kind, "
         f"near_duplicate_distance {distance}"
@@ -257,12 +224,8 @@ def main(argv=None):
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--distance", type=int, default=4, help="data.near_duplicate_distance")
     parser.add_argument("--busi", help="BUSI's Dataset_BUSI_with_GT folder (optional)")
-    parser.add_argument(
-        "--busi-sample", type=int, default=120, help="BUSI originals perturbed (all are grouped)"
-    )
-    parser.add_argument(
-        "--timing", type=int, default=2000, help="images for the grouping time (0: skip)"
-    )
+    parser.add_argument("--busi-sample", type=int, default=120, help="BUSI originals perturbed")
+    parser.add_argument("--timing", type=int, default=2000, help="images timed (0: skip)")
     args = parser.parse_args(argv)
     for size in args.sizes:
         report(f"demo generator, {size} px", demo_images(args.n, size), args.distance)

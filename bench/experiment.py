@@ -18,9 +18,7 @@ A model not in --models is taken from the run (finetune starts from the run's tr
 """
 
 import argparse
-import copy
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -31,21 +29,11 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from busflow.doctor import load_config  # noqa: E402
 from busflow.registry import model_names  # noqa: E402
+from busflow.runtime import select_backend  # noqa: E402
 
 MODELS = tuple(model_names())
-
-
-def merged(base: dict, overlay: dict) -> dict:
-    """``overlay`` over ``base``, section by section (as Snakemake merges --configfile files)."""
-    out = copy.deepcopy(base)
-    for key, value in overlay.items():
-        out[key] = (
-            merged(out[key], value)
-            if isinstance(value, dict) and isinstance(out.get(key), dict)
-            else value
-        )
-    return out
 
 
 # What an experiment may change: the run's shards, features and split are reused as they are, so an
@@ -63,39 +51,27 @@ def check_overlay(overlay: dict) -> None:
         )
 
 
-def load_config(configfiles, overlay: dict) -> dict:
-    """The workflow's config (config/config.yaml first, as the Snakefile does), the run's files,
-    the overlay; validated against the schema, which fills in the defaults."""
-    from snakemake.utils import validate
-
-    config = {}
-    for path in [REPO / "config" / "config.yaml", *configfiles]:
-        config = merged(config, yaml.safe_load(Path(path).read_text()) or {})
-    config = merged(config, overlay)
-    validate(config, str(REPO / "config" / "schema.yaml"))
-    return config
+def pool_shards(run: Path) -> list[str]:
+    """The run's k-fold pool shards, in shard order (the rules' input order)."""
+    paths = (run / "results/shards/pool").glob("*.npz")
+    return sorted(map(str, paths), key=lambda path: int(Path(path).stem))
 
 
 def train(model: str, fold: int, config: dict, run: Path, out_dir: Path, selection: dict) -> Path:
     """Train one model on one fold with the workflow's job function; returns the saved model."""
     from busflow.jobs import training as model_jobs
-    from busflow.registry import PIXELS, model_spec
+    from busflow.registry import PIXELS, model_spec, training_run
     from busflow.weights import resolve_weights_file
 
-    training = config["training"]
-    acceleration = {key: training[key] for key in ("precision", "jit_compile")}
     out = {
         "model": str(out_dir / f"{model}.keras"),
         "history": str(out_dir / f"{model}.csv"),
         "checkpoint": str(out_dir / f"{model}.checkpoint"),
     }
-    pool_shards = sorted(
-        map(str, (run / "results/shards/pool").glob("*.npz")), key=lambda p: int(Path(p).stem)
-    )
     features = str(run / "results/features/pool.npz")
     spec = model_spec(model)
     inputs = (
-        {"train": pool_shards, "val": pool_shards}
+        {"train": pool_shards(run), "val": pool_shards(run)}
         if spec.reads == (PIXELS,)
         else {"train": features, "val": features}
     )
@@ -107,14 +83,8 @@ def train(model: str, fold: int, config: dict, run: Path, out_dir: Path, selecti
             else run / f"results/folds/{fold}/models/{spec.starts_from}.keras"
         )
         inputs["start"] = str(start)
-    run_settings = {
-        "settings": training[model],
-        "start_settings": training[spec.starts_from] if spec.starts_from else None,
-        "image_size": config["data"]["image_size"],
-        "selection": selection,
-        "acceleration": acceleration,
-        "weights_file": resolve_weights_file(config["vgg16_weights"]) if spec.pretrained else None,
-    }
+    weights_file = resolve_weights_file(config["vgg16_weights"]) if spec.pretrained else None
+    run_settings = training_run(config, spec, weights_file, selection)
     model_jobs.train_model_job(model, inputs, run_settings, out)
     return Path(out["model"])
 
@@ -123,6 +93,7 @@ def validation_scores(model_file: Path, val: dict, tta: dict) -> dict:
     """AUC, accuracy at 0.5 and log-loss on the fold's validation images (with test-time views)."""
     import keras
 
+    import busflow.models  # noqa: F401  (registers VGGInput: the VGG16 models load with it)
     from busflow.tta import predict_with_tta
 
     model = keras.models.load_model(model_file)
@@ -160,9 +131,6 @@ def run_experiment(
             "the paper protocol validates on its test copies: "
             "experiments need split.protocol: leak_free"
         )
-    pool_shards = sorted(
-        map(str, (run / "results/shards/pool").glob("*.npz")), key=lambda p: int(Path(p).stem)
-    )
     tta = tta_settings(config["evaluation"]["tta_copies"], config["augment"])
     per_fold = {model: [] for model in MODELS}
     config = {
@@ -172,7 +140,7 @@ def run_experiment(
     for fold in folds if folds is not None else range(config["evaluation"]["folds"]):
         selection = fold_selection(config, str(run / "results/split.csv"), fold)
         out_dir = run / "experiments" / name / f"fold{fold}"
-        val, _ = load_role(pool_shards, "val", selection)
+        val, _ = load_role(pool_shards(run), "val", selection)
         for model in MODELS:
             trained = (
                 train(model, fold, config, run, out_dir, selection) if model in models else None
@@ -197,31 +165,17 @@ def run_experiment(
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, type=Path, help="a finished k-fold run folder")
-    parser.add_argument(
-        "--configfile", nargs="*", default=[], help="the config files the run was made with"
-    )
-    parser.add_argument(
-        "--overlay",
-        type=Path,
-        help="the experiment: a config overlay (none: the run's own settings)",
-    )
-    parser.add_argument(
-        "--models",
-        nargs="*",
-        default=[],
-        choices=MODELS,
-        help="models to retrain under the overlay",
-    )
+    parser.add_argument("--configfile", nargs="*", default=[], help="the run's config files")
+    parser.add_argument("--overlay", type=Path, help="the experiment (none: the run's settings)")
+    parser.add_argument("--models", nargs="*", default=[], choices=MODELS, help="to retrain")
     parser.add_argument("--folds", nargs="*", type=int, help="only these folds (default: all)")
-    parser.add_argument(
-        "--name", help="folder under RUN/experiments/ (default: the overlay's stem)"
-    )
+    parser.add_argument("--name", help="folder under RUN/experiments/ (default: overlay's stem)")
     parser.add_argument("--log", type=Path, help="append the JSON line here")
     args = parser.parse_args(argv)
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     overlay = yaml.safe_load(args.overlay.read_text()) if args.overlay else {}
     check_overlay(overlay)
     config = load_config(args.configfile, overlay)
+    select_backend(config["training"]["backend"])  # before the jobs import Keras
     started = time.perf_counter()
     name = args.name or (args.overlay.stem if args.overlay else "run-as-is")
     record = run_experiment(args.run, config, args.models, name, args.folds)

@@ -60,16 +60,17 @@ pixels without any interpolation blur.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from numpy.random import PCG64
 from numpy.random.bit_generator import ISeedSequence
 from PIL import Image
+
+from busflow.config_types import Section
 
 __all__ = [
     "AugmentParams",
@@ -98,8 +99,10 @@ _N_DRAWS = 7
 
 
 @dataclass(frozen=True)
-class AugmentParams:
-    """Ranges of the random transforms, in Keras ``ImageDataGenerator`` units.
+class AugmentParams(Section):
+    """augment.transforms: ranges of the random transforms, in Keras ``ImageDataGenerator`` units.
+    Build with ``from_config``: the defaults and bounds are config/schema.yaml's, and the checks
+    below refuse exactly what the schema refuses (tests/test_augment_bounds.py).
 
     Attributes:
         rotations: angles in degrees, multiples of 90, one chosen uniformly per sample
@@ -119,39 +122,21 @@ class AugmentParams:
         ValueError: on construction, for any value outside the ranges above.
     """
 
-    rotations: tuple[int, ...] = (0, 90, 180, 270)
-    width_shift: float = 0.2
-    height_shift: float = 0.2
-    shear: float = 0.2
-    zoom: float = 0.2
-    horizontal_flip: bool = True
-    fill_mode: str = "nearest"
-    fill_value: int = 0
+    SECTION: ClassVar[str] = "augment.transforms"
+    rotations: tuple[int, ...]
+    width_shift: float
+    height_shift: float
+    shear: float
+    zoom: float
+    horizontal_flip: bool
+    fill_mode: str
+    fill_value: int
 
     def __post_init__(self):
         object.__setattr__(self, "rotations", _normalise_rotations(self.rotations))
-        for name in ("width_shift", "height_shift", "shear", "zoom"):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not math.isfinite(value)
-                or value < 0
-            ):
-                raise ValueError(f"augment.{name} must be a finite number >= 0, got {value!r}")
-        for name in ("width_shift", "height_shift"):
-            if getattr(self, name) >= 1:
-                raise ValueError(
-                    f"augment.{name} is a fraction of the image and must be < 1, got "
-                    f"{getattr(self, name)!r}"
-                )
-        if self.shear >= 90:
-            raise ValueError(f"augment.shear is in degrees and must be < 90, got {self.shear!r}")
-        if self.zoom >= 1:
-            raise ValueError(
-                "augment.zoom must be < 1 (factors in [1-zoom, 1+zoom] "
-                f"must be > 0), got {self.zoom!r}"
-            )
+        object.__setattr__(self, "fill_value", _grey_level(self.fill_value))
+        for name, below, unit in _RANGES:
+            _check_range(name, getattr(self, name), below, unit)
         if not isinstance(self.horizontal_flip, bool):
             raise ValueError(
                 f"augment.horizontal_flip must be true or false, got {self.horizontal_flip!r}"
@@ -160,38 +145,38 @@ class AugmentParams:
             raise ValueError(
                 f"augment.fill_mode must be one of {', '.join(FILL_MODES)}, got {self.fill_mode!r}"
             )
-        if (
-            isinstance(self.fill_value, bool)
-            or not isinstance(self.fill_value, (int, np.integer))
-            or not 0 <= self.fill_value <= 255
-        ):
-            raise ValueError(
-                f"augment.fill_value must be an integer grey level 0-255, got {self.fill_value!r}"
-            )
 
-    @classmethod
-    def from_config(cls, cfg: dict | None) -> "AugmentParams":
-        """Build from a config mapping whose keys are field names; missing keys keep defaults.
 
-        Lists (as YAML gives them) are accepted for ``rotations``.
+# (field, exclusive upper bound, why): each range is a finite number in [0, bound).
+_RANGES = (
+    ("width_shift", 1, "is a fraction of the image"),
+    ("height_shift", 1, "is a fraction of the image"),
+    ("shear", 90, "is in degrees"),
+    ("zoom", 1, "is a fraction (factors in [1-zoom, 1+zoom] must stay > 0)"),
+)
 
-        Raises:
-            ValueError: for a key that is not a field (the message names it and lists
-                the valid ones), for a value out of range, or if ``cfg`` is not a mapping.
-        """
-        if cfg is not None and not isinstance(cfg, Mapping):
-            raise ValueError(
-                f"augment settings must be a mapping of field names, got {type(cfg).__name__}"
-            )
-        cfg = dict(cfg or {})
-        known = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(str(k) for k in cfg if k not in known)
-        if unknown:
-            raise ValueError(
-                f"unknown augment setting(s): {', '.join(unknown)}; "
-                f"valid keys are {', '.join(known)}"
-            )
-        return cls(**cfg)
+
+def _check_range(name: str, value, below: float, unit: str) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(f"augment.{name} must be a finite number >= 0, got {value!r}")
+    if value >= below:
+        raise ValueError(f"augment.{name} {unit} and must be < {below}, got {value!r}")
+
+
+def _grey_level(value) -> int:
+    """``value`` as an int grey level 0-255; an integral float (YAML 3.0) counts, as in the
+    schema's ``integer``."""
+    integral = isinstance(value, (int, np.integer)) or (
+        isinstance(value, float) and value.is_integer()
+    )
+    if isinstance(value, bool) or not integral or not 0 <= value <= 255:
+        raise ValueError(f"augment.fill_value must be an integer grey level 0-255, got {value!r}")
+    return int(value)
 
 
 def _normalise_rotations(rotations) -> tuple[int, ...]:

@@ -9,12 +9,15 @@ models unnoticed.
 import importlib.util
 import os
 
+from busflow.config_types import schema_node
 from busflow.errors import ConfigError
 
-BACKENDS = ("tensorflow", "jax", "torch")
-DEFAULT_BACKEND = "tensorflow"
-# The importable package of each backend (and its distribution name for version lookups).
+# The backends, each with its importable package (and its distribution name for version lookups).
+# Every table below, the schema's training.backend enum and the device and bf16 probes name
+# exactly these (tests/test_backends.py).
 BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+BACKENDS = tuple(BACKEND_PACKAGES)
+DEFAULT_BACKEND = schema_node("training")["properties"]["backend"]["default"]
 # pip extras of busflow: the CPU one (`test` brings every backend for CI), then the GPU builds.
 CPU_INSTALL = {
     "tensorflow": "pip install -e .",
@@ -22,6 +25,12 @@ CPU_INSTALL = {
     "torch": "pip install -e '.[torch]'",
 }
 GPU_EXTRAS = {"tensorflow": "gpu-tf", "jax": "gpu", "torch": "torch"}
+# The wheels that make each backend see an NVIDIA GPU (the gpu and gpu-tf extras).
+CUDA_BUILDS = {
+    "tensorflow": ("nvidia-cudnn-cu12",),
+    "jax": ("jax-cuda12-plugin", "jax-cuda13-plugin"),
+    "torch": ("nvidia-cudnn-cu12",),
+}
 # training.environment -> backend -> the conda env of every rule that runs Keras.
 CONDA_ENVS = {
     "cpu": {

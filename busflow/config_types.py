@@ -66,6 +66,11 @@ class Section:
 
     @classmethod
     def from_config(cls, given: Mapping | None):
+        if given is not None and not isinstance(given, Mapping):
+            raise ValueError(
+                f"{cls.SECTION} settings must be a mapping of field names, got "
+                f"{type(given).__name__}"
+            )
         values = with_defaults(schema_node(cls.SECTION), given)
         names = [f.name for f in fields(cls)]
         unknown = sorted(set(values) - set(names))

@@ -24,19 +24,20 @@ from pathlib import Path
 
 import yaml
 
-from busflow.backends import BACKEND_PACKAGES, CPU_INSTALL, GPU_EXTRAS, chosen_backend
+from busflow.backends import (
+    BACKEND_PACKAGES,
+    CPU_INSTALL,
+    CUDA_BUILDS,
+    GPU_EXTRAS,
+    chosen_backend,
+)
+from busflow.config_types import SCHEMA_FILE
 from busflow.errors import BusflowError
 from busflow.registry import model_names
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_PROFILE = REPO / "profiles" / "slurm"
 GPU_RULES = ("extract_vgg16_features", *(f"train_{model}" for model in model_names()))
-# The wheels that make each backend see an NVIDIA GPU (the gpu and gpu-tf extras).
-CUDA_BUILDS = {
-    "jax": ("jax-cuda12-plugin", "jax-cuda13-plugin"),
-    "tensorflow": ("nvidia-cudnn-cu12",),
-    "torch": ("nvidia-cudnn-cu12",),
-}
 COMMAND_TIMEOUT = 30
 
 
@@ -79,15 +80,16 @@ def merge(base: dict, update: dict) -> dict:
     return merged
 
 
-def load_config(configfiles) -> dict:
-    """config/config.yaml with the --configfile files merged over it,
+def load_config(configfiles, overlay: dict | None = None) -> dict:
+    """config/config.yaml with the --configfile files (then ``overlay``) merged over it,
     validated and filled by the schema."""
     from snakemake.utils import validate
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     for path in configfiles:
         config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
-    validate(config, schema=str(REPO / "config" / "schema.yaml"))
+    config = merge(config, overlay or {})
+    validate(config, schema=str(SCHEMA_FILE))
     return config
 
 

@@ -1,40 +1,22 @@
 """External validation sets: other labelled images that the trained models are tested on, untouched.
 
-A set is a folder laid out like data.raw (one sub-folder per class) or a CSV with columns
-``path,label`` (paths relative to the CSV's folder, or absolute). Images that are (near-)duplicates
-of an image the models were trained on are flagged ``in_training`` and left out of the metrics:
-a second hospital's set that shares pictures with the first would flatter the models.
+A set is in one of busflow.data_formats' formats: a folder laid out like data.raw (one sub-folder
+per class) or a CSV with columns ``path,label`` (paths relative to the CSV's folder, or absolute).
+Images that are (near-)duplicates of an image the models were trained on are flagged
+``in_training`` and left out of the metrics: a second hospital's set that shares pictures with the
+first would flatter the models.
 """
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from busflow.config_types import DataSettings
+from busflow.data_formats import scan_source
 from busflow.duplicates import hash_matrix, window_distances
-from busflow.errors import ConfigError
-from busflow.image_scan import scan_images
-from busflow.label_csv import is_csv, read_label_csv, scan_csv
-from busflow.layout import LayoutRules, readable_candidate_files
 
+# The config key the errors about a set's files name.
+EXTERNAL_SETTING = "external: (this set's path)"
 EXTERNAL_COLUMNS = ["image_id", "path", "label", "phash", "in_training", "training_match"]
-
-
-def candidate_files(source, data_cfg: dict) -> list[str]:
-    """What the manifest rule reads (lenient, for planning): the folder's
-    images, or the CSV and its images."""
-    if is_csv(source):
-        if not Path(source).is_file():
-            return [str(source)]
-        try:
-            listed = read_label_csv(
-                source, allow_outside=data_cfg.get("csv_paths_outside_folder", False)
-            )["path"]
-        except ConfigError:
-            listed = []
-        return [str(source), *sorted(p for p in listed if Path(p).exists())]
-    return [str(p) for p in readable_candidate_files(source, LayoutRules.from_config(data_cfg))]
 
 
 def flag_training_overlap(
@@ -63,20 +45,7 @@ def build_external_manifest(
 ) -> dict[str, pd.DataFrame]:
     """manifest (every readable image, flagged) and rejected tables of one external set."""
     data_cfg = DataSettings.of(data_cfg)
-    classes, on_bad, max_pixels = (
-        list(data_cfg.classes),
-        data_cfg.on_bad_image,
-        data_cfg.max_image_pixels,
-    )
-    if is_csv(source):
-        images, rejected = scan_csv(
-            source, classes, on_bad, max_pixels, allow_outside=data_cfg.csv_paths_outside_folder
-        )
-    else:
-        setting = "the path of this set under external:"
-        images, rejected = scan_images(
-            source, LayoutRules.from_config(data_cfg), on_bad, max_pixels, setting
-        )
+    images, rejected = scan_source(source, data_cfg, EXTERNAL_SETTING)
     images = flag_training_overlap(images, training_manifest, data_cfg.near_duplicate_distance)
     return {
         "manifest": images[EXTERNAL_COLUMNS].sort_values("image_id", ignore_index=True),

@@ -37,6 +37,12 @@ def is_validation(group: str, label: str, seed: int, val_fraction: float, folds:
     share = min(
         val_fraction / (1 - 1 / folds), 0.5
     )  # with k = 2 a large val_fraction would starve train
+    return in_validation_share(group, label, seed, share)
+
+
+def in_validation_share(group: str, label: str, seed: int, share: float) -> bool:
+    """The validation hash of the folds (k-fold and leave one site out): a group is validation in
+    every fold where it does not test when its stable hash falls below ``share``."""
     return stable_unit("fold-val", seed, label, group) < share
 
 

@@ -12,11 +12,9 @@ from pathlib import Path
 import pandas as pd
 
 from busflow.config_types import DataSettings
+from busflow.data_formats import scan_source
 from busflow.duplicates import group_duplicates
 from busflow.errors import DatasetLayoutError
-from busflow.image_scan import scan_images
-from busflow.label_csv import is_csv, scan_csv
-from busflow.layout import LayoutRules
 from busflow.sites import sites_of
 
 MANIFEST_COLUMNS = [
@@ -45,27 +43,14 @@ def find_label_conflicts(manifest: pd.DataFrame) -> pd.DataFrame:
 
 
 def scan_sites(raw, data_cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every site's images, one table (busflow.sites): with several sites each image id starts with
-    its site's name, so two hospitals' ``benign/case001`` stay two images."""
-    data_cfg = DataSettings.of(data_cfg)
-    rules = LayoutRules.from_config(data_cfg)
+    """Every site's images, one table (busflow.sites), each site read in its format
+    (busflow.data_formats): with several sites each image id starts with its site's name, so two
+    hospitals' ``benign/case001`` stay two images."""
     sites = sites_of({"raw": raw})
     tables, rejected = [], []
     for site in sites:
         setting = f"data.raw ({site.name})" if site.name else "data.raw"
-        if is_csv(site.path):
-            images, bad = scan_csv(
-                site.path,
-                list(data_cfg.classes),
-                data_cfg.on_bad_image,
-                data_cfg.max_image_pixels,
-                setting,
-                data_cfg.csv_paths_outside_folder,
-            )
-        else:
-            images, bad = scan_images(
-                site.path, rules, data_cfg.on_bad_image, data_cfg.max_image_pixels, setting
-            )
+        images, bad = scan_source(site.path, data_cfg, setting)
         if site.name:
             images["image_id"] = site.name + "/" + images["image_id"]
         tables.append(images.assign(site=site.name or Path(site.path).name))

@@ -14,13 +14,12 @@ import keras
 import numpy as np
 from keras import layers
 
+from busflow.feature_layers import FEATURE_LAYERS, feature_below
 from busflow.weights import require_weights_file
 
 VGG16_MEAN_BGR = (103.939, 116.779, 123.68)
 HEAD_NAME = "head"
 BASE_NAME = "vgg16"
-# The layer each cached VGG16 feature comes from (busflow.registry.FEATURES).
-FEATURE_OUTPUTS = {"block3": "block3_pool", "block4": "block4_pool", "bottleneck": "block5_pool"}
 
 
 @keras.saving.register_keras_serializable(package="busflow")
@@ -123,12 +122,10 @@ def reinitialise_he_normal(model: keras.Model, seed: int) -> None:
         layer.bias.assign(np.zeros(layer.bias.shape, "float32"))
 
 
-def build_feature_extractor(
-    base: keras.Model, image_size: int, keys=("block4", "bottleneck")
-) -> keras.Model:
-    """Pixels -> {key: that layer's output} for each key of FEATURE_OUTPUTS asked for, float32
-    under any dtype policy (a bfloat16 array would not survive np.savez)."""
-    taps = keras.Model(base.inputs, [base.get_layer(FEATURE_OUTPUTS[key]).output for key in keys])
+def build_feature_extractor(base: keras.Model, image_size: int, keys) -> keras.Model:
+    """Pixels -> {key: that layer's output} for each key of busflow.feature_layers.FEATURE_LAYERS
+    asked for, float32 under any dtype policy (a bfloat16 array would not survive np.savez)."""
+    taps = keras.Model(base.inputs, [base.get_layer(FEATURE_LAYERS[key]).output for key in keys])
     inputs = pixel_input(image_size)
     tapped = taps(VGGInput()(inputs))
     tapped = tapped if isinstance(tapped, (list, tuple)) else [tapped]
@@ -215,11 +212,6 @@ def trained_layer_names(base: keras.Model, blocks=(5,)) -> list[str]:
     ]
 
 
-def feature_key_below(blocks) -> str:
-    """The cached feature that feeds the first trained block: block k reads block k-1's pool."""
-    return f"block{min(blocks) - 1}"
-
-
 def build_top_trainer(base: keras.Model, head: keras.Model, blocks=(5,)) -> keras.Model:
     """Cached features below ``blocks`` -> those blocks (trainable) -> head: what fine-tuning
     trains.
@@ -228,8 +220,8 @@ def build_top_trainer(base: keras.Model, head: keras.Model, blocks=(5,)) -> kera
     and each epoch runs only the trained blocks and the head. The layers are shared with ``base``
     and ``head``.
     """
-    below = FEATURE_OUTPUTS[feature_key_below(blocks)]
-    inputs = feature_input(base.get_layer(below).output.shape[1:], feature_key_below(blocks))
+    below = FEATURE_LAYERS[feature_below(blocks)]
+    inputs = feature_input(base.get_layer(below).output.shape[1:], feature_below(blocks))
     x = inputs
     for name in trained_layer_names(base, blocks):
         layer = base.get_layer(name)

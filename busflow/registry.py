@@ -9,11 +9,11 @@ and config/schema.yaml), and, if no existing builder fits, a builder in busflow/
 from dataclasses import dataclass
 
 from busflow.errors import ConfigError
+from busflow.feature_layers import FEATURES, feature_below
 
 # What a model's training job reads: the augmented pixel shards, or VGG16 features cached once per
-# sample by extract_vgg16_features (busflow.models.FEATURE_OUTPUTS names their layers).
+# sample by extract_vgg16_features (busflow.feature_layers.FEATURES).
 PIXELS = "pixels"
-FEATURES = ("block3", "block4", "bottleneck")
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,11 @@ class ModelSpec:
         if unknown or not self.reads:
             raise ValueError(
                 f"model {self.name}: reads {self.reads}; use ({PIXELS!r},) or keys of {FEATURES}"
+            )
+        if self.trained_blocks and feature_below(self.trained_blocks) not in self.reads:
+            raise ValueError(
+                f"model {self.name}: trains blocks {self.trained_blocks}, so it reads "
+                f"{feature_below(self.trained_blocks)!r}; add it to reads"
             )
 
     @property
@@ -127,3 +132,37 @@ def feature_keys() -> list[str]:
 def weights_description(spec: ModelSpec, pretrained_label: str) -> str:
     """The table's weights column: the pretrained file's label, or how it started without one."""
     return pretrained_label if spec.pretrained else "none (trained from scratch)"
+
+
+def acceleration_settings(training: dict) -> dict:
+    """training's fast-path keys, as every Keras job is given them (busflow.acceleration)."""
+    return {key: training[key] for key in ("precision", "jit_compile")}
+
+
+# The keys of training_run, which scripts/train_model.py reads back from the rule's params.
+TRAINING_RUN_KEYS = (
+    "settings",
+    "start_settings",
+    "image_size",
+    "weights_file",
+    "selection",
+    "acceleration",
+    "min_val_prediction_std",
+)
+
+
+def training_run(config: dict, spec: ModelSpec, weights_file, selection) -> dict:
+    """The ``run`` settings of a model's training job (busflow.jobs.training.train_model_job): its
+    settings and those of the model it continues, the image size, the VGG16 weights file (when
+    pretrained), the fold ``selection``, the fast path and the collapsed-model check. The rule
+    passes each as a param of the same name; bench/experiment.py calls the job with them."""
+    training = config["training"]
+    return {
+        "settings": training[spec.name],
+        "start_settings": training[spec.starts_from] if spec.starts_from else None,
+        "image_size": config["data"]["image_size"],
+        "weights_file": weights_file if spec.pretrained else None,
+        "selection": selection,
+        "acceleration": acceleration_settings(training),
+        "min_val_prediction_std": training["min_val_prediction_std"],
+    }

@@ -9,11 +9,9 @@ tests/test_schema_docs.py fails when the committed file is not what this writes.
 
 import json
 import sys
-from pathlib import Path
 
-import yaml
+from busflow.config_types import schema as load_schema
 
-SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
 INTRO = """# Configuration
 
 `config/config.yaml` (the demo) is validated against `config/schema.yaml` when the workflow
@@ -44,10 +42,19 @@ def resolve(node: dict, schema: dict) -> dict:
 def kind(node: dict) -> str:
     if "enum" in node:
         return " \\| ".join(f"`{value}`" for value in node["enum"])
-    text = node.get("type", "")
-    if "minimum" in node or "maximum" in node:
-        text += f" [{node.get('minimum', '')}, {node.get('maximum', '')}]"
+    text = str(node.get("type", ""))  # a list of types prints as before, and is not extended
+    if {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"} & node.keys():
+        text += f" {bounds(node)}"
     return text
+
+
+def bounds(node: dict) -> str:
+    """``[low, high]``, a parenthesis on an exclusive side, a side without a bound left empty."""
+    low = node.get("exclusiveMinimum", node.get("minimum", ""))
+    high = node.get("exclusiveMaximum", node.get("maximum", ""))
+    opening = "(" if "exclusiveMinimum" in node else "["
+    closing = ")" if "exclusiveMaximum" in node else "]"
+    return f"{opening}{low}, {high}{closing}"
 
 
 def rows(properties: dict, schema: dict, prefix: str = "") -> list[str]:
@@ -71,8 +78,8 @@ def rows(properties: dict, schema: dict, prefix: str = "") -> list[str]:
     return lines
 
 
-def render(schema_path: Path = SCHEMA) -> str:
-    schema = yaml.safe_load(Path(schema_path).read_text())
+def render() -> str:
+    schema = load_schema()  # busflow.config_types reads the schema, once per process
     table = [
         "| Key | Type | Default | What it does |",
         "|---|---|---|---|",

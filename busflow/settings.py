@@ -4,8 +4,8 @@ import os
 import re
 
 from busflow.config_types import FitSettings, SplitSettings
+from busflow.data_formats import check_source
 from busflow.errors import ConfigError
-from busflow.label_csv import is_csv
 from busflow.registry import MODEL_SPECS, model_names
 from busflow.sites import is_multi_site, sites_of
 
@@ -92,12 +92,9 @@ def check_external_sets(config: dict) -> None:
 
 
 def check_csv_exists(path, setting: str) -> None:
-    """A CSV of images that is missing stops at planning with busflow's message (Snakemake would
-    stop with a MissingInputException, even under -n)."""
-    if is_csv(path) and not os.path.isfile(path):
-        raise ConfigError(
-            f"{path}: CSV of images not found. Fix its path under {setting} in the config."
-        )
+    """A set that cannot be read at all (a missing CSV) stops at planning with busflow's message
+    (busflow.data_formats: Snakemake would stop with a MissingInputException, even under -n)."""
+    check_source(path, setting)
 
 
 SITE_NAME_RULE = (

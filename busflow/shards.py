@@ -24,8 +24,6 @@ from busflow.images import load_training_image
 from busflow.preprocess import Preprocess
 from busflow.scanner_augment import ScannerAugment, apply_to_copies
 
-PAPER_SPLITS = ("train", "test")
-
 
 @dataclass(frozen=True)
 class ShardSpec:
@@ -95,6 +93,8 @@ def plan_shard(
 
 
 def is_augmented(split: str, protocol: str) -> bool:
+    """Whether a split's shards hold augmented copies: train, the k-fold pool, and every split of
+    the paper's protocol (it augments first). The rules size the shards by it too."""
     return split in ("train", "pool") or protocol == "paper"
 
 

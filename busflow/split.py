@@ -23,7 +23,7 @@ import pandas as pd
 
 from busflow.config_types import SplitSettings
 from busflow.errors import ConfigError
-from busflow.folds import check_every_fold_has_every_class, fold_roles
+from busflow.folds import check_every_fold_has_every_class, fold_roles, in_validation_share
 from busflow.hashing import stable_unit
 from busflow.split_record import (
     CONFLICT_COLUMNS,
@@ -87,7 +87,7 @@ def site_roles(usable: pd.DataFrame, split_cfg: SplitSettings, sites: list[str])
         )
     # val_fraction of the training sites' groups (the held-out site is no share of them)
     validation = [
-        stable_unit("fold-val", split_cfg.seed, lab, g) < split_cfg.val_fraction
+        in_validation_share(g, lab, split_cfg.seed, split_cfg.val_fraction)
         for g, lab in zip(usable["group"], usable["label"])
     ]
     tables = []

@@ -3,8 +3,8 @@
 
 Views are seeded by (augment seed, image id, copy index) under their own "tta" key, so they are
 the same in every run and fold, and differ from the training copies of the same image. Only the
-model's input changes: no label is read, so this is legitimate on held-out images (it is chosen
-on BUSI's validation folds: bench/tta_val.py).
+model's input changes: no label is read, so this is legitimate on held-out images (3 views were
+chosen on BUSI's validation folds: docs/results/experiments.md).
 """
 
 from collections.abc import Callable

@@ -9,12 +9,12 @@ sys.path.insert(0, workflow.basedir)
 from busflow.backends import conda_env  # noqa: E402
 from busflow.code_closure import code_closure  # noqa: E402
 from busflow.demo_data import demo_file  # noqa: E402
-from busflow.external import candidate_files  # noqa: E402
-from busflow.label_csv import is_csv  # noqa: E402
-from busflow.layout import LayoutRules, layout_signature  # noqa: E402
+from busflow.data_formats import candidate_files, layout_of  # noqa: E402
 from busflow.runtime import import_busflow_from  # noqa: E402
 from busflow.samples import fold_selection as fold_selection_of  # noqa: E402
-from busflow.registry import MODEL_SPECS, PIXELS, feature_keys, model_spec  # noqa: E402
+from busflow.shards import is_augmented  # noqa: E402
+from busflow.registry import MODEL_SPECS, PIXELS, acceleration_settings  # noqa: E402
+from busflow.registry import feature_keys, model_spec, training_run  # noqa: E402
 from busflow.registry import selected_models, weights_description  # noqa: E402
 from busflow.settings import check_settings, check_site_names  # noqa: E402
 from busflow.sites import fold_count, held_out_sites, sites_of  # noqa: E402
@@ -41,7 +41,7 @@ CV = FOLDS > 1
 EXTERNAL = {entry["name"]: entry for entry in config["external"]}
 # The conda env of the Keras jobs, from training.environment (cpu or gpu) and the backend.
 KERAS_ENV = conda_env(config["training"])
-ACCELERATION = {key: config["training"][key] for key in ("precision", "jit_compile")}
+ACCELERATION = acceleration_settings(config["training"])
 TTA = tta_settings(config["evaluation"]["tta_copies"], config["augment"])
 # CPU threads of a GPU job (data feeding, host-side ops); SLURM gets them as --cpus-per-task, a
 # laptop scales them down to its --cores, and the job uses every CPU SLURM gives it.
@@ -102,12 +102,10 @@ def raw_layout(wildcards):
     if config["demo"]["generate"] and not os.path.exists(config["data"]["raw"]):
         # What generate_demo_data will make, so the signature is the same after it ran.
         return sorted(f"{label}/" for label in config["data"]["classes"])
-    rules = LayoutRules.from_config(config["data"])
     return [
         f"{site.name}:{entry}" if site.name else entry
         for site in sites_of(config["data"])
-        if not is_csv(site.path)  # a CSV site's list is an input file: an edit re-runs
-        for entry in layout_signature(site.path, rules)
+        for entry in layout_of(site.path, config["data"])
     ]
 
 
@@ -117,11 +115,8 @@ def external_images(name):
 
 
 def external_layout(wildcards):
-    """A folder set's layout (see raw_layout): a change re-runs its manifest and layout checks."""
-    source = EXTERNAL[wildcards.name]["path"]
-    if source.lower().endswith(".csv"):
-        return []
-    return layout_signature(source, LayoutRules.from_config(config["data"]))
+    """An external set's layout (see raw_layout): a change re-runs its manifest and checks."""
+    return layout_of(EXTERNAL[wildcards.name]["path"], config["data"])
 
 
 def external_metrics_files():
@@ -133,10 +128,9 @@ def external_metrics_files():
 
 
 def n_shards(split):
-    """Training (and pool) shards are augmented; under leak_free, val and test are one unaugmented shard each."""
-    if split in ("train", "pool") or PROTOCOL == "paper":
-        return config["augment"]["shards"]
-    return 1
+    """Augmented splits (busflow.shards.is_augmented) have augment.shards shards; under leak_free,
+    val and test are one unaugmented shard each."""
+    return config["augment"]["shards"] if is_augmented(split, PROTOCOL) else 1
 
 
 def eval_split(split):

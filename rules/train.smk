@@ -43,18 +43,10 @@ for spec in MODEL_SPECS:
             mem_mb=lambda wildcards, attempt, mb=spec.mem_mb: mb * attempt,
             runtime=lambda wildcards, attempt, minutes=spec.runtime: minutes * attempt,
         params:
+            **training_run(config, spec, WEIGHTS_FILE, fold_selection),
             model=spec.name,
-            settings=config["training"][spec.name],
-            start_settings=(
-                config["training"][spec.starts_from] if spec.starts_from else None
-            ),
-            image_size=config["data"]["image_size"],
-            weights_file=WEIGHTS_FILE if spec.pretrained else None,
             checkpoint=checkpoint_dir(spec.name),
-            selection=fold_selection,
             backend=config["training"]["backend"],
             require_gpu=config["training"]["require_gpu"],
-            acceleration=ACCELERATION,
-            min_val_prediction_std=config["training"]["min_val_prediction_std"],
         script:
             "../scripts/train_model.py"

@@ -1,10 +1,10 @@
 """Rule augment_shard: decode, resize and augment one shard of a split."""
 
-from busflow.jobs.shards import shard_job
+from busflow.jobs.shards import augment_shard_job
 from busflow.runtime import start_job
 
 start_job(snakemake)
-shard_job(
+augment_shard_job(
     manifest_csv=snakemake.input.manifest,
     split_csv=snakemake.input.split,
     split=snakemake.wildcards.split,

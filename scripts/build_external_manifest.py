@@ -1,10 +1,10 @@
 """Rule build_external_manifest: one external set's images, those also in training flagged."""
 
-from busflow.jobs.external_manifest import external_manifest_job
+from busflow.jobs.external_manifest import build_external_manifest_job
 from busflow.runtime import start_job
 
 start_job(snakemake)
-external_manifest_job(
+build_external_manifest_job(
     source=snakemake.params.source,
     data_cfg=snakemake.params.data,
     training_manifest_csv=snakemake.input.training_manifest,

@@ -1,9 +1,9 @@
 """Rule build_manifest: decode every raw image once; write the manifest and the QC tables."""
 
-from busflow.jobs.manifest import manifest_job
+from busflow.jobs.manifest import build_manifest_job
 from busflow.runtime import start_job
 
 start_job(snakemake)
-manifest_job(
+build_manifest_job(
     raw_dir=snakemake.params.raw, data_cfg=snakemake.params.data, out=dict(snakemake.output.items())
 )

@@ -4,9 +4,9 @@ from busflow.runtime import start_job
 
 start_job(snakemake, snakemake.params.backend)
 
-from busflow.jobs.evaluation import operating_point_job  # noqa: E402  (Keras only after the backend is set)
+from busflow.jobs.evaluation import choose_operating_point_job  # noqa: E402  (Keras only after the backend is set)
 
-operating_point_job(
+choose_operating_point_job(
     model_file=snakemake.input.model,
     val_shards=snakemake.input.val,
     eval_cfg=snakemake.params.evaluation,

@@ -1,10 +1,10 @@
 """Rule compare_models: this run's models beside the paper's and Hadad et al.'s figures."""
 
-from busflow.jobs.comparison import comparison_job
+from busflow.jobs.comparison import compare_models_job
 from busflow.runtime import start_job
 
 start_job(snakemake)
-comparison_job(
+compare_models_job(
     metrics_files=[*snakemake.input.metrics, *snakemake.input.sites, *snakemake.input.external],
     references_csv=snakemake.input.references,
     out=dict(snakemake.output.items()),

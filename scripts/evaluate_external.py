@@ -4,9 +4,9 @@ from busflow.runtime import start_job
 
 start_job(snakemake, snakemake.params.backend)
 
-from busflow.jobs.evaluation import external_eval_job  # noqa: E402  (Keras only after the backend is set)
+from busflow.jobs.evaluation import evaluate_external_job  # noqa: E402  (Keras only after the backend is set)
 
-external_eval_job(
+evaluate_external_job(
     model_files=snakemake.input.models,
     manifest_csv=snakemake.input.manifest,
     run=snakemake.params.run,

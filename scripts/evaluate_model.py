@@ -4,9 +4,9 @@ from busflow.runtime import start_job
 
 start_job(snakemake, snakemake.params.backend)
 
-from busflow.jobs.evaluation import evaluate_job  # noqa: E402  (Keras only after the backend is set)
+from busflow.jobs.evaluation import evaluate_model_job  # noqa: E402  (Keras only after the backend is set)
 
-evaluate_job(
+evaluate_model_job(
     model_file=snakemake.input.model,
     test_shards=snakemake.input.test,
     model_name=snakemake.wildcards.model,

@@ -4,9 +4,9 @@ from busflow.runtime import start_job
 
 start_job(snakemake, snakemake.params.backend, snakemake.params.require_gpu)
 
-from busflow.jobs.training import features_job  # noqa: E402  (Keras only after the backend is set)
+from busflow.jobs.training import extract_vgg16_features_job  # noqa: E402  (Keras only after the backend is set)
 
-features_job(
+extract_vgg16_features_job(
     shard_paths=snakemake.input.shards,
     weights_file=snakemake.params.weights_file,
     image_size=snakemake.params.image_size,

@@ -4,9 +4,9 @@ from busflow.runtime import start_job
 
 start_job(snakemake, snakemake.params.backend)
 
-from busflow.jobs.gradcam import cam_examples_job  # noqa: E402  (Keras only after the backend is set)
+from busflow.jobs.scorecam import gradcam_examples_job  # noqa: E402  (Keras only after the backend is set)
 
-cam_examples_job(
+gradcam_examples_job(
     model_file=snakemake.input.model,
     test_shards=snakemake.input.test,
     model_name=snakemake.wildcards.model,

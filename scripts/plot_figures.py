@@ -1,10 +1,10 @@
 """Rule plot_figures: training curves, ROC curves, confusion matrices and calibration as PNG."""
 
-from busflow.jobs.figures import figures_job
+from busflow.jobs.figures import plot_figures_job
 from busflow.runtime import start_job
 
 start_job(snakemake)
-figures_job(
+plot_figures_job(
     models=snakemake.params.models,
     folds=snakemake.params.folds,
     history_files=snakemake.input.histories,

@@ -1,10 +1,10 @@
 """Rule split_images: assign images to train/val/test (leak_free) or mark the paper's pool."""
 
-from busflow.jobs.split import split_job
+from busflow.jobs.split import split_images_job
 from busflow.runtime import start_job
 
 start_job(snakemake)
-split_job(
+split_images_job(
     manifest_csv=snakemake.input.manifest,
     split_cfg=snakemake.params.split,
     folds=snakemake.params.folds,

@@ -1,10 +1,10 @@
 """Rule summarise_folds: one model's k-fold metrics (fold mean with t-interval, pooled OOF)."""
 
-from busflow.jobs.crossval import crossval_job
+from busflow.jobs.crossval import summarise_folds_job
 from busflow.runtime import start_job
 
 start_job(snakemake)
-crossval_job(
+summarise_folds_job(
     metrics_files=snakemake.input.metrics,
     prediction_files=snakemake.input.predictions,
     eval_cfg=snakemake.params.evaluation,

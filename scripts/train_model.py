@@ -1,5 +1,6 @@
 """Rules train_<model>: the registry's trainer for one model (busflow/registry.py)."""
 
+from busflow.registry import TRAINING_RUN_KEYS
 from busflow.runtime import start_job
 
 start_job(snakemake, snakemake.params.backend, snakemake.params.require_gpu)
@@ -9,17 +10,6 @@ from busflow.jobs.training import train_model_job  # noqa: E402  (Keras only aft
 train_model_job(
     model=snakemake.params.model,
     inputs={key: snakemake.input.get(key) for key in ("train", "val", "start")},
-    run={
-        key: snakemake.params[key]
-        for key in (
-            "settings",
-            "start_settings",
-            "image_size",
-            "weights_file",
-            "selection",
-            "acceleration",
-            "min_val_prediction_std",
-        )
-    },
+    run={key: snakemake.params[key] for key in TRAINING_RUN_KEYS},
     out={**dict(snakemake.output.items()), "checkpoint": snakemake.params.checkpoint},
 )

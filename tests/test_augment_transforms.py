@@ -17,6 +17,7 @@ from busflow.augment import (
     augment_image,
     random_affine,
 )
+from busflow.config_types import schema_node
 
 # Every transform switched off; tests switch on the one they check.
 NONE = dict(
@@ -24,8 +25,13 @@ NONE = dict(
 )
 
 
+def transforms(**changes) -> AugmentParams:
+    """The schema's default transforms with ``changes``."""
+    return AugmentParams.from_config(changes)
+
+
 def only(**changes) -> AugmentParams:
-    return AugmentParams(**{**NONE, **changes})
+    return transforms(**{**NONE, **changes})
 
 
 def make_image(size: int = 48, seed: int = 0) -> np.ndarray:
@@ -104,7 +110,7 @@ def test_horizontal_flip_mirrors_left_right_about_half_the_time():
 
 def test_random_affine_is_composed_about_the_image_centre():
     # Without shifts, rotation/shear/zoom/flip must keep the centre pixel fixed.
-    params = AugmentParams(width_shift=0.0, height_shift=0.0, shear=20.0, zoom=0.3)
+    params = transforms(width_shift=0.0, height_shift=0.0, shear=20.0, zoom=0.3)
     h, w = 40, 40
     centre = np.array([(w - 1) / 2, (h - 1) / 2, 1.0])
     for seed in range(20):
@@ -161,7 +167,7 @@ def test_resampling_matches_scipy_order1_as_keras_uses_it(fill_mode, size, n_see
     # on (row, col) arrays; our matrix is on (x=col, y=row), hence the axis swap.
     img = smooth_image(size)
     swap = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1.0]])
-    params = AugmentParams(shear=10.0, fill_mode=fill_mode)
+    params = transforms(shear=10.0, fill_mode=fill_mode)
     for seed in range(n_seeds):
         m = random_affine(np.random.default_rng(seed), img.shape, params)
         ours = apply_affine(img, m, fill_mode)
@@ -191,9 +197,7 @@ def test_sample_coordinates_are_exact_in_double_precision():
     # error, so a wider margin (c larger by whole pixels) cannot change any rounding.
     h, w = 224, 224
     x2, y2 = 2 * np.arange(w) + 1, (2 * np.arange(h) + 1)[:, None]  # 2 * (pixel + 0.5)
-    params = AugmentParams(
-        rotations=(0, 90), width_shift=0.4, height_shift=0.3, shear=30.0, zoom=0.5
-    )
+    params = transforms(rotations=(0, 90), width_shift=0.4, height_shift=0.3, shear=30.0, zoom=0.5)
     for seed in range(20):
         coeffs = augment_module._draw_affine(np.random.default_rng(seed), h, w, params)
         for left, top in ((0, 0), (37, 11)):
@@ -214,7 +218,7 @@ def test_extra_padding_does_not_change_a_single_bit(monkeypatch, fill_mode):
     # Batches share a source padded for their largest transform; results must not depend
     # on the margin (coefficients on augment_module._GRID make sample coordinates exact).
     img = make_image(48)
-    params = AugmentParams(shear=20.0, fill_mode=fill_mode)
+    params = transforms(shear=20.0, fill_mode=fill_mode)
     plain = augment_copies(img, 8, (2,), params)
     margins = augment_module._max_margins
     monkeypatch.setattr(
@@ -254,7 +258,7 @@ def test_constant_fill_puts_fill_value_in_the_corners_after_a_big_shift():
 def test_nearest_and_reflect_leave_no_fill_coloured_border(fill_mode):
     flat = np.full((32, 32), 200, dtype=np.uint8)
     img = make_image(32)  # values 20..235
-    params = AugmentParams(
+    params = transforms(
         width_shift=0.5, height_shift=0.5, zoom=0.5, shear=30.0, fill_mode=fill_mode, fill_value=0
     )
     for seed in range(10):
@@ -270,15 +274,15 @@ def test_nearest_and_reflect_leave_no_fill_coloured_border(fill_mode):
 
 def test_output_dtype_and_shape():
     img = make_image(40)
-    out = augment_image(img, np.random.default_rng(0), AugmentParams())
+    out = augment_image(img, np.random.default_rng(0), transforms())
     assert out.dtype == np.uint8 and out.shape == (40, 40) and out.flags.writeable
-    copies = augment_copies(img, 24, (0, 5), AugmentParams())
+    copies = augment_copies(img, 24, (0, 5), transforms())
     assert copies.dtype == np.uint8 and copies.shape == (24, 40, 40)
 
 
 def test_same_seed_key_same_copies_different_key_different():
     img = make_image(40)
-    params = AugmentParams()
+    params = transforms()
     a = augment_copies(img, 6, (1, 2), params)
     b = augment_copies(img, 6, [1, 2], params)
     c = augment_copies(img, 6, (1, 3), params)
@@ -289,7 +293,7 @@ def test_same_seed_key_same_copies_different_key_different():
 
 def test_copy_zero_is_the_original_only_when_keep_original():
     img = make_image(40)
-    params = AugmentParams()
+    params = transforms()
     np.testing.assert_array_equal(augment_copies(img, 4, (9,), params)[0], img)
     assert not np.array_equal(augment_copies(img, 4, (9,), params, keep_original=False)[0], img)
 
@@ -299,7 +303,7 @@ def test_copy_zero_is_the_original_only_when_keep_original():
 @pytest.mark.parametrize("size", [40, 192])
 def test_any_copy_regenerated_alone_equals_the_batch_copy(keep_original, fill_mode, size):
     img = make_image(size)
-    params = AugmentParams(fill_mode=fill_mode, fill_value=3)
+    params = transforms(fill_mode=fill_mode, fill_value=3)
     batch = augment_copies(img, 8, (4, 11), params, keep_original=keep_original)
     for k in range(1 if keep_original else 0, 8):
         alone = augment_image(img, np.random.default_rng([4, 11, k]), params)
@@ -319,7 +323,7 @@ def test_batch_equals_augment_image_per_copy_bit_exactly(fill_mode, shape):
     # Shards must be identical whichever path makes them: the batch (shared padded source,
     # copies seeded together) against each copy made alone with its own default_rng.
     img = np.random.default_rng(7).integers(0, 256, shape, dtype=np.uint8)
-    params = AugmentParams(**STRONG, fill_mode=fill_mode, fill_value=77)
+    params = transforms(**STRONG, fill_mode=fill_mode, fill_value=77)
     key = (12345, 2**32 + 9)  # a key word above 32 bits, as stable_int may give
     batch = augment_copies(img, 24, key, params, keep_original=False)
     for k in range(24):
@@ -342,9 +346,9 @@ def test_batched_seeding_equals_numpy_default_rng_bit_for_bit(key):
 @pytest.mark.parametrize("keep_original", [True, False])
 def test_a_single_copy(keep_original):
     img = make_image(16)
-    out = augment_copies(img, 1, (3,), AugmentParams(), keep_original=keep_original)
+    out = augment_copies(img, 1, (3,), transforms(), keep_original=keep_original)
     expected = (
-        img if keep_original else augment_image(img, np.random.default_rng([3, 0]), AugmentParams())
+        img if keep_original else augment_image(img, np.random.default_rng([3, 0]), transforms())
     )
     assert out.shape == (1, 16, 16)
     np.testing.assert_array_equal(out[0], expected)
@@ -352,10 +356,10 @@ def test_a_single_copy(keep_original):
 
 def test_augment_image_is_deterministic_given_rng_state():
     img = make_image(40)
-    a = augment_image(img, np.random.default_rng(5), AugmentParams())
-    b = augment_image(img, np.random.default_rng(5), AugmentParams())
+    a = augment_image(img, np.random.default_rng(5), transforms())
+    b = augment_image(img, np.random.default_rng(5), transforms())
     np.testing.assert_array_equal(a, b)
-    m = random_affine(np.random.default_rng(5), img.shape, AugmentParams())
+    m = random_affine(np.random.default_rng(5), img.shape, transforms())
     np.testing.assert_array_equal(apply_affine(img, m, "nearest"), a)
 
 
@@ -365,7 +369,11 @@ def test_augment_image_is_deterministic_given_rng_state():
 def test_from_config_accepts_field_names_and_yaml_lists():
     p = AugmentParams.from_config({"rotations": [0, 90], "shear": 0.2, "fill_mode": "reflect"})
     assert p.rotations == (0, 90) and p.fill_mode == "reflect" and p.zoom == 0.2
-    assert AugmentParams.from_config({}) == AugmentParams()
+    defaults = schema_node("augment.transforms")["properties"]
+    assert AugmentParams.from_config({}).as_dict() == {
+        name: tuple(node["default"]) if name == "rotations" else node["default"]
+        for name, node in defaults.items()
+    }
     hash(p)  # frozen and hashable, usable as a cache key
 
 
@@ -406,7 +414,7 @@ def test_invalid_values_are_rejected(bad):
 )
 def test_bad_images_are_rejected(image):
     with pytest.raises(ValueError, match="uint8"):
-        augment_image(image, np.random.default_rng(0), AugmentParams())
+        augment_image(image, np.random.default_rng(0), transforms())
 
 
 @pytest.mark.parametrize("matrix", [np.eye(2), np.array([[1, 0, np.nan], [0, 1, 0], [0, 0, 1]])])
@@ -418,6 +426,6 @@ def test_apply_affine_rejects_bad_matrices(matrix):
 def test_bad_seed_key_and_copy_count_are_rejected():
     img = make_image(16)
     with pytest.raises(ValueError, match="seed_key"):
-        augment_copies(img, 3, (-1,), AugmentParams())
+        augment_copies(img, 3, (-1,), transforms())
     with pytest.raises(ValueError, match="n_copies"):
-        augment_copies(img, 0, (1,), AugmentParams())
+        augment_copies(img, 0, (1,), transforms())

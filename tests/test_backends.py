@@ -4,8 +4,10 @@ all died), each guarded here."""
 
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -25,6 +27,34 @@ def test_an_unknown_backend_is_a_config_error_naming_the_choices():
         backends.chosen_backend("jax", environ={"KERAS_BACKEND": "theano"})
     assert backends.chosen_backend("jax", environ={"KERAS_BACKEND": "torch"}) == "torch"
     assert backends.chosen_backend(None, environ={}) == "tensorflow"
+
+
+def test_every_per_backend_table_names_the_same_backends():
+    from busflow.acceleration import BF16_DETECTORS
+    from busflow.config_types import schema_node
+    from busflow.devices import ACCELERATOR_LISTERS
+
+    tables = [
+        backends.CPU_INSTALL,
+        backends.GPU_EXTRAS,
+        backends.CUDA_BUILDS,
+        *backends.CONDA_ENVS.values(),
+        ACCELERATOR_LISTERS,
+        BF16_DETECTORS,
+    ]
+    assert all(sorted(table) == sorted(backends.BACKENDS) for table in tables)
+    assert schema_node("training")["properties"]["backend"]["enum"] == list(backends.BACKENDS)
+
+
+def test_only_chosen_backend_reads_keras_backend():
+    """The precedence (KERAS_BACKEND, then training.backend, then the default) is written once."""
+    readers = [
+        path.relative_to(REPO).as_posix()
+        for folder in ("busflow", "scripts", "bench")
+        for path in Path(REPO, folder).rglob("*.py")
+        if re.search(r"(\.get|setdefault|getenv)\(\s*\"KERAS_BACKEND\"", path.read_text())
+    ]
+    assert readers == ["busflow/backends.py"]
 
 
 def test_a_backend_that_is_not_installed_names_the_extra_to_install(monkeypatch):

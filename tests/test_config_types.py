@@ -1,20 +1,24 @@
 """Typed settings: their fields are the schema's keys, and their defaults the schema's."""
 
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
 from busflow.config_types import (
+    SCHEMA_FILE,
     AugmentSettings,
     DataSettings,
     EvaluationSettings,
     FitSettings,
     SplitSettings,
+    schema,
     schema_node,
     with_defaults,
 )
 from busflow.preprocess import Preprocess
 from busflow.scanner_augment import ScannerAugment
+from busflow.schema_docs import render
 
 SECTIONS = (
     DataSettings,
@@ -66,3 +70,20 @@ def test_settings_are_frozen_and_unknown_keys_named():
     assert SplitSettings.of(split) is split
     with pytest.raises(AttributeError):
         split.seed = 1
+
+
+def test_the_schema_file_is_read_once(monkeypatch):
+    """config_types.schema reads config/schema.yaml once per process; the schema docs use it."""
+    reads = []
+    read_text = Path.read_text
+
+    def counted(path, *args, **kwargs):
+        if path == SCHEMA_FILE:
+            reads.append(path)
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counted)
+    schema.cache_clear()
+    render()
+    SplitSettings.from_config({})
+    assert len(reads) == 1

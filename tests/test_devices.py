@@ -153,7 +153,7 @@ def test_start_job_refuses_a_gpu_job_under_slurm_on_this_cpu_machine(tmp_path, m
 
 
 def test_metrics_json_records_where_the_model_was_trained_and_evaluated(tmp_path):
-    from busflow.jobs.evaluation import evaluate_job
+    from busflow.jobs.evaluation import evaluate_model_job
     from busflow.shards import write_shard
 
     keras.utils.set_random_seed(0)
@@ -176,7 +176,7 @@ def test_metrics_json_records_where_the_model_was_trained_and_evaluated(tmp_path
     trained = job_device("jax", [H100], 4, {"SLURM_JOB_ID": "7"})
     (tmp_path / "m.device.json").write_text(json.dumps(trained))
     out = {"metrics": tmp_path / "metrics.json", "predictions": tmp_path / "p.csv"}
-    evaluate_job(
+    evaluate_model_job(
         tmp_path / "m.keras",
         [tmp_path / "test.npz"],
         "baseline",

@@ -4,8 +4,9 @@ import shutil
 
 import pytest
 
+from busflow.data_formats import candidate_files
 from busflow.errors import BadImageError, ConfigError, DatasetLayoutError
-from busflow.external import build_external_manifest, candidate_files
+from busflow.external import build_external_manifest
 from busflow.manifest import build_manifest
 
 DATA_CFG = {

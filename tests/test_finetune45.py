@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 from busflow import models
+from busflow.feature_layers import feature_below
 from busflow.jobs.training import train_model_job
 from busflow.registry import feature_keys, model_spec
 
@@ -13,7 +14,7 @@ SIZE = 32
 def test_it_reads_block3_features_which_extraction_then_computes():
     spec = model_spec("finetune45")
     assert spec.trained_blocks == (4, 5) and spec.starts_from == "transfer"
-    assert models.feature_key_below(spec.trained_blocks) == "block3" and "block3" in feature_keys()
+    assert feature_below(spec.trained_blocks) == "block3" and "block3" in feature_keys()
 
 
 def test_its_trainer_trains_blocks_4_and_5_only_and_equals_the_full_model(vgg16_weights_file):

@@ -26,12 +26,12 @@ FINETUNE = {"epochs": 1, "batch_size": 8, "learning_rate": 0.0001, "momentum": 0
 
 @pytest.fixture(scope="module")
 def feature_files(vgg16_weights_file, tmp_path_factory):
-    """Train/val feature files as features_job writes them (block4 float16, bottleneck float32) and
-    a saved transfer model, all from the test weights file; labels follow a bright/dark pixel
-    pattern."""
+    """Train/val feature files as extract_vgg16_features_job writes them (block4 float16,
+    bottleneck float32) and a saved transfer model, all from the test weights file; labels follow a
+    bright/dark pixel pattern."""
     folder = tmp_path_factory.mktemp("finetune")
     base = models.build_vgg16_base(SIZE, vgg16_weights_file)
-    extractor = models.build_feature_extractor(base, SIZE)
+    extractor = models.build_feature_extractor(base, SIZE, ("block4", "bottleneck"))
     rng = np.random.default_rng(0)
     for name, n in (("train", 24), ("val", 8)):
         labels = np.arange(n) % 2

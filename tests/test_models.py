@@ -79,7 +79,7 @@ def test_block5_trainer_on_block4_features_equals_the_full_model(vgg16_weights_f
     base = models.build_vgg16_base(SIZE, vgg16_weights_file)
     head = models.build_head(base.output.shape[1:], dropout=0.0)
     classifier = models.assemble_classifier(base, head, SIZE, "full")
-    extractor = models.build_feature_extractor(base, SIZE)
+    extractor = models.build_feature_extractor(base, SIZE, ("block4", "bottleneck"))
     trainer = models.build_top_trainer(base, head)
     pixels = np.random.default_rng(1).integers(0, 256, (3, SIZE, SIZE, 1), dtype=np.uint8)
     block4 = extractor.predict(pixels, verbose=0)["block4"]
@@ -153,12 +153,14 @@ def test_feature_caching_under_mixed_bfloat16_gives_float32_and_takes_float16(mi
     base = models.build_vgg16_base(SIZE, None)
     head = models.build_head(base.output.shape[1:], dropout=0.0)
     pixels = np.random.default_rng(2).integers(0, 256, (3, SIZE, SIZE, 1), dtype=np.uint8)
-    features = models.build_feature_extractor(base, SIZE).predict(pixels, verbose=0)
+    features = models.build_feature_extractor(base, SIZE, ("block4", "bottleneck")).predict(
+        pixels, verbose=0
+    )
     assert features["block4"].dtype == np.float32 and features["bottleneck"].dtype == np.float32
     trainer = models.build_top_trainer(base, head)
     from_cache = trainer.predict(
         features["block4"].astype(np.float16), verbose=0
-    )  # as features_job stores it
+    )  # as extract_vgg16_features_job stores it
     end_to_end = models.assemble_classifier(base, head, SIZE, "full").predict(pixels, verbose=0)
     assert from_cache.dtype == np.float32
     # bfloat16 -> float16 keeps every bit for values in float16's normal range: caching loses

@@ -47,7 +47,7 @@ def two_fold_pool(tmp_path_factory):
 
 
 def choose(workdir, shard, name) -> dict:
-    from busflow.jobs.evaluation import operating_point_job
+    from busflow.jobs.evaluation import choose_operating_point_job
     from busflow.samples import fold_selection
 
     config = {
@@ -58,7 +58,7 @@ def choose(workdir, shard, name) -> dict:
     }
     selection = fold_selection(config, str(workdir / "results/split.csv"), 0)
     out = workdir / f"{name}.json"
-    operating_point_job(
+    choose_operating_point_job(
         str(workdir / "untrained.keras"), [str(shard)], EVALUATION, out, selection=selection
     )
     return json.loads(out.read_text())

@@ -1,8 +1,12 @@
 """Per-rule wall times from Snakemake benchmark files."""
 
+import re
+from pathlib import Path
+
 import pytest
 
-from busflow.rule_times import collect, main, summarise
+from busflow.registry import model_names
+from busflow.rule_times import RULE_ORDER, collect, main, summarise
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
@@ -37,3 +41,14 @@ def test_rules_are_summed_over_their_jobs_in_dag_order(tmp_path, capsys):
 def test_a_run_without_benchmarks_names_the_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="results/benchmarks: no benchmark files"):
         collect(tmp_path)
+
+
+def test_the_dag_order_names_every_rule():
+    """A rule missing from RULE_ORDER (choose_operating_point was) drifts to the table's end."""
+    rules_dir = Path(__file__).resolve().parents[1] / "rules"
+    written = {
+        name
+        for smk in rules_dir.glob("*.smk")
+        for name in re.findall(r"^rule (\w+):", smk.read_text(), re.M)
+    }
+    assert written | {f"train_{model}" for model in model_names()} == set(RULE_ORDER)

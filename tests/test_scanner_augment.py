@@ -8,8 +8,15 @@ from busflow.scanner_augment import ScannerAugment
 from busflow.shards import image_samples
 
 SCAN = np.clip(np.random.default_rng(0).normal(100, 25, (48, 48)), 0, 255).astype(np.uint8)
-NO_MOVE = AugmentParams(
-    rotations=(0,), width_shift=0, height_shift=0, shear=0, zoom=0, horizontal_flip=False
+NO_MOVE = AugmentParams.from_config(
+    {
+        "rotations": [0],
+        "width_shift": 0,
+        "height_shift": 0,
+        "shear": 0,
+        "zoom": 0,
+        "horizontal_flip": False,
+    }
 )
 LOOKS = ScannerAugment.from_config(
     {"gain": 0.3, "contrast": 0.3, "gamma": 0.3, "blur": 1.0, "speckle": 0.2, "resolution": 0.5}

@@ -9,7 +9,14 @@ import pytest
 
 from busflow.images import load_training_image
 from busflow.manifest import build_manifest
-from busflow.shards import ShardSpec, build_shard, copies_per_image, shard_meta, write_shard
+from busflow.shards import (
+    ShardSpec,
+    build_shard,
+    copies_per_image,
+    is_augmented,
+    shard_meta,
+    write_shard,
+)
 from busflow.split import assign_splits
 
 DATA_CFG = {
@@ -101,3 +108,15 @@ def test_shard_file_is_readable_with_numpy_alone(tables, cfg, tmp_path):
         meta = json.loads(str(shard["meta"]))
     assert meta["protocol"] == "leak_free" and meta["leaky"] is False
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_train_the_pool_and_every_paper_split_are_augmented_and_sharded():
+    """One rule for the shards' content and (rules/common.smk n_shards) their number: an augmented
+    split has augment.shards shards, the others one."""
+    assert [is_augmented(s, "leak_free") for s in ("train", "pool", "val", "test")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert all(is_augmented(s, "paper") for s in ("train", "test"))

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from busflow.errors import ConfigError
-from busflow.split import assign_splits
+from busflow.split import assign_splits, plan_split
 
 SPLIT_CFG = {"protocol": "leak_free", "val_fraction": 0.15, "test_fraction": 0.2, "seed": 42}
 
@@ -143,3 +143,17 @@ def test_a_site_without_one_class_is_named_with_the_fix():
         ),
     ):
         plan_split(manifest, SPLIT_CFG, 2, None, held_out_sites=["north", "south"])
+
+
+def test_leave_one_site_out_and_k_fold_draw_validation_from_one_hash():
+    """With k = 2, k-fold's validation share of the non-test groups is 2 x val_fraction; leave one
+    site out with that val_fraction picks the very same validation groups."""
+    manifest = two_site_manifest()
+    k_fold = plan_split(manifest, SPLIT_CFG, 2).table
+    doubled = {**SPLIT_CFG, "val_fraction": 2 * SPLIT_CFG["val_fraction"]}
+    by_site = plan_split(manifest, doubled, 2, None, held_out_sites=["north", "south"]).table
+
+    def validation(table):
+        return set(table.loc[table["split"] == "val", "image_id"])
+
+    assert validation(k_fold) and validation(k_fold) == validation(by_site)

@@ -11,7 +11,7 @@ from test_manifest import DATA_CFG
 from test_split import SPLIT_CFG, synthetic_manifest
 
 from busflow.demo_data import render_lesion_image
-from busflow.jobs.split import split_job
+from busflow.jobs.split import split_images_job
 from busflow.manifest import build_manifest
 from busflow.split import plan_split
 from busflow.split_record import read_record, settings_key
@@ -109,7 +109,7 @@ def test_split_job_keeps_a_test_image_in_test_when_a_copy_named_to_sort_first_is
 
     def run_split():
         build_manifest(raw_copy, DATA_CFG)["manifest"].to_csv(manifest_csv, index=False)
-        split_job(manifest_csv, cfg, 1, out)
+        split_images_job(manifest_csv, cfg, 1, out)
         return pd.read_csv(out["split"]).set_index("image_id")["split"]
 
     first = run_split()

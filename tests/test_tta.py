@@ -109,4 +109,6 @@ def test_settings_without_views_do_not_depend_on_the_augmentation():
         == tta_settings(0, {"seed": 1, "transforms": {"zoom": 0.5}})
         == {"copies": 0}
     )
-    assert tta_settings(2, AUGMENT) == {"copies": 2, "transforms": TRANSFORMS, "seed": 7}
+    # The transforms as the validated config holds them: the given ones, the schema's defaults.
+    filled = {**TRANSFORMS, "fill_mode": "nearest", "fill_value": 0}
+    assert tta_settings(2, AUGMENT) == {"copies": 2, "transforms": filled, "seed": 7}

@@ -1,16 +1,15 @@
 """Rule compare_models: this run's rows beside the published ones, as CSV, Markdown and HTML."""
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from busflow.comparison import comparison_table, to_html, to_markdown
-from busflow.outputs import write_csv
+from busflow.outputs import read_json, write_csv
 
 
-def comparison_job(metrics_files, references_csv, out: dict) -> None:
-    runs = [json.loads(Path(path).read_text()) for path in metrics_files]
+def compare_models_job(metrics_files, references_csv, out: dict) -> None:
+    runs = [read_json(path) for path in metrics_files]
     table = comparison_table(runs, pd.read_csv(references_csv))
     write_csv(table, out["csv"])
     Path(out["md"]).write_text(to_markdown(table))

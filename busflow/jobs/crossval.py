@@ -1,17 +1,14 @@
 """Rule summarise_folds: one model's fold metrics as a mean with a
 t-interval, and its pooled predictions."""
 
-import json
-from pathlib import Path
-
 import pandas as pd
 
 from busflow.crossval import summarise_folds
-from busflow.outputs import save_json, write_csv
+from busflow.outputs import read_json, save_json, write_csv
 
 
-def crossval_job(metrics_files, prediction_files, eval_cfg: dict, out: dict) -> None:
-    records = [json.loads(Path(path).read_text()) for path in metrics_files]
+def summarise_folds_job(metrics_files, prediction_files, eval_cfg: dict, out: dict) -> None:
+    records = [read_json(path) for path in metrics_files]
     predictions = [
         pd.read_csv(path).assign(fold=r["fold"]) for path, r in zip(prediction_files, records)
     ]

@@ -4,9 +4,6 @@ the test split (or fold), and external sets.
 Import this only after busflow.runtime.start_job has chosen the backend.
 """
 
-import json
-from pathlib import Path
-
 import keras
 import numpy as np
 import pandas as pd
@@ -15,6 +12,7 @@ import busflow.models  # noqa: F401  (registers VGGInput, which the saved VGG16 
 from busflow.acceleration import model_precision, set_predict_jit
 from busflow.calibration import calibration_summary
 from busflow.config_types import EvaluationSettings
+from busflow.crossval import fold_means, fold_rows
 from busflow.devices import device_summary
 from busflow.evaluation import evaluate_predictions, metrics_record, probabilities_table
 from busflow.keras_job import accelerate, predictor
@@ -29,7 +27,7 @@ from busflow.samples import load_role
 from busflow.tta import predict_each_with_tta, predict_with_tta, view_count
 
 
-def operating_point_job(
+def choose_operating_point_job(
     model_file, val_shards, eval_cfg: dict, out_json, selection=None, acceleration=None, tta=None
 ) -> None:
     """Rule choose_operating_point: the model's threshold (and recalibration) from its validation
@@ -59,7 +57,7 @@ def operating_point_job(
     )
 
 
-def evaluate_job(
+def evaluate_model_job(
     model_file,
     test_shards,
     model_name: str,
@@ -116,7 +114,7 @@ def evaluate_job(
 def device_provenance(training_device, evaluation_device: dict) -> dict:
     """metrics.json's 'device': where the model was trained (its record file, when there is one) and
     evaluated, each as a short label and as the full record."""
-    training = json.loads(Path(training_device).read_text()) if training_device else None
+    training = read_json(training_device) if training_device else None
     return {
         "training": device_summary(training) if training else "not recorded",
         "evaluation": device_summary(evaluation_device),
@@ -125,7 +123,7 @@ def device_provenance(training_device, evaluation_device: dict) -> dict:
     }
 
 
-def external_eval_job(
+def evaluate_external_job(
     model_files,
     manifest_csv,
     run: dict,
@@ -142,103 +140,133 @@ def external_eval_job(
     ``model_files``), chosen on its validation images. With k-fold, every fold's model is tested:
     the table gets the fold mean (t-interval), and the record the fold-averaged (ensemble)
     prediction's metrics too, at the mean of the folds' thresholds."""
-    from busflow.crossval import fold_means, fold_rows
-    from busflow.errors import ConfigError
-    from busflow.images import load_training_image
-    from busflow.preprocess import Preprocess
-
     eval_cfg = EvaluationSettings.of(eval_cfg)
     resolved = accelerate(acceleration)
     table = pd.read_csv(manifest_csv, keep_default_na=False)
-    used = table[~table["in_training"].astype(str).str.lower().eq("true")]
-    if used.empty:
-        raise ConfigError(
-            f"{manifest_csv}: every image of external set '{run['external']}' is also in the "
-            "training data; nothing to test. Point external: at other images."
-        )
-    preprocess = Preprocess.from_config(run["preprocess"])
-    images = np.stack(
-        [load_training_image(path, run["image_size"], preprocess) for path in used["path"]]
-    )
-    labels = np.asarray([run["classes"].index(label) for label in used["label"]])
-    ids, copies = used["image_id"].to_numpy(), np.zeros(len(used), dtype=int)
-    fold_models = [
+    used = images_not_trained_on(table, manifest_csv, run["external"])
+    images, labels = external_images(used, run)
+    ids = used["image_id"].to_numpy()
+    models = [
         set_predict_jit(keras.models.load_model(path), resolved["jit_compile"])
         for path in model_files
     ]
     raw = predict_each_with_tta(
-        [predictor(model, eval_cfg) for model in fold_models], images, ids, copies, tta
+        [predictor(model, eval_cfg) for model in models], images, ids, np.zeros(len(ids), int), tta
     )
     chosen = [read_json(path) for path in operating_point_files] or [
         fixed_operating_point(OperatingPointRule("fixed", 0.5, 0.9))
     ] * len(raw)
     applied = [apply_operating_point(c, p) for c, p in zip(chosen, raw)]
-    bins = eval_cfg.calibration_bins
-    records = [
-        {
-            "fold": i,
-            "n": len(labels),
-            **evaluate_predictions(labels, p, eval_cfg, t),
-            "calibration": calibration_summary(labels, p, bins),
-        }
-        for i, (p, t) in enumerate(applied)
-    ]
-    ensemble = np.mean([p for p, _ in applied], axis=0)
-    thresholds = [t for _, t in applied]
     record = {
+        **external_provenance(run, eval_cfg, len(table) - len(used), tta, chosen),
+        "device": device_provenance(None, resolved["device"]),
+        **external_metrics(labels, applied, chosen, eval_cfg),
+    }
+    save_json(record, out["metrics"])
+    write_csv(ensemble_table(ids, labels, applied), out["predictions"])
+    print(external_summary(record, len(labels)))
+
+
+def images_not_trained_on(table: pd.DataFrame, manifest_csv, name: str) -> pd.DataFrame:
+    """The external manifest's rows that are not (near) copies of a training image; ConfigError
+    when none is left."""
+    from busflow.errors import ConfigError
+
+    used = table[~table["in_training"].astype(str).str.lower().eq("true")]
+    if used.empty:
+        raise ConfigError(
+            f"{manifest_csv}: every image of external set '{name}' is also in the "
+            "training data; nothing to test. Point external: at other images."
+        )
+    return used
+
+
+def external_images(used: pd.DataFrame, run: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels): each image decoded and preprocessed as training images were."""
+    from busflow.images import load_training_image
+    from busflow.preprocess import Preprocess
+
+    preprocess = Preprocess.from_config(run["preprocess"])
+    images = np.stack(
+        [load_training_image(path, run["image_size"], preprocess) for path in used["path"]]
+    )
+    return images, np.asarray([run["classes"].index(label) for label in used["label"]])
+
+
+def external_provenance(run: dict, eval_cfg, left_out: int, tta, chosen: list[dict]) -> dict:
+    """What the external record says about where its numbers come from."""
+    return {
         "model": run["model"],
         "external": run["external"],
         "protocol": run["protocol"],
         "leaky": False,
         "seed": eval_cfg.seed,
         "weights": run["weights"],
-        "n_in_training_left_out": int(len(table) - len(used)),
+        "n_in_training_left_out": int(left_out),
         "test_time_augmentation": view_count(tta),
         "recalibration": chosen[0]["recalibration"]
         if len(chosen) == 1
         else [c["recalibration"] for c in chosen],
-        "device": device_provenance(None, resolved["device"]),
     }
-    if len(model_files) == 1:
-        record.update(
-            evaluation="external set", operating_point=chosen[0]["operating_point"], **records[0]
-        )
-    else:
-        point = {key: chosen[0]["operating_point"][key] for key in ("rule", "target_sensitivity")}
-        record.update(
-            evaluation=f"external set, {len(model_files)} fold models",
-            metrics=fold_means(records, eval_cfg.ci_level),
-            folds=fold_rows(records),
-            ensemble=evaluate_predictions(labels, ensemble, eval_cfg, float(np.mean(thresholds))),
-            operating_point={**point, "thresholds": thresholds},
-            calibration={
-                "ece": float(np.mean([r["calibration"]["ece"] for r in records])),
-                "brier": float(np.mean([r["calibration"]["brier"] for r in records])),
-                "of": "mean over the fold models",
-                "ensemble": calibration_summary(labels, ensemble, bins),
-            },
-            confusion_matrix=evaluate_predictions(
-                labels, ensemble, eval_cfg, float(np.mean(thresholds))
-            )["confusion_matrix"],
-            n=len(labels),
-            n_positive=int(labels.sum()),
-        )
-    save_json(record, out["metrics"])
-    write_csv(
-        pd.DataFrame(
-            {
-                "image_id": ids,
-                "label": labels,
-                "probability": ensemble,
-                "threshold": float(np.mean(thresholds)),
-            }
-        ),
-        out["predictions"],
+
+
+def external_metrics(labels, applied: list[tuple], chosen: list[dict], eval_cfg) -> dict:
+    """The metrics of one model (``applied``: one (probabilities, threshold) per fold model): its
+    own, or under k-fold the fold means, each fold's, and the ensemble's (bootstrapped once)."""
+    eval_cfg = EvaluationSettings.of(eval_cfg)
+    records = [
+        {
+            "fold": i,
+            "n": len(labels),
+            **evaluate_predictions(labels, p, eval_cfg, t),
+            "calibration": calibration_summary(labels, p, eval_cfg.calibration_bins),
+        }
+        for i, (p, t) in enumerate(applied)
+    ]
+    if len(applied) == 1:
+        return {
+            "evaluation": "external set",
+            "operating_point": chosen[0]["operating_point"],
+            **records[0],
+        }
+    ensemble, threshold = ensemble_of(applied)
+    ensemble_record = evaluate_predictions(labels, ensemble, eval_cfg, threshold)
+    point = {key: chosen[0]["operating_point"][key] for key in ("rule", "target_sensitivity")}
+    return {
+        "evaluation": f"external set, {len(applied)} fold models",
+        "metrics": fold_means(records, eval_cfg.ci_level),
+        "folds": fold_rows(records),
+        "ensemble": ensemble_record,
+        "operating_point": {**point, "thresholds": [t for _, t in applied]},
+        "calibration": {
+            "ece": float(np.mean([r["calibration"]["ece"] for r in records])),
+            "brier": float(np.mean([r["calibration"]["brier"] for r in records])),
+            "of": "mean over the fold models",
+            "ensemble": calibration_summary(labels, ensemble, eval_cfg.calibration_bins),
+        },
+        "confusion_matrix": ensemble_record["confusion_matrix"],
+        "n": len(labels),
+        "n_positive": int(np.sum(labels)),
+    }
+
+
+def ensemble_of(applied: list[tuple]) -> tuple[np.ndarray, float]:
+    """The fold models' mean probability and the mean of their thresholds."""
+    return np.mean([p for p, _ in applied], axis=0), float(np.mean([t for _, t in applied]))
+
+
+def ensemble_table(ids, labels, applied: list[tuple]) -> pd.DataFrame:
+    probability, threshold = ensemble_of(applied)
+    return pd.DataFrame(
+        {"image_id": ids, "label": labels, "probability": probability, "threshold": threshold}
     )
+
+
+def external_summary(record: dict, n_images: int) -> str:
     m = record["metrics"]
-    print(
-        f"{run['model']} on external set {run['external']}: accuracy {m['accuracy']['value']:.3f} "
-        f"AUC {m['auc']['value']:.3f} sensitivity {m['sensitivity']['value']:.3f} specificity "
-        f"{m['specificity']['value']:.3f} on {len(labels)} images "
-        f"({record['n_in_training_left_out']} left out as training duplicates)"
+    return (
+        f"{record['model']} on external set {record['external']}: accuracy "
+        f"{m['accuracy']['value']:.3f} AUC {m['auc']['value']:.3f} sensitivity "
+        f"{m['sensitivity']['value']:.3f} specificity {m['specificity']['value']:.3f} on "
+        f"{n_images} images ({record['n_in_training_left_out']} left out as training duplicates)"
     )

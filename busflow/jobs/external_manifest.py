@@ -6,7 +6,7 @@ from busflow.external import build_external_manifest
 from busflow.outputs import write_csv
 
 
-def external_manifest_job(source, data_cfg: dict, training_manifest_csv, out: dict) -> None:
+def build_external_manifest_job(source, data_cfg: dict, training_manifest_csv, out: dict) -> None:
     """out: manifest, rejected (paths) of one external validation set."""
     training = pd.read_csv(training_manifest_csv, keep_default_na=False)
     tables = build_external_manifest(source, data_cfg, training)

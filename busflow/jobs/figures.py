@@ -1,14 +1,12 @@
 """Rule plot_figures: training curves, ROC curves and confusion matrices."""
 
-import json
-from pathlib import Path
-
 import pandas as pd
 
 from busflow import figures
+from busflow.outputs import read_json
 
 
-def figures_job(
+def plot_figures_job(
     models,
     folds: int,
     history_files,
@@ -23,7 +21,7 @@ def figures_job(
         histories = [pd.read_csv(h) for h in history_files[i * folds : (i + 1) * folds]]
         figures.plot_training_curves(histories, model, path)
     predictions = {m: pd.read_csv(p) for m, p in zip(models, prediction_files)}
-    metrics = {m: json.loads(Path(p).read_text()) for m, p in zip(models, metrics_files)}
+    metrics = {m: read_json(p) for m, p in zip(models, metrics_files)}
     pooled = {m: metrics[m].get("pooled", metrics[m])["metrics"]["auc"]["value"] for m in models}
     title = (
         "ROC on the test split"

@@ -4,7 +4,7 @@ from busflow import manifest as manifest_lib
 from busflow.outputs import write_csv
 
 
-def manifest_job(raw_dir, data_cfg: dict, out: dict) -> None:
+def build_manifest_job(raw_dir, data_cfg: dict, out: dict) -> None:
     """out: manifest, rejected, duplicates, conflicts (paths)."""
     tables = manifest_lib.build_manifest(raw_dir, data_cfg)
     for name, table in tables.items():

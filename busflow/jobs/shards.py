@@ -5,7 +5,7 @@ import pandas as pd
 from busflow.shards import ShardSpec, build_shard, shard_meta, write_shard
 
 
-def shard_job(
+def augment_shard_job(
     manifest_csv, split_csv, split: str, shard: int, n_shards: int, cfg: dict, out_npz
 ) -> None:
     spec = ShardSpec(split, shard, n_shards)

@@ -8,7 +8,9 @@ from busflow.outputs import write_csv
 from busflow.split_record import read_record, write_record
 
 
-def split_job(manifest_csv, split_cfg: dict, folds: int, out: dict, held_out_sites=None) -> None:
+def split_images_job(
+    manifest_csv, split_cfg: dict, folds: int, out: dict, held_out_sites=None
+) -> None:
     """out: split, conflicts (paths). Honours and extends the split record at split_cfg['record'].
     ``held_out_sites``: leave one site out (busflow.sites), fold k holding out the k-th."""
     record_path = SplitSettings.of(split_cfg).record

@@ -11,6 +11,7 @@ import numpy as np
 from busflow import models
 from busflow.acceleration import set_predict_jit
 from busflow.config_types import FitSettings
+from busflow.feature_layers import feature_below
 from busflow.keras_job import accelerate
 from busflow.outputs import save_json, write_csv
 from busflow.registry import ModelSpec, model_spec
@@ -25,13 +26,13 @@ from busflow.training import (
 )
 
 
-def features_job(
+def extract_vgg16_features_job(
     shard_paths,
     weights_file,
     image_size: int,
     batch_size: int,
     out_npz,
-    keys=("block4", "bottleneck"),
+    keys,
     acceleration=None,
 ) -> None:
     """The VGG16 features ``keys`` (busflow.registry.feature_keys) of every sample: the bottleneck
@@ -221,9 +222,7 @@ def train_finetune_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
     head_settings = FitSettings.of(run["start_settings"]) if run.get("start_settings") else None
     resolved = accelerate(run.get("acceleration"))
     keras.utils.set_random_seed(settings.seed)
-    train, val = _load_features(
-        train_features, val_features, models.feature_key_below(blocks), selection
-    )
+    train, val = _load_features(train_features, val_features, feature_below(blocks), selection)
     classifier = keras.models.load_model(start_model)
     base, head = classifier.get_layer(models.BASE_NAME), classifier.get_layer(models.HEAD_NAME)
     head_epochs = settings.head_epochs

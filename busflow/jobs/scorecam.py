@@ -6,13 +6,13 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from busflow.gradcam import pick_examples, plot_cam_grid, score_cam
 from busflow.operating_point import apply_operating_point
 from busflow.outputs import read_json
 from busflow.samples import load_role
+from busflow.scorecam import pick_examples, plot_cam_grid, score_cam
 
 
-def cam_examples_job(
+def gradcam_examples_job(
     model_file,
     test_shards,
     model_name: str,

@@ -24,8 +24,9 @@ run it on TensorFlow; other backends' bilinear resizing may differ in the last d
    the map is flat, e.g. when no channel raises the class's probability.
 
 The explained class is the predicted one (probability >= 0.5: the second class, else the first).
-The module's name follows the issue that asked for "Grad-CAM"; everything it shows is labelled
-Score-CAM. Import it only after busflow.runtime.start_job has chosen the backend.
+The rule keeps the name the issue that asked for heat maps gave it (gradcam_examples); everything it
+shows is labelled Score-CAM. Import this only after busflow.runtime.start_job has chosen the
+backend.
 """
 
 from dataclasses import dataclass
@@ -118,7 +119,7 @@ def score_cam(
     """Score-CAM heat maps of the predicted class for uint8 images (N, S, S) or (N, S, S, C).
 
     ``decide`` maps the model's probabilities to the predicted class (True: the second); default
-    probability >= 0.5, the workflow passes its operating point (busflow.jobs.gradcam).
+    probability >= 0.5, the workflow passes its operating point (busflow.jobs.scorecam).
     Costs 2 + top_k forward passes per image (the image, its flat mean, the masks), no gradients.
     """
     images = np.asarray(images)

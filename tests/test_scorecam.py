@@ -1,4 +1,4 @@
-"""Score-CAM heat maps (busflow.gradcam): shape, range, locality,
+"""Score-CAM heat maps (busflow.scorecam): shape, range, locality,
 determinism, nested VGG16 models."""
 
 import re
@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from busflow import gradcam, models
-from busflow.jobs.gradcam import cam_examples_job
+from busflow import models, scorecam
+from busflow.jobs.scorecam import gradcam_examples_job
 
 SIZE = 16
 CELL = 4  # the constructed model's target layer sees 4x4-pixel cells
@@ -62,7 +62,7 @@ def patch_model():
 
 def test_heat_maps_have_the_image_shape_and_lie_in_zero_one(patch_model):
     images = np.stack([patch_image(), patch_image(grey=False), patch_image(bright=False)])
-    result = gradcam.score_cam(patch_model, images)
+    result = scorecam.score_cam(patch_model, images)
     assert result.heatmaps.shape == (3, SIZE, SIZE)
     assert result.heatmaps.dtype == np.float32
     assert np.isfinite(result.heatmaps).all()
@@ -74,7 +74,7 @@ def test_heat_maps_have_the_image_shape_and_lie_in_zero_one(patch_model):
 @pytest.mark.parametrize("pool", [1, CELL])
 def test_heat_is_on_the_discriminative_patch_not_on_the_distractor(pool):
     model = bright_patch_model(pool)
-    result = gradcam.score_cam(model, patch_image()[None])
+    result = scorecam.score_cam(model, patch_image()[None])
     heat = result.heatmaps[0]
     assert result.probabilities[0] > 0.9  # the bright patch makes it positive
     assert heat.max() == pytest.approx(1.0)
@@ -91,8 +91,8 @@ def test_heat_is_on_the_discriminative_patch_not_on_the_distractor(pool):
 
 def test_same_heat_maps_twice(patch_model):
     images = np.stack([patch_image(), patch_image(grey=False)])
-    first = gradcam.score_cam(patch_model, images)
-    second = gradcam.score_cam(patch_model, images)
+    first = scorecam.score_cam(patch_model, images)
+    second = scorecam.score_cam(patch_model, images)
     np.testing.assert_array_equal(first.heatmaps, second.heatmaps)
     np.testing.assert_array_equal(first.probabilities, second.probabilities)
 
@@ -100,7 +100,7 @@ def test_same_heat_maps_twice(patch_model):
 def test_no_evidence_gives_an_all_zero_map(patch_model):
     """Without the bright patch no channel raises the predicted
     (negative) class over the flat image."""
-    result = gradcam.score_cam(patch_model, patch_image(bright=False)[None])
+    result = scorecam.score_cam(patch_model, patch_image(bright=False)[None])
     assert result.probabilities[0] < 0.5
     assert result.heatmaps.shape == (1, SIZE, SIZE)
     assert (result.heatmaps == 0).all()
@@ -108,7 +108,7 @@ def test_no_evidence_gives_an_all_zero_map(patch_model):
 
 def test_target_is_the_last_conv_layer_of_the_baseline():
     model = models.build_baseline(32)
-    path = gradcam.last_conv_layer_path(model)
+    path = scorecam.last_conv_layer_path(model)
     convs = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert path == (convs[-1],)
 
@@ -126,10 +126,10 @@ def vgg_classifier(tmp_path_factory):
 
 
 def test_nested_vgg16_target_is_block5_conv3_inside_the_base(vgg_classifier):
-    path = gradcam.last_conv_layer_path(vgg_classifier)
+    path = scorecam.last_conv_layer_path(vgg_classifier)
     assert path == (models.BASE_NAME, "block5_conv3")
     images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 1), dtype=np.uint8)
-    activations = gradcam.activation_model(vgg_classifier, path).predict(images, verbose=0)
+    activations = scorecam.activation_model(vgg_classifier, path).predict(images, verbose=0)
     base = vgg_classifier.get_layer(models.BASE_NAME)
     direct = keras.Model(base.inputs, base.get_layer("block5_conv3").output)
     expected = direct.predict(keras.ops.convert_to_numpy(models.VGGInput()(images)), verbose=0)
@@ -139,7 +139,7 @@ def test_nested_vgg16_target_is_block5_conv3_inside_the_base(vgg_classifier):
 
 def test_score_cam_runs_on_the_nested_vgg16_model(vgg_classifier):
     images = np.random.default_rng(1).integers(0, 256, (2, 32, 32), dtype=np.uint8)
-    result = gradcam.score_cam(vgg_classifier, images, top_k=4)
+    result = scorecam.score_cam(vgg_classifier, images, top_k=4)
     assert result.heatmaps.shape == (2, 32, 32)
     assert result.heatmaps.min() >= 0.0 and result.heatmaps.max() <= 1.0
     np.testing.assert_allclose(
@@ -153,7 +153,7 @@ def test_examples_are_originals_of_both_classes_spread_over_the_ids():
     labels = np.array([0, 0, 0, 0, 0, 1, 1, 1, 0])
     ids = np.array(["b3", "b1", "b2", "b4", "b5", "m1", "m2", "m1", "b1"])
     copies = np.array([0, 0, 0, 0, 0, 0, 0, 1, 1])
-    picked = gradcam.pick_examples(labels, ids, copies, per_class=3)
+    picked = scorecam.pick_examples(labels, ids, copies, per_class=3)
     assert [ids[i] for i in picked] == ["b1", "b3", "b5", "m1", "m2"]
     assert (copies[picked] == 0).all()
 
@@ -180,7 +180,7 @@ def test_the_rule_job_writes_a_png_grid(tmp_path, patch_model):
     shard = tmp_path / "0.npz"
     write_shard(shard, arrays, {"protocol": "leak_free", "leaky": False})
     out = tmp_path / "figures" / "cam_bright.png"
-    cam_examples_job(model_file, [shard], "bright", ["benign", "malignant"], 2, 3, out)
+    gradcam_examples_job(model_file, [shard], "bright", ["benign", "malignant"], 2, 3, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from PIL import Image
 
@@ -189,6 +189,6 @@ def test_the_rule_job_writes_a_png_grid(tmp_path, patch_model):
 
 
 def test_no_tensorflow_calls_in_the_module():
-    source = Path(gradcam.__file__).read_text()
+    source = Path(scorecam.__file__).read_text()
     assert not re.search(r"^\s*(import|from)\s+(tensorflow|jax|torch)\b", source, re.MULTILINE)
     assert not re.search(r"\b(tf|jax|torch)\.\w+\(", source)
