@@ -16,19 +16,19 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
 from busflow.demo_data import generate_demo_dataset  # noqa: E402
 from busflow.image_scan import describe_image  # noqa: E402
+from busflow.runtime import select_backend  # noqa: E402
 
 PREPROCESS = {"crop_to_field": False, "suppress_overlays": False, "normalise_intensity": "none"}
 
 
 def export(folder: Path, name: str, model, size: int, tables: Path) -> Path:
-    from busflow.jobs.export import export_job
+    from busflow.jobs.export_models import export_models_job
 
     model.save(folder / f"{name}.keras")
     point = {"rule": "fixed", "target_sensitivity": None, "threshold": 0.5, "chosen_on": "bench"}
@@ -39,7 +39,7 @@ def export(folder: Path, name: str, model, size: int, tables: Path) -> Path:
            "max_image_pixels": 50_000_000, "near_duplicate_distance": 6, "saved_model": False,
            "workflow_dir": str(Path(__file__).resolve().parents[1])}  # fmt: skip
     out = folder / "export" / name
-    export_job(folder / f"{name}.keras", folder / "op.json", tables / "manifest.csv",
+    export_models_job(folder / f"{name}.keras", folder / "op.json", tables / "manifest.csv",
                tables / "split.csv", run, out)  # fmt: skip
     return out
 
@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--source-side", type=int, default=500)
     args = parser.parse_args()
+    select_backend(None)  # before Keras is imported
     from busflow.models import assemble_classifier, build_baseline, build_head, build_vgg16_base
     from busflow.predict import predict_table
 

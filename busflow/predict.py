@@ -28,8 +28,6 @@ from busflow.external import flag_training_overlap
 from busflow.new_images import gather, model_pixels, read_new_image, size_warning
 from busflow.preprocess import Preprocess
 
-BASE_COLUMNS = ["image_id", "path", "status", "reason", "warning"]
-DUPLICATE_COLUMNS = ["duplicate_of_training", "duplicate_kind"]
 # Images decoded at once: bounds memory on a large folder (each kept at full size until scored).
 CHUNK = 64
 

@@ -55,6 +55,9 @@ RULE_ORDER = [
     "compare_models",
     "plot_figures",
     "gradcam_examples",
+    "export_models",
+    "write_model_card",
+    "predict_images",
 ]
 
 

@@ -3,33 +3,6 @@
 # for, what they were trained and tested on, and where they fail.
 
 
-def export_dir(model, fold=None):
-    """results/export/<model>, or under k-fold results/export/<model>/fold<k> (default {fold})."""
-    if not CV:
-        return f"results/export/{model}"
-    return f"results/export/{model}/fold{'{fold}' if fold is None else fold}"
-
-
-def export_dirs():
-    return [export_dir(model, fold) for model in MODELS for fold in range(FOLDS)]
-
-
-def export_run(wildcards):
-    """What model.json records about the run (besides each model's own files)."""
-    return {
-        "fold": int(wildcards.fold) if CV else None,
-        "folds": FOLDS,
-        "protocol": PROTOCOL,
-        "image_size": config["data"]["image_size"],
-        "classes": config["data"]["classes"],
-        "preprocess": config["data"]["preprocess"],
-        "max_image_pixels": config["data"]["max_image_pixels"],
-        "near_duplicate_distance": config["data"]["near_duplicate_distance"],
-        "tta_views": view_count(TTA) + 1,
-        "saved_model": config["export"]["saved_model"],
-    }
-
-
 # One job per run (per fold under k-fold) exports every model: each export is seconds, the
 # process start and Keras import about as long again.
 rule export_models:

@@ -1,17 +1,9 @@
 # New, unlabelled images (config predict: [{name, path}]) through every exported model:
 # results/predictions/<name>.csv, the same numbers as python -m busflow.predict results/export.
-PREDICT = {entry["name"]: entry for entry in config["predict"]}
-
-
-def predict_images(wildcards):
-    """A set's files, so that adding or changing an image re-runs its predictions."""
-    return listed_files(PREDICT[wildcards.name]["path"])
-
-
 rule predict_images:
     input:
         exports=export_dirs(),
-        images=predict_images,
+        images=predict_set_files,
         code=script_code("predict_images.py"),
     output:
         "results/predictions/{name}.csv",

@@ -7,7 +7,7 @@ from busflow.runtime import start_job
 
 start_job(snakemake, snakemake.params.backend)
 
-from busflow.jobs.export import export_job  # noqa: E402  (Keras only after the backend is set)
+from busflow.jobs.export_models import export_models_job  # noqa: E402  (Keras only after the backend is set)
 
 # The workflow's folder, for the code version (git describe); not a param, so that a new commit
 # re-runs nothing by itself.
@@ -18,7 +18,7 @@ for model, model_file, operating_point, out_dir in zip(
     snakemake.input.operating_points,
     snakemake.output,
 ):
-    export_job(
+    export_models_job(
         model_file=model_file,
         operating_point_file=operating_point,
         manifest_csv=snakemake.input.manifest,

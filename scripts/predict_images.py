@@ -4,9 +4,9 @@ from busflow.runtime import start_job
 
 start_job(snakemake, snakemake.params.backend)
 
-from busflow.jobs.predict import predict_job  # noqa: E402  (Keras only after the backend is set)
+from busflow.jobs.predict_images import predict_images_job  # noqa: E402  (Keras only after the backend is set)
 
-predict_job(
+predict_images_job(
     export_dirs=snakemake.input.exports,
     source=snakemake.params.source,
     batch_size=snakemake.params.batch_size,

@@ -55,7 +55,7 @@ def export_model(tmp: Path, demo_raw: Path, name="transfer", fold=None, folds=1,
     """Build a small VGG16 classifier, save it as training does, and export it with the job."""
     import keras
 
-    from busflow.jobs.export import export_job
+    from busflow.jobs.export_models import export_models_job
     from busflow.models import (
         assemble_classifier,
         build_head,
@@ -92,7 +92,9 @@ def export_model(tmp: Path, demo_raw: Path, name="transfer", fold=None, folds=1,
         "saved_model": fold is None,
         "workflow_dir": str(Path(__file__).resolve().parents[1]),
     }
-    export_job(model_file, tmp / "op.json", tmp / "manifest.csv", tmp / "split.csv", run, out)
+    export_models_job(
+        model_file, tmp / "op.json", tmp / "manifest.csv", tmp / "split.csv", run, out
+    )
     return out
 
 

@@ -8,7 +8,7 @@ from busflow.export import read_export
 from busflow.model_card import card_outline, to_html, to_markdown
 
 
-def model_card_job(comparison_csv, export_dirs, out: dict) -> None:
+def write_model_card_job(comparison_csv, export_dirs, out: dict) -> None:
     records = [read_export(folder).record for folder in export_dirs]
     outline = card_outline(pd.read_csv(comparison_csv), records)
     Path(out["md"]).write_text(to_markdown(outline))

@@ -4,7 +4,7 @@ from busflow.outputs import write_csv
 from busflow.predict import predict_table, summary_line
 
 
-def predict_job(export_dirs, source, batch_size: int, out_csv) -> None:
+def predict_images_job(export_dirs, source, batch_size: int, out_csv) -> None:
     table = predict_table(export_dirs, [source], batch_size)
     write_csv(table, out_csv)
     print(summary_line(table))

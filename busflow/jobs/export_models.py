@@ -41,7 +41,9 @@ PROTOCOLS = {
 MAX_EXPORT_DIFFERENCE = 1e-5
 
 
-def export_job(model_file, operating_point_file, manifest_csv, split_csv, run: dict, out_dir):
+def export_models_job(
+    model_file, operating_point_file, manifest_csv, split_csv, run: dict, out_dir
+):
     """run: model, fold (None for one split), folds, protocol, image_size, classes, preprocess,
     max_image_pixels, near_duplicate_distance, tta_views, saved_model (bool), workflow_dir."""
     folder = Path(out_dir)
