@@ -27,6 +27,7 @@ from busflow.export import ExportedModel, find_exports, read_export
 from busflow.external import flag_training_overlap
 from busflow.new_images import gather, model_pixels, read_new_image, size_warning
 from busflow.preprocess import Preprocess
+from busflow.registry import model_names
 
 # Images decoded at once: bounds memory on a large folder (each kept at full size until scored).
 CHUNK = 64
@@ -40,9 +41,17 @@ def load_exports(paths) -> list[ExportedModel]:
             f"{', '.join(map(str, paths))}: no exported model here (no model.json at or below). "
             "Run the workflow's export (snakemake results/export) and point at results/export."
         )
-    exports = [read_export(folder) for folder in folders]
+    exports = sorted((read_export(folder) for folder in folders), key=registry_order)
     check_one_run_per_model(exports)
     return exports
+
+
+def registry_order(export: ExportedModel) -> tuple:
+    """Models in busflow/registry.py's order (the table's), folds in order: the rule and the
+    command line name the same folders in different orders."""
+    names = model_names()
+    rank = names.index(export.name) if export.name in names else len(names)
+    return rank, export.name, export.fold or 0
 
 
 def check_one_run_per_model(exports: list[ExportedModel]) -> None:

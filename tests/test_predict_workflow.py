@@ -18,6 +18,11 @@ pytestmark = pytest.mark.workflow
 PREDICT = "predict=[{name: clinic, path: clinic}]"
 
 
+def in_run(run, *args, **options):
+    """Snakemake in the shared tiny run, with its config."""
+    return snakemake(run, *args, configfile=run / "tiny.yaml", **options)
+
+
 @pytest.fixture(scope="module")
 def run(tiny_run):
     return tiny_run("tensorflow")
@@ -44,9 +49,9 @@ def clinic(run):
 @pytest.fixture(scope="module")
 def predictions(run, clinic):
     plan = planned_jobs(
-        snakemake(run, "-n", "--config", PREDICT, "--", "results/predictions/clinic.csv").stdout
+        in_run(run, "results/predictions/clinic.csv", "-n", "--config", PREDICT).stdout
     )
-    snakemake(run, "--cores", "2", "--config", PREDICT, "--", "results/predictions/clinic.csv")
+    in_run(run, "results/predictions/clinic.csv", "--cores", "2", "--config", PREDICT)
     table = pd.read_csv(run / "results/predictions/clinic.csv", keep_default_na=False)
     return {"plan": plan, "table": table.set_index("image_id")}
 
@@ -143,6 +148,6 @@ def test_a_changed_image_reruns_only_its_predictions(run, clinic, predictions):
     pixels[:4] = 255
     Image.fromarray(pixels).save(image)
     plan = planned_jobs(
-        snakemake(run, "-n", "--config", PREDICT, "--", "results/predictions/clinic.csv").stdout
+        in_run(run, "results/predictions/clinic.csv", "-n", "--config", PREDICT).stdout
     )
     assert plan == {"predict_images": 1}

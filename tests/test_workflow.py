@@ -86,6 +86,11 @@ def demo_run(tiny_run, tmp_path_factory):
     return workdir
 
 
+def in_demo(demo_run, *args, **options):
+    """Snakemake in the demo run's copy, with the tiny demo's config."""
+    return snakemake(demo_run, *args, configfile=demo_run / "tiny.yaml", **options)
+
+
 def test_demo_writes_every_output(demo_run):
     expected = [
         "results/manifest.csv",
@@ -173,7 +178,7 @@ def test_history_has_one_row_per_epoch_with_validation_metrics(demo_run):
 
 
 def test_nothing_to_do_after_a_complete_run(demo_run):
-    result = snakemake(demo_run, "-n")
+    result = in_demo(demo_run, "-n")
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
@@ -184,7 +189,7 @@ def test_editing_figure_code_reruns_only_the_figure_rule(demo_run):
     try:
         # A real edit: Snakemake ignores a bare mtime change when the content checksum is the same.
         figures.write_bytes(original + b"\n# edited by a test\n")
-        jobs = planned_jobs(snakemake(demo_run, "-n").stdout)
+        jobs = planned_jobs(in_demo(demo_run, "-n").stdout)
     finally:
         figures.write_bytes(original)
         os.utime(figures, ns=(stat.st_atime_ns, stat.st_mtime_ns))
@@ -197,7 +202,7 @@ def test_a_corrupt_new_image_stops_the_run_by_name_and_keeps_the_models(demo_run
     models = {p: p.stat().st_mtime_ns for p in (demo_run / "results" / "models").glob("*.keras")}
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     try:
-        result = snakemake(demo_run, "--cores", "2", check=False)
+        result = in_demo(demo_run, "--cores", "2", check=False)
         log = (demo_run / "results/logs/build_manifest.log").read_text()
     finally:
         bad.unlink()
@@ -223,7 +228,7 @@ def test_adding_an_image_reruns_from_the_manifest_and_moves_no_existing_image(de
         demo_run / "resources/demo_data" / f"{test_id}.png",
         demo_run / "resources/demo_data" / label / "a_rescan.png",
     )
-    jobs = planned_jobs(snakemake(demo_run, "-n").stdout)
+    jobs = planned_jobs(in_demo(demo_run, "-n").stdout)
     assert {
         "build_manifest",
         "split_images",
@@ -232,7 +237,7 @@ def test_adding_an_image_reruns_from_the_manifest_and_moves_no_existing_image(de
         "evaluate_model",
     } <= set(jobs)
     assert "generate_demo_data" not in jobs
-    snakemake(demo_run, "--cores", "2", "results/split.csv")
+    in_demo(demo_run, "--cores", "2", "results/split.csv")
     after = pd.read_csv(demo_run / "results/split.csv")
     assert len(after) == len(before) + 2
     added = after["image_id"].isin(["malignant/malignant_new", f"{label}/a_rescan"])
