@@ -1,10 +1,10 @@
-"""Augmentation images/s per CPU core: busflow.augment vs Keras' legacy ImageDataGenerator.
+"""Augmentation images/s per CPU core: busflow.augment.affine vs Keras' legacy ImageDataGenerator.
 
 Why busflow has its own augmentation (numpy + Pillow): the target is >= 3x Keras on the workflow's
 path, measured in the same run on the same synthetic grey images. Paths, each against
 ``ImageDataGenerator.random_transform`` per image (the least Keras can cost per augmented image):
 - workflow (the target): ``augment_copies(image, 24, seed_key, params)`` per augmented copy, what
-  busflow.shards calls (copy 0, the original, not counted; every copy seeded on its own);
+  busflow.augment.shards calls (copy 0, the original, not counted; every copy seeded on its own);
 - single: ``augment_image`` per image, one generator for the pass;
 - flow(32): ``ImageDataGenerator.flow()`` in batches of 32, for reference only (it also casts,
   standardises and batches).
@@ -38,7 +38,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # busflow from the checkout
-from busflow.runtime import select_backend  # noqa: E402
+from busflow.runtime.start import select_backend  # noqa: E402
 
 DEFAULT_JSON = "bench/results/augment_throughput.json"
 TARGET_RATIO = 3.0
@@ -190,7 +190,7 @@ def main(argv=None) -> int:
     import PIL
     import scipy
 
-    import busflow.augment as augment
+    import busflow.augment.affine as augment
 
     gen = keras_generator(args.keras_rotation)
     rows = [bench_size(augment, gen, size, args) for size in args.size]

@@ -2,12 +2,12 @@
 distinct ones: why the manifest compares window pHashes (issue 17), not one whole-image pHash.
 
 Each original gets one perturbed copy per kind (shift, crop, scale, brightness, JPEG, calipers);
-busflow.duplicates.group_duplicates runs on originals + copies, as the manifest calls it. Printed
-per kind and finder (before issue 17 / now): recall (copies grouped with their original) and false
-merges (originals newly linked to another original, a copy bridging two pictures); "distinct":
-originals the finder links on their own. ``--busi DIR`` (never in tests) also groups all of BUSI
-and prints the group counts and the pairs only one finder links. The last output is committed in
-bench/results/duplicate_finder.txt and quoted in docs/guarantees.md.
+busflow.data.duplicates.group_duplicates runs on originals + copies, as the manifest calls it.
+Printed per kind and finder (before issue 17 / now): recall (copies grouped with their original)
+and false merges (originals newly linked to another original, a copy bridging two pictures);
+"distinct": originals the finder links on their own. ``--busi DIR`` (never in tests) also groups
+all of BUSI and prints the group counts and the pairs only one finder links. The last output is
+committed in bench/results/duplicate_finder.txt and quoted in docs/guarantees.md.
 
     python bench/duplicate_finder.py [--n 100] [--sizes 64 256] [--busi DIR] [--busi-sample 120]
 """
@@ -24,9 +24,9 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from busflow.demo_data import CLASSES, render_lesion_image  # noqa: E402
-from busflow.duplicates import group_duplicates, image_fingerprint  # noqa: E402
-from busflow.images import decode_image  # noqa: E402
+from busflow.data.demo import CLASSES, render_lesion_image  # noqa: E402
+from busflow.data.duplicates import group_duplicates, image_fingerprint  # noqa: E402
+from busflow.data.images import decode_image  # noqa: E402
 
 
 def shift(grey, fraction):

@@ -29,9 +29,9 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from busflow.doctor import load_config  # noqa: E402
-from busflow.registry import model_names  # noqa: E402
-from busflow.runtime import select_backend  # noqa: E402
+from busflow.models.registry import model_names  # noqa: E402
+from busflow.runtime.doctor import load_config  # noqa: E402
+from busflow.runtime.start import select_backend  # noqa: E402
 
 MODELS = tuple(model_names())
 
@@ -60,8 +60,8 @@ def pool_shards(run: Path) -> list[str]:
 def train(model: str, fold: int, config: dict, run: Path, out_dir: Path, selection: dict) -> Path:
     """Train one model on one fold with the workflow's job function; returns the saved model."""
     from busflow.jobs import training as model_jobs
-    from busflow.registry import PIXELS, model_spec, training_run
-    from busflow.weights import resolve_weights_file
+    from busflow.models.registry import PIXELS, model_spec, training_run
+    from busflow.models.weights import resolve_weights_file
 
     out = {
         "model": str(out_dir / f"{model}.keras"),
@@ -93,8 +93,8 @@ def validation_scores(model_file: Path, val: dict, tta: dict) -> dict:
     """AUC, accuracy at 0.5 and log-loss on the fold's validation images (with test-time views)."""
     import keras
 
-    import busflow.models  # noqa: F401  (registers VGGInput: the VGG16 models load with it)
-    from busflow.tta import predict_with_tta
+    import busflow.models.builders  # noqa: F401  (registers VGGInput: the VGG16 models load with it)
+    from busflow.evaluate.tta import predict_with_tta
 
     model = keras.models.load_model(model_file)
     probabilities = predict_with_tta(
@@ -119,8 +119,8 @@ def run_experiment(
 ) -> dict:
     """Train ``models`` on each fold and score every model of the
     workflow on the validation folds."""
-    from busflow.samples import fold_selection, load_role
-    from busflow.tta import tta_settings
+    from busflow.augment.samples import fold_selection, load_role
+    from busflow.evaluate.tta import tta_settings
 
     if config["evaluation"]["folds"] < 2:
         raise SystemExit(

@@ -2,7 +2,7 @@
 
 Why the workflow trains its VGG16 heads on features cached once and may train in bfloat16: on the
 demo data exactly as the workflow makes it (demo images, manifest, leak-free split, augmented
-shards), with the workflow's builders and busflow.training.train_resumable, it trains
+shards), with the workflow's builders and busflow.models.training.train_resumable, it trains
 - baseline (a) float32 and (b) mixed_bfloat16 on uint8 pixels;
 - transfer (a) float32 and (b) mixed_bfloat16 on cached bottleneck features (VGG16 with the
   demo's seeded He-normal init, as vgg16_weights: none; features stored as float32);
@@ -29,7 +29,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # busflow from the checkout
-from busflow.runtime import select_backend  # noqa: E402
+from busflow.runtime.start import select_backend  # noqa: E402
 
 METRICS = ("accuracy", "auc")
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -57,10 +57,10 @@ def demo_arrays(cfg: dict, tmp: Path) -> dict:
     CSV round trips between the rules."""
     import pandas as pd
 
-    from busflow.demo_data import generate_demo_dataset
-    from busflow.manifest import build_manifest
-    from busflow.shards import ShardSpec, build_shard, load_shards, shard_meta, write_shard
-    from busflow.split import assign_splits
+    from busflow.augment.shards import ShardSpec, build_shard, load_shards, shard_meta, write_shard
+    from busflow.data.demo import generate_demo_dataset
+    from busflow.data.manifest import build_manifest
+    from busflow.split.assign import assign_splits
 
     demo = cfg["demo"]
     generate_demo_dataset(tmp / "raw", demo["n_per_class"], demo["size"], demo["seed"])
@@ -85,8 +85,8 @@ def train_and_test(name, build, xy: dict, test: dict, to_pixels, settings, cfg, 
     do. Returns the run's metrics and test probabilities."""
     import keras
 
-    from busflow.evaluation import evaluate_predictions
-    from busflow.training import TrainingPlan, save_model_atomic, train_resumable
+    from busflow.evaluate.metrics import evaluate_predictions
+    from busflow.models.training import TrainingPlan, save_model_atomic, train_resumable
 
     plan = TrainingPlan(
         settings["epochs"], settings["batch_size"], settings["seed"], tmp / f"{name}.ckpt", name
@@ -115,8 +115,8 @@ def train_and_test(name, build, xy: dict, test: dict, to_pixels, settings, cfg, 
 def run(model: str, variant: str, data: dict, cfg: dict, settings: dict, tmp: Path) -> dict:
     """One variant: baseline or transfer in float32 or mixed_bfloat16 (transfer on cached
     features), or transfer end_to_end (float32, on pixels)."""
-    from busflow import models
-    from busflow.acceleration import apply_acceleration
+    from busflow.models import builders as models
+    from busflow.runtime.acceleration import apply_acceleration
 
     precision = "float32" if variant == "end_to_end" else variant
     jit = apply_acceleration({"precision": precision, "jit_compile": "auto"})["jit_compile"]
@@ -152,7 +152,7 @@ def run(model: str, variant: str, data: dict, cfg: dict, settings: dict, tmp: Pa
 
 def bottleneck_features(images: dict, size: int, batch_size: int) -> dict:
     """extract_vgg16_features_job for train and val: every sample's bottleneck, float32."""
-    from busflow import models
+    from busflow.models import builders as models
 
     extractor = models.build_feature_extractor(models.build_vgg16_base(size), size, ["bottleneck"])
     return {
@@ -218,7 +218,7 @@ def main(argv=None) -> int:
     select_backend(cfg["training"]["backend"])
     import keras
 
-    from busflow.devices import job_device, list_devices
+    from busflow.runtime.devices import job_device, list_devices
 
     settings = {
         name: {"dropout": 0.5, **cfg["training"][name]} for name in ("baseline", "transfer")

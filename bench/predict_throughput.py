@@ -4,8 +4,9 @@
 
 Exports a baseline CNN and a VGG16 classifier (random weights: the speed does not depend on their
 values) at --size px, writes --images demo scans of --source-side px (BUSI's are about 500 x 500),
-and times busflow.predict.predict_table on them: each model alone, then both. The time includes
-loading the models and decoding, checking and duplicate-hashing every image, as a user's run does.
+and times busflow.predict.predictions.predict_table on them: each model alone, then both. The time
+includes loading the models and decoding, checking and duplicate-hashing every image, as a user's
+run does.
 """
 
 import argparse
@@ -20,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
-from busflow.demo_data import generate_demo_dataset  # noqa: E402
-from busflow.image_scan import describe_image  # noqa: E402
-from busflow.runtime import select_backend  # noqa: E402
+from busflow.data.demo import generate_demo_dataset  # noqa: E402
+from busflow.data.scan import describe_image  # noqa: E402
+from busflow.runtime.start import select_backend  # noqa: E402
 
 PREPROCESS = {"crop_to_field": False, "suppress_overlays": False, "normalise_intensity": "none"}
 
@@ -51,8 +52,13 @@ def main() -> None:
     parser.add_argument("--source-side", type=int, default=500)
     args = parser.parse_args()
     select_backend(None)  # before Keras is imported
-    from busflow.models import assemble_classifier, build_baseline, build_head, build_vgg16_base
-    from busflow.predict import predict_table
+    from busflow.models.builders import (
+        assemble_classifier,
+        build_baseline,
+        build_head,
+        build_vgg16_base,
+    )
+    from busflow.predict.predictions import predict_table
 
     folder = Path(tempfile.mkdtemp(prefix="predict_bench_"))
     raw = folder / "images"

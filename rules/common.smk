@@ -6,21 +6,22 @@ from snakemake.utils import validate
 
 # The rules' planning helpers come from the package; it is importable even when not installed.
 sys.path.insert(0, workflow.basedir)
-from busflow.backends import conda_env  # noqa: E402
+from busflow.augment.samples import fold_selection as fold_selection_of  # noqa: E402
+from busflow.augment.shards import is_augmented  # noqa: E402
 from busflow.code_closure import code_closure  # noqa: E402
-from busflow.demo_data import demo_file  # noqa: E402
-from busflow.data_formats import candidate_files, layout_of  # noqa: E402
-from busflow.runtime import import_busflow_from  # noqa: E402
-from busflow.samples import fold_selection as fold_selection_of  # noqa: E402
-from busflow.shards import is_augmented  # noqa: E402
-from busflow.registry import MODEL_SPECS, PIXELS, acceleration_settings  # noqa: E402
-from busflow.registry import feature_keys, model_spec, training_run  # noqa: E402
-from busflow.registry import selected_models, weights_description  # noqa: E402
-from busflow.settings import check_settings, check_site_names  # noqa: E402
-from busflow.sites import fold_count, held_out_sites, sites_of  # noqa: E402
-from busflow.new_images import listed_files  # noqa: E402
-from busflow.tta import tta_settings, view_count  # noqa: E402
-from busflow.weights import resolve_weights_file  # noqa: E402
+from busflow.config.settings import check_settings, check_site_names  # noqa: E402
+from busflow.data.demo import demo_file  # noqa: E402
+from busflow.data.formats import candidate_files, layout_of  # noqa: E402
+from busflow.data.sites import fold_count, held_out_sites, sites_of  # noqa: E402
+from busflow.evaluate.tta import tta_settings, view_count  # noqa: E402
+from busflow.models.registry import MODEL_SPECS, PIXELS, model_spec  # noqa: E402
+from busflow.models.registry import acceleration_settings, feature_keys  # noqa: E402
+from busflow.models.registry import selected_models, training_run  # noqa: E402
+from busflow.models.registry import weights_description  # noqa: E402
+from busflow.models.weights import resolve_weights_file  # noqa: E402
+from busflow.predict.new_images import listed_files  # noqa: E402
+from busflow.runtime.backends import conda_env  # noqa: E402
+from busflow.runtime.start import import_busflow_from  # noqa: E402
 
 # The jobs' scripts import busflow from this workflow's folder too, in whatever environment runs
 # them (a conda env built from envs/*.yaml, which do not install busflow; a SLURM job, which
@@ -128,7 +129,7 @@ def external_metrics_files():
 
 
 def n_shards(split):
-    """Augmented splits (busflow.shards.is_augmented) have augment.shards shards; under leak_free,
+    """Augmented splits (busflow.augment.shards.is_augmented) have augment.shards shards; under leak_free,
     val and test are one unaugmented shard each."""
     return config["augment"]["shards"] if is_augmented(split, PROTOCOL) else 1
 
@@ -174,7 +175,7 @@ def split_input(wildcards):
 
 
 def selection(fold):
-    """What busflow.samples needs to pick one fold's samples (None: the split's own shards)."""
+    """What busflow.augment.samples needs to pick one fold's samples (None: the split's own shards)."""
     return fold_selection_of(config, "results/split.csv", fold) if CV else None
 
 
@@ -287,6 +288,6 @@ if (
     and config["vgg16_weights"] != "imagenet"
     and not WEIGHTS_FILE.is_file()
 ):
-    from busflow.weights import missing_weights_message
+    from busflow.models.weights import missing_weights_message
 
     raise WorkflowError(missing_weights_message(WEIGHTS_FILE))

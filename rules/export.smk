@@ -1,5 +1,5 @@
 # Each trained model (each fold's, under k-fold) leaves the run as a folder that stock Keras 3
-# loads without busflow (busflow/export.py), and the run gets a model card: what the models are
+# loads without busflow (busflow/predict/export.py), and the run gets a model card: what the models are
 # for, what they were trained and tested on, and where they fail.
 
 

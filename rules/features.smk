@@ -15,7 +15,7 @@ rule fetch_vgg16_weights:
 
 
 # VGG16's frozen outputs, computed once per sample, those the registered models read
-# (busflow/registry.py): block5_pool feeds the transfer head, block4_pool fine-tuning of block5
+# (busflow/models/registry.py): block5_pool feeds the transfer head, block4_pool fine-tuning of block5
 # (blocks 1-4 never change, so only block5 runs per epoch).
 rule extract_vgg16_features:
     input:

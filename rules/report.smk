@@ -1,5 +1,5 @@
 # Explanations for the report: Score-CAM heat maps of a few test images per model. Score-CAM, not
-# Grad-CAM: it needs forward passes only, so it runs on every Keras backend (busflow/scorecam.py).
+# Grad-CAM: it needs forward passes only, so it runs on every Keras backend (busflow/evaluate/scorecam.py).
 
 
 rule gradcam_examples:

@@ -1,4 +1,4 @@
-# One GPU training job per model of busflow/registry.py (per fold under k-fold cross-validation),
+# One GPU training job per model of busflow/models/registry.py (per fold under k-fold cross-validation),
 # rule train_<model>. Each checkpoints every epoch under .../models/{model}.checkpoint/ (not an
 # output, so it survives a killed job) and resumes from it when re-run with the same inputs. Each
 # records where it trained in models/{model}.device.json; under SLURM it stops before training when

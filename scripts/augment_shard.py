@@ -1,7 +1,7 @@
 """Rule augment_shard: decode, resize and augment one shard of a split."""
 
 from busflow.jobs.shards import augment_shard_job
-from busflow.runtime import start_job
+from busflow.runtime.start import start_job
 
 start_job(snakemake)
 augment_shard_job(

@@ -1,7 +1,7 @@
 """Rule build_external_manifest: one external set's images, those also in training flagged."""
 
 from busflow.jobs.external_manifest import build_external_manifest_job
-from busflow.runtime import start_job
+from busflow.runtime.start import start_job
 
 start_job(snakemake)
 build_external_manifest_job(

@@ -1,6 +1,6 @@
 """Rule choose_operating_point: a model's threshold (and recalibration) from validation."""
 
-from busflow.runtime import start_job
+from busflow.runtime.start import start_job
 
 start_job(snakemake, snakemake.params.backend)
 

@@ -1,7 +1,7 @@
 """Rule compare_models: this run's models beside the paper's and Hadad et al.'s figures."""
 
 from busflow.jobs.comparison import compare_models_job
-from busflow.runtime import start_job
+from busflow.runtime.start import start_job
 
 start_job(snakemake)
 compare_models_job(

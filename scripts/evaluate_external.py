@@ -1,6 +1,6 @@
 """Rule evaluate_external: one trained model (every fold's, under k-fold) on one external set."""
 
-from busflow.runtime import start_job
+from busflow.runtime.start import start_job
 
 start_job(snakemake, snakemake.params.backend)
 

@@ -1,6 +1,6 @@
 """Rule evaluate_model: predictions and metrics (with bootstrap CIs) on the test split."""
 
-from busflow.runtime import start_job
+from busflow.runtime.start import start_job
 
 start_job(snakemake, snakemake.params.backend)
 

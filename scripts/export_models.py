@@ -3,7 +3,7 @@ loads without busflow."""
 
 from pathlib import Path
 
-from busflow.runtime import start_job
+from busflow.runtime.start import start_job
 
 start_job(snakemake, snakemake.params.backend)
 

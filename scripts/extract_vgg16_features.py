@@ -1,6 +1,6 @@
 """Rule extract_vgg16_features: the VGG16 features the registered models read, once per split."""
 
-from busflow.runtime import start_job
+from busflow.runtime.start import start_job
 
 start_job(snakemake, snakemake.params.backend, snakemake.params.require_gpu)
 

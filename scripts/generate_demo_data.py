@@ -1,7 +1,7 @@
 """Rule generate_demo_data: write the synthetic demo images as a class-folder tree of PNGs."""
 
-from busflow.demo_data import generate_demo_dataset
-from busflow.runtime import start_job
+from busflow.data.demo import generate_demo_dataset
+from busflow.runtime.start import start_job
 
 start_job(snakemake)
 paths = generate_demo_dataset(

@@ -1,6 +1,6 @@
 """Rule gradcam_examples: Score-CAM heat maps (gradient-free, any backend) of a few test images."""
 
-from busflow.runtime import start_job
+from busflow.runtime.start import start_job
 
 start_job(snakemake, snakemake.params.backend)
 

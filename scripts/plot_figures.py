@@ -1,7 +1,7 @@
 """Rule plot_figures: training curves, ROC curves, confusion matrices and calibration as PNG."""
 
 from busflow.jobs.figures import plot_figures_job
-from busflow.runtime import start_job
+from busflow.runtime.start import start_job
 
 start_job(snakemake)
 plot_figures_job(

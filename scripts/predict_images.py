@@ -1,6 +1,6 @@
 """Rule predict_images: every exported model on one set of new, unlabelled images."""
 
-from busflow.runtime import start_job
+from busflow.runtime.start import start_job
 
 start_job(snakemake, snakemake.params.backend)
 

@@ -1,7 +1,7 @@
 """Rule split_images: assign images to train/val/test (leak_free) or mark the paper's pool."""
 
 from busflow.jobs.split import split_images_job
-from busflow.runtime import start_job
+from busflow.runtime.start import start_job
 
 start_job(snakemake)
 split_images_job(

@@ -1,7 +1,7 @@
-"""Rules train_<model>: the registry's trainer for one model (busflow/registry.py)."""
+"""Rules train_<model>: the registry's trainer for one model (busflow/models/registry.py)."""
 
-from busflow.registry import TRAINING_RUN_KEYS
-from busflow.runtime import start_job
+from busflow.models.registry import TRAINING_RUN_KEYS
+from busflow.runtime.start import start_job
 
 start_job(snakemake, snakemake.params.backend, snakemake.params.require_gpu)
 

@@ -1,7 +1,7 @@
 """Rule write_model_card: the run's model card, Markdown and HTML."""
 
 from busflow.jobs.write_model_card import write_model_card_job
-from busflow.runtime import start_job
+from busflow.runtime.start import start_job
 
 start_job(snakemake)
 

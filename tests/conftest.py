@@ -31,7 +31,7 @@ def cfg(demo_config) -> dict:
 @pytest.fixture(scope="session")
 def demo_raw(tmp_path_factory) -> Path:
     """A raw folder of generated demo PNGs (12 per class, 64 px); do not modify it."""
-    from busflow.demo_data import generate_demo_dataset
+    from busflow.data.demo import generate_demo_dataset
 
     raw = tmp_path_factory.mktemp("raw") / "data"
     generate_demo_dataset(raw, n_per_class=12, size=64, seed=5)
@@ -51,7 +51,7 @@ def raw_copy(demo_raw, tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def vgg16_weights_file(tmp_path_factory) -> Path:
     """A VGG16 notop weights file in Keras' HDF5 layout with random values, written here."""
-    from busflow.weights import write_random_vgg16_notop_h5
+    from busflow.models.weights import write_random_vgg16_notop_h5
 
     return write_random_vgg16_notop_h5(
         tmp_path_factory.mktemp("weights") / "vgg16_notop.h5", seed=3

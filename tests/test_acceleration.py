@@ -9,7 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from busflow import acceleration, models
+from busflow.models import builders as models
+from busflow.runtime import acceleration
 
 PACKAGE = Path(__file__).resolve().parents[1] / "busflow"
 
@@ -257,7 +258,9 @@ def test_set_predict_jit_applies_only_an_explicit_setting():
     assert acceleration.set_predict_jit(model, False).jit_compile is False
 
 
-@pytest.mark.parametrize("module", ["acceleration.py", "models.py", "training.py"])
+@pytest.mark.parametrize(
+    "module", ["runtime/acceleration.py", "models/builders.py", "models/training.py"]
+)
 def test_no_backend_specific_code(module):
     """Backend libraries only through importlib inside the detection functions: no tf.* calls."""
     source = (PACKAGE / module).read_text()

@@ -8,9 +8,9 @@ schema ``minimum``, and the job refuses them by name).
 import jsonschema
 import pytest
 
-from busflow.augment import AugmentParams
-from busflow.config_types import schema, schema_node
-from busflow.scanner_augment import ScannerAugment
+from busflow.augment.affine import AugmentParams
+from busflow.augment.scanner import ScannerAugment
+from busflow.config.sections import schema, schema_node
 
 NUMBERS = [-1, -1e-9, 0, 1e-9, 0.2, 0.5, 0.9, 0.95, 0.999, 1, 1.5, 10, 89.9, 90, 91, 255, 256]
 NOT_NUMBERS = [True, False, "0.1", None, [0.1]]

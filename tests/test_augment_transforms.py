@@ -1,4 +1,4 @@
-"""Tests for busflow.augment: each paper transform alone, seeding, fill modes, config.
+"""Tests for busflow.augment.affine: each paper transform alone, seeding, fill modes, config.
 
 Small images (32-64 px) keep the whole file well under a second or two.
 """
@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
-import busflow.augment as augment_module
-from busflow.augment import (
+import busflow.augment.affine as augment_module
+from busflow.augment.affine import (
     AugmentParams,
     apply_affine,
     augment_copies,
     augment_image,
     random_affine,
 )
-from busflow.config_types import schema_node
+from busflow.config.sections import schema_node
 
 # Every transform switched off; tests switch on the one they check.
 NONE = dict(

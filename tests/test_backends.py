@@ -13,9 +13,11 @@ import keras
 import numpy as np
 import pytest
 
-from busflow import backends, models, training
 from busflow.errors import CollapsedModelError, ConfigError
-from busflow.runtime import select_backend
+from busflow.models import builders as models
+from busflow.models import training
+from busflow.runtime import backends
+from busflow.runtime.start import select_backend
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,9 +32,9 @@ def test_an_unknown_backend_is_a_config_error_naming_the_choices():
 
 
 def test_every_per_backend_table_names_the_same_backends():
-    from busflow.acceleration import BF16_DETECTORS
-    from busflow.config_types import schema_node
-    from busflow.devices import ACCELERATOR_LISTERS
+    from busflow.config.sections import schema_node
+    from busflow.runtime.acceleration import BF16_DETECTORS
+    from busflow.runtime.devices import ACCELERATOR_LISTERS
 
     tables = [
         backends.CPU_INSTALL,
@@ -54,7 +56,7 @@ def test_only_chosen_backend_reads_keras_backend():
         for path in Path(REPO, folder).rglob("*.py")
         if re.search(r"(\.get|setdefault|getenv)\(\s*\"KERAS_BACKEND\"", path.read_text())
     ]
-    assert readers == ["busflow/backends.py"]
+    assert readers == ["busflow/runtime/backends.py"]
 
 
 def test_a_backend_that_is_not_installed_names_the_extra_to_install(monkeypatch):
@@ -93,7 +95,7 @@ RANDOM_BASE_FEATURES = """
 import os, sys, json
 sys.path.insert(0, {repo!r})
 import numpy as np
-from busflow import models
+from busflow.models import builders as models
 base = models.build_vgg16_base(32)
 kernel = base.get_layer("block5_conv3").kernel
 print(json.dumps(np.asarray(kernel)[0, 0, :3, :3].tolist()))
@@ -191,7 +193,7 @@ FEATURES_OF = """
 import sys
 sys.path.insert(0, {repo!r})
 import numpy as np
-from busflow import models
+from busflow.models import builders as models
 images = np.random.default_rng(4).integers(0, 256, (6, 32, 32, 1)).astype("uint8")
 extractor = models.build_feature_extractor(
     models.build_vgg16_base(32, {weights!r}), 32, ("block4", "bottleneck")

@@ -1,8 +1,8 @@
 """Every Keras backend busflow names runs the demo DAG end to end here, on the CPU, and learns.
 
 A GPU configuration (Keras on JAX) once trained VGG16 models that predicted one constant while only
-TensorFlow ran in CI. So each backend of busflow.backends.BACKENDS runs the same tiny demo (80
-images, 64 px, a few epochs: a couple of minutes each) to the comparison table, and every model
+TensorFlow ran in CI. So each backend of busflow.runtime.backends.BACKENDS runs the same tiny demo
+(80 images, 64 px, a few epochs: a couple of minutes each) to the comparison table, and every model
 must beat chance clearly on its test split and land near TensorFlow's AUC.
 """
 
@@ -14,8 +14,8 @@ import sys
 import pandas as pd
 import pytest
 
-from busflow.backends import BACKENDS
-from busflow.registry import model_names
+from busflow.models.registry import model_names
+from busflow.runtime.backends import BACKENDS
 
 from workflow_helpers import REPO, write_config
 

@@ -3,13 +3,17 @@
 import numpy as np
 import pytest
 
-from busflow.calibration import (
+from busflow.evaluate.calibration import (
     Recalibration,
     calibration_summary,
     expected_calibration_error,
     fit_recalibration,
 )
-from busflow.operating_point import OperatingPointRule, choose_threshold, operating_point_record
+from busflow.evaluate.operating_point import (
+    OperatingPointRule,
+    choose_threshold,
+    operating_point_record,
+)
 
 # Four images in two bins of width 0.5: bin [0, 0.5) holds 0.1 (benign) and 0.4 (malignant),
 # bin [0.5, 1] holds 0.6 (benign) and 0.9 (malignant).

@@ -43,6 +43,21 @@ def test_closure_follows_imports_at_any_depth_inside_functions_and_through_cycle
     assert [p.name for p in closure] == ["deep.py", "middle.py", "top.py"]
 
 
+def test_closure_resolves_relative_imports_and_leaves_package_inits_out(tmp_path):
+    write_module(tmp_path, "busflow.stage.entry", "from . import sibling\nfrom .sibling import f\n")
+    write_module(tmp_path, "busflow.stage.sibling", "def f():\n    from ..shared import g\n")
+    write_module(tmp_path, "busflow.shared", "from .other.deep import h  # a package below\n")
+    write_module(tmp_path, "busflow.other.deep", "from ... import outside_the_package\n")
+    write_module(tmp_path, "busflow.stage.unused", "")
+    script = tmp_path / "script.py"
+    script.write_text("from busflow.stage import entry\nfrom . import not_resolved_in_a_script\n")
+
+    closure = code_closure(script, tmp_path / "busflow")
+
+    relative = [p.relative_to(tmp_path / "busflow").as_posix() for p in closure]
+    assert relative == ["other/deep.py", "shared.py", "stage/entry.py", "stage/sibling.py"]
+
+
 def test_closure_agrees_with_pythons_own_bytecode_scan_of_each_script():
     """modulefinder reads the compiled scripts independently of our ast
     walk; busflow modules must agree."""
@@ -184,17 +199,17 @@ def finished_run_of_a_workflow_copy(tmp_path: Path) -> tuple[Path, Path]:
     return workflow, workdir
 
 
-def deep_module_of(script: str, outside_of: list[str]) -> str:
+def deep_module_of(script: str, outside_of: list[str]) -> Path:
     """A module the training rules reach only through another module,
     and the others' scripts do not."""
     script_path = REPO / "scripts" / script
     from busflow.code_closure import imported_modules, module_file
 
-    direct = {module_file(PACKAGE, name) for name in imported_modules(script_path)} - {None}
+    direct = {module_file(PACKAGE, n) for n in imported_modules(script_path, PACKAGE)} - {None}
     excluded = set().union(*(code_closure(REPO / "scripts" / s, PACKAGE) for s in outside_of))
     candidates = sorted(set(code_closure(script_path, PACKAGE)) - direct - excluded)
     assert candidates, "train_model.py has no module of its own below its direct imports"
-    return candidates[0].name
+    return candidates[0].relative_to(PACKAGE)
 
 
 def job_reasons(dry_run: str) -> dict[str, list[str]]:
@@ -243,4 +258,5 @@ def test_no_library_module_imports_a_rule_entry_point():
 
     for module in PACKAGE.rglob("*.py"):
         if "jobs" not in module.relative_to(PACKAGE).parts:
-            assert not {m for m in imported_modules(module) if m.startswith("busflow.jobs")}, module
+            imported = imported_modules(module, PACKAGE)
+            assert not {m for m in imported if m.startswith("busflow.jobs")}, module

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from busflow.comparison import comparison_table, to_markdown
+from busflow.report.comparison import comparison_table, to_markdown
 
 REFERENCES = Path(__file__).resolve().parents[1] / "config" / "reference_results.csv"
 
@@ -55,7 +55,7 @@ def test_paper_protocol_rows_are_marked_leaky_in_markdown():
 
 
 def test_html_table_has_every_row_and_highlights_leaky_ones():
-    from busflow.comparison import to_html
+    from busflow.report.comparison import to_html
 
     runs = [fake_metrics("finetune", "paper"), fake_metrics("baseline")]
     page = to_html(comparison_table(runs, pd.read_csv(REFERENCES)))

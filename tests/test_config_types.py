@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from busflow.config_types import (
+from busflow.augment.scanner import ScannerAugment
+from busflow.config.schema_docs import render
+from busflow.config.sections import (
     SCHEMA_FILE,
     AugmentSettings,
     DataSettings,
@@ -16,9 +18,7 @@ from busflow.config_types import (
     schema_node,
     with_defaults,
 )
-from busflow.preprocess import Preprocess
-from busflow.scanner_augment import ScannerAugment
-from busflow.schema_docs import render
+from busflow.data.preprocess import Preprocess
 
 SECTIONS = (
     DataSettings,

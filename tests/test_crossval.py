@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from busflow.crossval import mean_interval, summarise_folds
-from busflow.evaluation import evaluate_predictions
+from busflow.evaluate.crossval import mean_interval, summarise_folds
+from busflow.evaluate.metrics import evaluate_predictions
 
 EVAL_CFG = {"bootstrap": 50, "seed": 1, "ci_level": 0.95, "calibration_bins": 10}
 

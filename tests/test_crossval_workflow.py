@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from busflow.registry import model_names
+from busflow.models.registry import model_names
 
 from workflow_helpers import REPO, planned_jobs, snakemake, write_config
 
@@ -56,7 +56,7 @@ def test_every_fold_trains_every_registered_model_as_separate_gpu_jobs(tmp_path)
 def cv_run(tmp_path_factory):
     """Two folds on 60 tiny demo images, with an external folder and
     an external CSV; about 2.5 min."""
-    from busflow.demo_data import generate_demo_dataset
+    from busflow.data.demo import generate_demo_dataset
 
     workdir = tmp_path_factory.mktemp("cv")
     generate_demo_dataset(workdir / "hospital_b", n_per_class=10, size=64, seed=99)
@@ -70,7 +70,7 @@ def cv_run(tmp_path_factory):
     )
     # The CSV set: hospital_b's malignant images plus one image of the training data itself,
     # copied in once the first run has generated it. The CSV exists from the start: a missing
-    # external CSV stops planning (busflow.settings.check_csv_exists).
+    # external CSV stops planning (busflow.config.settings.check_csv_exists).
     rows = [
         f"hospital_b/malignant/{p.name},malignant"
         for p in sorted((workdir / "hospital_b/malignant").iterdir())
@@ -187,10 +187,10 @@ def test_test_time_views_rerun_only_evaluation_and_average_the_models_prediction
     probability is then the fold model's mean over the image and its views."""
     import keras
 
-    import busflow.models  # noqa: F401  (registers the custom layers the saved model uses)
-    from busflow.folds import select_samples
-    from busflow.shards import load_shards
-    from busflow.tta import tta_settings, views
+    import busflow.models.builders  # noqa: F401  (registers the custom layers the saved model uses)
+    from busflow.augment.shards import load_shards
+    from busflow.evaluate.tta import tta_settings, views
+    from busflow.split.folds import select_samples
 
     workdir = tmp_path / "cv"
     shutil.copytree(cv_run, workdir, symlinks=True)
@@ -231,7 +231,7 @@ def test_test_time_views_rerun_only_evaluation_and_average_the_models_prediction
     stack = views(test["images"], test["image_ids"], test["copy_index"], tta)
     model = keras.models.load_model(workdir / "results/folds/1/models/transfer.keras")
     expected = model.predict(stack[..., None], verbose=0).reshape(-1, 3).mean(axis=1)
-    from busflow.calibration import (
+    from busflow.evaluate.calibration import (
         Recalibration,
     )  # the fold's validation-fitted map, applied after the mean
 

@@ -1,12 +1,15 @@
-"""busflow.data_formats: every format of labelled images is one entry, and each entry is read the
+"""busflow.data.formats: every format of labelled images is one entry, and each entry is read the
 same way wherever a set can be given (a site of data.raw, an external set) and planned from the
 same files. A new entry in DATA_FORMATS is checked by the contract test below once its sample set
 is added to SAMPLES."""
 
+import os
+
 import pandas as pd
 import pytest
 
-from busflow.data_formats import (
+from busflow.data.external import build_external_manifest
+from busflow.data.formats import (
     CSV,
     DATA_FORMATS,
     FOLDER,
@@ -16,9 +19,8 @@ from busflow.data_formats import (
     layout_of,
     scan_source,
 )
+from busflow.data.manifest import build_manifest
 from busflow.errors import ConfigError
-from busflow.external import build_external_manifest
-from busflow.manifest import build_manifest
 
 DATA_CFG = {
     "classes": ["benign", "malignant"],
@@ -29,7 +31,7 @@ DATA_CFG = {
 
 
 def folder_set(tmp_path):
-    from busflow.demo_data import generate_demo_dataset
+    from busflow.data.demo import generate_demo_dataset
 
     generate_demo_dataset(tmp_path / "set", n_per_class=3, size=48, seed=5)
     return tmp_path / "set"
@@ -75,6 +77,20 @@ def test_a_site_and_an_external_set_in_one_format_are_read_alike(name, tmp_path)
         site[columns].sort_values("image_id", ignore_index=True), external[columns]
     )
     assert external["in_training"].all()  # the same pictures
+
+
+@pytest.mark.parametrize("name", list(SAMPLES))
+def test_a_set_given_to_predict_lists_the_images_the_manifest_reads(name, tmp_path):
+    """New images come in the same formats (busflow.predict.new_images), labels not needed."""
+    from busflow.predict.new_images import gather
+
+    source = SAMPLES[name](tmp_path)
+    images, _ = scan_source(source, DATA_CFG, "data.raw")
+    listed = gather([source])
+    assert sorted(os.path.realpath(path) for _, path in listed) == sorted(
+        os.path.realpath(path) for path in images["path"]
+    )
+    assert len({image_id for image_id, _ in listed}) == len(listed)
 
 
 def test_a_missing_csv_stops_at_planning_naming_the_key(tmp_path):

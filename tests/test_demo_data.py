@@ -9,7 +9,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from busflow.demo_data import generate_demo_dataset, main, render_lesion, render_lesion_image
+from busflow.data.demo import generate_demo_dataset, main, render_lesion, render_lesion_image
 
 N = 60
 

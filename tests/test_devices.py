@@ -8,8 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from busflow import devices, runtime
-from busflow.devices import (
+from busflow.runtime import devices
+from busflow.runtime import start as runtime
+from busflow.runtime.devices import (
     Device,
     WrongDeviceError,
     check_gpu_job,
@@ -153,8 +154,8 @@ def test_start_job_refuses_a_gpu_job_under_slurm_on_this_cpu_machine(tmp_path, m
 
 
 def test_metrics_json_records_where_the_model_was_trained_and_evaluated(tmp_path):
+    from busflow.augment.shards import write_shard
     from busflow.jobs.evaluation import evaluate_model_job
-    from busflow.shards import write_shard
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((8, 8, 1))
@@ -198,7 +199,7 @@ def test_comparison_shows_where_this_runs_models_were_trained():
     import pandas as pd
     from test_comparison import REFERENCES, fake_metrics
 
-    from busflow.comparison import comparison_table, to_html, to_markdown
+    from busflow.report.comparison import comparison_table, to_html, to_markdown
 
     runs = [
         {**fake_metrics(m), "device": {"training": "jax 0.7.2 on gpu NVIDIA H100"}}

@@ -1,5 +1,5 @@
-"""python -m busflow.doctor: each check, its fix, and the exit code. SLURM's sinfo and sacctmgr are
-fake executables on PATH that print what a real cluster would."""
+"""python -m busflow.runtime.doctor: each check, its fix, and the exit code. SLURM's sinfo and
+sacctmgr are fake executables on PATH that print what a real cluster would."""
 
 import os
 import re
@@ -9,8 +9,8 @@ import sys
 import pytest
 import yaml
 
-from busflow import doctor
-from busflow.devices import Device, job_device
+from busflow.runtime import doctor
+from busflow.runtime.devices import Device, job_device
 
 REPO = doctor.REPO
 SINFO_GPU = "main* (null)\ngpu gpu:a100:4\n"
@@ -48,7 +48,7 @@ def gpu_backend(monkeypatch):
     monkeypatch.setattr(doctor, "smoke_fit_record", lambda backend: GPU_SMOKE_FIT)
 
 
-# What busflow.smoke_fit printed on a GPU node: the loss went down, the predictions differ.
+# What busflow.runtime.smoke_fit printed on a GPU node: the loss went down, the predictions differ.
 GPU_SMOKE_FIT = {
     "first_loss": 0.70,
     "last_loss": 0.05,
@@ -228,7 +228,7 @@ def test_the_command_line_probes_the_real_backend(tmp_path):
     """End to end, as a user runs it (this machine: CPU, no sinfo needed)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run(
-        [sys.executable, "-m", "busflow.doctor", "--directory", str(tmp_path)],
+        [sys.executable, "-m", "busflow.runtime.doctor", "--directory", str(tmp_path)],
         capture_output=True,
         text=True,
         env=env,

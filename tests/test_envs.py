@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from busflow.backends import CONDA_ENVS
+from busflow.runtime.backends import CONDA_ENVS
 
 REPO = Path(__file__).resolve().parents[1]
 ENV_FILES = sorted((REPO / "envs").glob("*.yaml"))
@@ -103,7 +103,7 @@ def test_every_rule_env_file_exists():
             for line in smk.read_text().splitlines()
             if line.strip().startswith('"../envs/')
         }
-    # The Keras rules name KERAS_ENV (busflow.backends.conda_env), the others the data env.
+    # The Keras rules name KERAS_ENV (busflow.runtime.backends.conda_env), the others the data env.
     assert referenced == {"../envs/data.yaml"}
     referenced |= {env for envs in CONDA_ENVS.values() for env in envs.values()}
     assert all((REPO / "rules" / ref).resolve().is_file() for ref in referenced)

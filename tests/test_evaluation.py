@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from busflow.evaluation import evaluate_predictions
+from busflow.evaluate.metrics import evaluate_predictions
 
 CFG = {"bootstrap": 200, "seed": 1, "ci_level": 0.95}
 

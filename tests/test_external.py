@@ -4,10 +4,10 @@ import shutil
 
 import pytest
 
-from busflow.data_formats import candidate_files
+from busflow.data.external import build_external_manifest
+from busflow.data.formats import candidate_files
+from busflow.data.manifest import build_manifest
 from busflow.errors import BadImageError, ConfigError, DatasetLayoutError
-from busflow.external import build_external_manifest
-from busflow.manifest import build_manifest
 
 DATA_CFG = {
     "classes": ["benign", "malignant"],
@@ -19,7 +19,7 @@ DATA_CFG = {
 
 @pytest.fixture(scope="module")
 def external_raw(tmp_path_factory):
-    from busflow.demo_data import generate_demo_dataset
+    from busflow.data.demo import generate_demo_dataset
 
     raw = tmp_path_factory.mktemp("external") / "hospital_b"
     generate_demo_dataset(raw, n_per_class=6, size=64, seed=77)

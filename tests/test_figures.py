@@ -3,8 +3,8 @@
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from busflow.figures import plot_training_curves, training_curves_figure
-from busflow.training import HISTORY_METRICS
+from busflow.models.training import HISTORY_METRICS
+from busflow.report.figures import plot_training_curves, training_curves_figure
 
 
 def history(kept_epoch=None, epochs=4):

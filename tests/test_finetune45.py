@@ -3,10 +3,10 @@
 import keras
 import numpy as np
 
-from busflow import models
-from busflow.feature_layers import feature_below
 from busflow.jobs.training import train_model_job
-from busflow.registry import feature_keys, model_spec
+from busflow.models import builders as models
+from busflow.models.features import feature_below
+from busflow.models.registry import feature_keys, model_spec
 
 SIZE = 32
 

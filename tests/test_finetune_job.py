@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from busflow import models, training
 from busflow.jobs import training as model_jobs
 from busflow.jobs.training import _compiled_head, train_finetune_job, warm_up_head
-from busflow.registry import model_spec
-from busflow.training import train_epochs
+from busflow.models import builders as models
+from busflow.models import training
+from busflow.models.registry import model_spec
+from busflow.models.training import train_epochs
 
 SIZE = 32
 HEAD = {

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from test_split import SPLIT_CFG, synthetic_manifest
 
+from busflow.augment.shards import ShardSpec, build_shard
+from busflow.data.manifest import build_manifest
 from busflow.errors import ConfigError
-from busflow.folds import ORIGINAL_WHEN_NOT_KEPT, sample_mask, select_samples
-from busflow.manifest import build_manifest
-from busflow.shards import ShardSpec, build_shard
-from busflow.split import assign_splits
+from busflow.split.assign import assign_splits
+from busflow.split.folds import ORIGINAL_WHEN_NOT_KEPT, sample_mask, select_samples
 
 K = 5
 LEAK_FREE = {"protocol": "leak_free", "seed": 42, "folds": K, "keep_original": True}

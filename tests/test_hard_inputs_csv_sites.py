@@ -6,10 +6,10 @@ import shutil
 import pytest
 from PIL import Image
 
+from busflow.config.settings import check_settings, check_site_names
+from busflow.data.images import decode_image
+from busflow.data.manifest import build_manifest
 from busflow.errors import BadImageError, ConfigError
-from busflow.images import decode_image
-from busflow.manifest import build_manifest
-from busflow.settings import check_settings, check_site_names
 
 from workflow_helpers import planned_jobs, snakemake, write_config
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from busflow.data.manifest import build_manifest
 from busflow.errors import BadImageError, ConfigError, DatasetLayoutError
-from busflow.manifest import build_manifest
 
 DATA_CFG = {
     "classes": ["benign", "malignant"],
@@ -253,7 +253,7 @@ def test_a_shifted_or_tighter_framed_rescan_shares_its_originals_group(raw_copy)
 def test_transparent_regions_are_black_whatever_the_file_keeps_under_them(tmp_path, mode):
     """BrEaST crops regions out with alpha 0; some files keep text
     under them, which must not show."""
-    from busflow.images import decode_image
+    from busflow.data.images import decode_image
 
     grey = np.full((8, 8), 120, dtype=np.uint8)
     alpha = np.full((8, 8), 255, dtype=np.uint8)

@@ -6,9 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from busflow import models
 from busflow.errors import WeightsNotFoundError
-from busflow.weights import VGG16_NOTOP_FILE, VGG16_NOTOP_MD5, resolve_weights_file
+from busflow.models import builders as models
+from busflow.models.weights import VGG16_NOTOP_FILE, VGG16_NOTOP_MD5, resolve_weights_file
 
 SIZE = 32
 
@@ -89,7 +89,7 @@ def test_block5_trainer_on_block4_features_equals_the_full_model(vgg16_weights_f
 
 
 def test_fetch_without_network_names_file_md5_and_place(tmp_path):
-    from busflow.weights import fetch_vgg16_weights
+    from busflow.models.weights import fetch_vgg16_weights
 
     dest = tmp_path / "resources" / VGG16_NOTOP_FILE
     with pytest.raises(WeightsNotFoundError) as error:
@@ -103,7 +103,7 @@ def test_fetch_without_network_names_file_md5_and_place(tmp_path):
 
 
 def test_fetch_checks_the_md5_and_keeps_only_a_verified_file(vgg16_weights_file, tmp_path):
-    from busflow.weights import fetch_vgg16_weights, md5_of
+    from busflow.models.weights import fetch_vgg16_weights, md5_of
 
     dest = tmp_path / VGG16_NOTOP_FILE
     with pytest.raises(WeightsNotFoundError, match="wrong md5"):
@@ -203,7 +203,7 @@ def test_head_pooling_and_weight_decay():
 
 
 def test_all_layers_reaches_into_nested_models():
-    from busflow.models import all_layers
+    from busflow.models.builders import all_layers
 
     head = models.build_head((2, 2, 8), dropout=0.5)
     classifier = keras.Sequential([keras.Input((2, 2, 8)), head])

@@ -25,7 +25,7 @@ def two_fold_pool(tmp_path_factory):
     images, plus an untrained model."""
     import keras
 
-    from busflow import models
+    from busflow.models import builders as models
 
     workdir = tmp_path_factory.mktemp("pool")
     config = write_config(
@@ -47,8 +47,8 @@ def two_fold_pool(tmp_path_factory):
 
 
 def choose(workdir, shard, name) -> dict:
+    from busflow.augment.samples import fold_selection
     from busflow.jobs.evaluation import choose_operating_point_job
-    from busflow.samples import fold_selection
 
     config = {
         "evaluation": {"folds": 2, "leave_one_site_out": False},

@@ -1,6 +1,6 @@
-"""Exported models and busflow.predict on new images, without Snakemake: a real (small, random
-VGG16) model exported by the rule's job, then used as a user would, including from a process that
-cannot import busflow."""
+"""Exported models and busflow.predict.predictions on new images, without Snakemake: a real
+(small, random VGG16) model exported by the rule's job, then used as a user would, including from
+a process that cannot import busflow."""
 
 import json
 import shutil
@@ -37,7 +37,7 @@ def operating_point(threshold: float) -> dict:
 
 def training_tables(demo_raw: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A manifest and split of the demo images: the first 8 per class train, the rest test."""
-    from busflow.image_scan import describe_image
+    from busflow.data.scan import describe_image
 
     rows = []
     for label in ("benign", "malignant"):
@@ -56,7 +56,7 @@ def export_model(tmp: Path, demo_raw: Path, name="transfer", fold=None, folds=1,
     import keras
 
     from busflow.jobs.export_models import export_models_job
-    from busflow.models import (
+    from busflow.models.builders import (
         assemble_classifier,
         build_head,
         build_vgg16_base,
@@ -129,7 +129,7 @@ def new_images(tmp_path_factory, demo_raw) -> Path:
 
 @pytest.fixture(scope="module")
 def predicted(exported, new_images) -> pd.DataFrame:
-    from busflow.predict import predict_table
+    from busflow.predict.predictions import predict_table
 
     return predict_table([exported], [new_images]).set_index("image_id")
 
@@ -205,7 +205,7 @@ def test_every_file_gets_a_row_and_a_failed_one_its_reason(predicted):
 
 
 def test_grey_rgb_and_rgba_are_read_as_training_reads_them(predicted, new_images):
-    from busflow.images import decode_image
+    from busflow.data.images import decode_image
 
     p = predicted["transfer_probability"]
     assert p["grey.png"] == pytest.approx(p["rgb_of_grey.png"], abs=1e-7)
@@ -255,7 +255,7 @@ def test_the_command_line_gives_the_same_table(exported, new_images, predicted, 
 
 
 def test_an_empty_folder_is_a_clear_error(exported, tmp_path):
-    from busflow.predict import predict_table
+    from busflow.predict.predictions import predict_table
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="empty: the folder holds no files to predict"):
@@ -263,7 +263,7 @@ def test_an_empty_folder_is_a_clear_error(exported, tmp_path):
 
 
 def test_a_csv_of_paths_names_its_rows(exported, new_images, tmp_path):
-    from busflow.predict import predict_table
+    from busflow.predict.predictions import predict_table
 
     listing = tmp_path / "list.csv"
     listing.write_text(f"path,image_id\n{new_images / 'grey.png'},patient-7\nmissing.png,gone\n")
@@ -281,7 +281,7 @@ def copy_export(exported: Path, tmp_path: Path) -> Path:
 
 
 def test_an_export_of_another_format_is_refused_by_name(exported, new_images, tmp_path):
-    from busflow.predict import predict_table
+    from busflow.predict.predictions import predict_table
 
     folder = copy_export(exported, tmp_path)
     record = json.loads((folder / "model.json").read_text())
@@ -294,7 +294,7 @@ def test_an_export_of_another_format_is_refused_by_name(exported, new_images, tm
 def test_an_export_whose_parts_disagree_on_the_image_size_is_refused(
     exported, new_images, tmp_path
 ):
-    from busflow.predict import predict_table
+    from busflow.predict.predictions import predict_table
 
     folder = copy_export(exported, tmp_path)
     record = json.loads((folder / "model.json").read_text())
@@ -305,7 +305,7 @@ def test_an_export_whose_parts_disagree_on_the_image_size_is_refused(
 
 
 def test_a_folder_without_an_export_is_refused(tmp_path, new_images):
-    from busflow.predict import predict_table
+    from busflow.predict.predictions import predict_table
 
     with pytest.raises(ExportError, match="no exported model here"):
         predict_table([tmp_path], [new_images])
@@ -315,7 +315,7 @@ def test_a_folder_without_an_export_is_refused(tmp_path, new_images):
 
 
 def test_fold_exports_are_averaged_and_folds_of_two_runs_refused(demo_raw, new_images, tmp_path):
-    from busflow.predict import predict_table
+    from busflow.predict.predictions import predict_table
 
     folds = [export_model(tmp_path, demo_raw, "baseline", fold=k, folds=2) for k in (0, 1)]
     table = predict_table([tmp_path / "export"], [new_images]).set_index("image_id")
@@ -330,7 +330,7 @@ def test_fold_exports_are_averaged_and_folds_of_two_runs_refused(demo_raw, new_i
 
 
 def test_predict_set_names_are_checked_like_external_ones(cfg):
-    from busflow.settings import check_external_sets
+    from busflow.config.settings import check_external_sets
 
     cfg["predict"] = [{"name": "clinic", "path": "a"}, {"name": "clinic", "path": "b"}]
     with pytest.raises(ConfigError, match=r"predict\[1\].name 'clinic' is used by two sets"):

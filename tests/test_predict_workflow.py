@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from busflow.registry import model_names
+from busflow.models.registry import model_names
 
 from workflow_helpers import planned_jobs, snakemake
 

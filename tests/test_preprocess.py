@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from busflow.images import load_training_image
-from busflow.preprocess import (
+from busflow.data.images import load_training_image
+from busflow.data.preprocess import (
     Preprocess,
     field_box,
     normalise_intensity,

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from busflow.protocols import side_by_side, to_markdown
+from busflow.report.protocols import side_by_side, to_markdown
 
 
 def run_table(protocol, accuracy, auc):

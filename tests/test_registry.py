@@ -3,9 +3,9 @@ settings, each written once."""
 
 import pytest
 
-from busflow.doctor import load_config
-from busflow.feature_layers import FEATURES, feature_below
-from busflow.registry import TRAINING_RUN_KEYS, ModelSpec, model_spec, training_run
+from busflow.models.features import FEATURES, feature_below
+from busflow.models.registry import TRAINING_RUN_KEYS, ModelSpec, model_spec, training_run
+from busflow.runtime.doctor import load_config
 
 
 def test_a_model_that_trains_a_block_must_read_the_feature_below_it():

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from busflow.registry import model_names
+from busflow.models.registry import model_names
 
 from workflow_helpers import snakemake
 

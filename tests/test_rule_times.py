@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from busflow.registry import model_names
-from busflow.rule_times import RULE_ORDER, collect, main, summarise
+from busflow.models.registry import model_names
+from busflow.report.rule_times import RULE_ORDER, collect, main, summarise
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 

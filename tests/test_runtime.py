@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from busflow.runtime import import_busflow_from, job_threads
+from busflow.runtime.start import import_busflow_from, job_threads
 
 
 def test_the_device_line_goes_above_what_the_backend_printed_while_loading(tmp_path):
@@ -13,7 +13,7 @@ def test_the_device_line_goes_above_what_the_backend_printed_while_loading(tmp_p
     log = tmp_path / "job.log"
     log.write_text("an earlier attempt's output\n")
     code = (
-        "import os; from busflow.runtime import redirect_output, log_first; "
+        "import os; from busflow.runtime.start import redirect_output, log_first; "
         f"redirect_output({str(log)!r}); os.write(2, b'I0000 oneDNN custom operations are on\\n'); "
         "print('before'); log_first('device: jax 0.10.2 on gpu X'); print('after')"
     )

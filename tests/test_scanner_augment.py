@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from busflow.augment import AugmentParams
-from busflow.scanner_augment import ScannerAugment
-from busflow.shards import image_samples
+from busflow.augment.affine import AugmentParams
+from busflow.augment.scanner import ScannerAugment
+from busflow.augment.shards import image_samples
 
 SCAN = np.clip(np.random.default_rng(0).normal(100, 25, (48, 48)), 0, 255).astype(np.uint8)
 NO_MOVE = AugmentParams.from_config(

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from busflow.config_types import schema as load_schema
-from busflow.schema_docs import render, resolve
+from busflow.config.schema_docs import render, resolve
+from busflow.config.sections import schema as load_schema
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_config_readme_is_what_the_schema_renders():
     committed = (REPO / "config" / "README.md").read_text()
     assert committed == render(), (
-        "config/README.md is stale: python -m busflow.schema_docs > config/README.md"
+        "config/README.md is stale: python -m busflow.config.schema_docs > config/README.md"
     )
 
 

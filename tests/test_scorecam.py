@@ -1,4 +1,4 @@
-"""Score-CAM heat maps (busflow.scorecam): shape, range, locality,
+"""Score-CAM heat maps (busflow.evaluate.scorecam): shape, range, locality,
 determinism, nested VGG16 models."""
 
 import re
@@ -8,8 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from busflow import models, scorecam
+from busflow.evaluate import scorecam
 from busflow.jobs.scorecam import gradcam_examples_job
+from busflow.models import builders as models
 
 SIZE = 16
 CELL = 4  # the constructed model's target layer sees 4x4-pixel cells
@@ -159,7 +160,7 @@ def test_examples_are_originals_of_both_classes_spread_over_the_ids():
 
 
 def test_the_rule_job_writes_a_png_grid(tmp_path, patch_model):
-    from busflow.shards import write_shard
+    from busflow.augment.shards import write_shard
 
     model_file = tmp_path / "bright.keras"
     patch_model.save(model_file)

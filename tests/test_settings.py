@@ -6,13 +6,13 @@ import re
 import pytest
 import yaml
 
-from busflow.errors import ConfigError
-from busflow.settings import (
+from busflow.config.settings import (
     check_epoch_selection,
     check_external_sets,
     check_model_only_keys,
     check_split_record,
 )
+from busflow.errors import ConfigError
 
 from workflow_helpers import REPO, snakemake, write_config
 

@@ -7,9 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from busflow.images import load_training_image
-from busflow.manifest import build_manifest
-from busflow.shards import (
+from busflow.augment.shards import (
     ShardSpec,
     build_shard,
     copies_per_image,
@@ -17,7 +15,9 @@ from busflow.shards import (
     shard_meta,
     write_shard,
 )
-from busflow.split import assign_splits
+from busflow.data.images import load_training_image
+from busflow.data.manifest import build_manifest
+from busflow.split.assign import assign_splits
 
 DATA_CFG = {
     "classes": ["benign", "malignant"],

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageFilter
 
-from busflow.registry import model_names
+from busflow.models.registry import model_names
 
 from workflow_helpers import snakemake, write_config
 
@@ -29,7 +29,7 @@ def other_scanner(folder) -> None:
 def two_site_run(tmp_path_factory):
     """Two generated sites (one with another scanner's look, given as a CSV) and one image filed at
     both; ~2 min."""
-    from busflow.demo_data import generate_demo_dataset
+    from busflow.data.demo import generate_demo_dataset
 
     workdir = tmp_path_factory.mktemp("sites")
     for seed, site in enumerate(SITES):

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from busflow.errors import ConfigError
-from busflow.split import assign_splits, plan_split
+from busflow.split.assign import assign_splits, plan_split
 
 SPLIT_CFG = {"protocol": "leak_free", "val_fraction": 0.15, "test_fraction": 0.2, "seed": 42}
 
@@ -99,8 +99,8 @@ def two_site_manifest() -> pd.DataFrame:
 
 
 def test_leave_one_site_out_tests_each_site_whole_and_keeps_a_new_cross_site_duplicate_out_of_training():  # noqa: E501
-    from busflow.split import plan_split
-    from busflow.split_record import read_record
+    from busflow.split.assign import plan_split
+    from busflow.split.record import read_record
 
     sites = ["north", "south"]
     first = plan_split(
@@ -131,7 +131,7 @@ def test_leave_one_site_out_tests_each_site_whole_and_keeps_a_new_cross_site_dup
 
 
 def test_a_site_without_one_class_is_named_with_the_fix():
-    from busflow.split import plan_split
+    from busflow.split.assign import plan_split
 
     manifest = two_site_manifest()
     manifest = manifest[~((manifest["site"] == "south") & (manifest["label"] == "malignant"))]

@@ -1,5 +1,5 @@
 """Split stability, the README's promise: once split, no image changes split or test fold, whatever
-images are added or removed later (the split record, busflow.split_record)."""
+images are added or removed later (the split record, busflow.split.record)."""
 
 import shutil
 
@@ -10,11 +10,11 @@ from PIL import Image
 from test_manifest import DATA_CFG
 from test_split import SPLIT_CFG, synthetic_manifest
 
-from busflow.demo_data import render_lesion_image
+from busflow.data.demo import render_lesion_image
+from busflow.data.manifest import build_manifest
 from busflow.jobs.split import split_images_job
-from busflow.manifest import build_manifest
-from busflow.split import plan_split
-from busflow.split_record import read_record, settings_key
+from busflow.split.assign import plan_split
+from busflow.split.record import read_record, settings_key
 
 ROLE = ["fold", "split"]
 

@@ -10,7 +10,8 @@ import keras
 import numpy as np
 import pytest
 
-from busflow import models, training
+from busflow.models import builders as models
+from busflow.models import training
 
 
 def toy_data(n=120, size=24, seed=0):
@@ -50,7 +51,7 @@ KILL_AFTER_EPOCH_2 = textwrap.dedent(
     import os, signal, sys
     sys.path.insert(0, {tests!r})
     from test_training import toy_data, build
-    from busflow import training
+    from busflow.models import training
     x, y = toy_data()
     plan = training.TrainingPlan(4, 20, 5, {folder!r}, "fp")
     def log(message):

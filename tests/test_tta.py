@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from busflow.augment import AugmentParams, augment_copies
+from busflow.augment.affine import AugmentParams, augment_copies
+from busflow.evaluate.tta import predict_each_with_tta, predict_with_tta, tta_settings, views
 from busflow.hashing import stable_int
-from busflow.tta import predict_each_with_tta, predict_with_tta, tta_settings, views
 
 TRANSFORMS = {
     "rotations": [0],

@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 import pytest
 
-from busflow.registry import model_names, model_spec
+from busflow.models.registry import model_names, model_spec
 
 from workflow_helpers import REPO, planned_jobs, snakemake, write_config
 
@@ -183,7 +183,7 @@ def test_nothing_to_do_after_a_complete_run(demo_run):
 
 
 def test_editing_figure_code_reruns_only_the_figure_rule(demo_run):
-    figures = REPO / "busflow" / "figures.py"
+    figures = REPO / "busflow" / "report" / "figures.py"
     original = figures.read_bytes()
     stat = os.stat(figures)
     try:
@@ -217,7 +217,7 @@ def test_adding_an_image_reruns_from_the_manifest_and_moves_no_existing_image(de
     import numpy as np
     from PIL import Image
 
-    from busflow.demo_data import render_lesion_image
+    from busflow.data.demo import render_lesion_image
 
     before = pd.read_csv(demo_run / "results/split.csv")
     pixels = render_lesion_image(np.random.default_rng(12345), "malignant", 128)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from busflow.comparison import comparison_table, to_html, to_markdown
 from busflow.outputs import read_json, write_csv
+from busflow.report.comparison import comparison_table, to_html, to_markdown
 
 
 def compare_models_job(metrics_files, references_csv, out: dict) -> None:

@@ -3,7 +3,7 @@ t-interval, and its pooled predictions."""
 
 import pandas as pd
 
-from busflow.crossval import summarise_folds
+from busflow.evaluate.crossval import summarise_folds
 from busflow.outputs import read_json, save_json, write_csv
 
 

@@ -1,30 +1,30 @@
 """Rule entry points that evaluate trained models: the operating point chosen on validation images,
 the test split (or fold), and external sets.
 
-Import this only after busflow.runtime.start_job has chosen the backend.
+Import this only after busflow.runtime.start.start_job has chosen the backend.
 """
 
 import keras
 import numpy as np
 import pandas as pd
 
-import busflow.models  # noqa: F401  (registers VGGInput, which the saved VGG16 models need to load)
-from busflow.acceleration import model_precision, set_predict_jit
-from busflow.calibration import calibration_summary
-from busflow.config_types import EvaluationSettings
-from busflow.crossval import fold_means, fold_rows
-from busflow.devices import device_summary
-from busflow.evaluation import evaluate_predictions, metrics_record, probabilities_table
-from busflow.keras_job import accelerate, predictor
-from busflow.operating_point import (
+import busflow.models.builders  # noqa: F401  (registers VGGInput, which the saved VGG16 models need to load)
+from busflow.augment.samples import load_role
+from busflow.config.sections import EvaluationSettings
+from busflow.evaluate.calibration import calibration_summary
+from busflow.evaluate.crossval import fold_means, fold_rows
+from busflow.evaluate.metrics import evaluate_predictions, metrics_record, probabilities_table
+from busflow.evaluate.operating_point import (
     OperatingPointRule,
     apply_operating_point,
     choose_operating_point,
     fixed_operating_point,
 )
+from busflow.evaluate.tta import predict_each_with_tta, predict_with_tta, view_count
 from busflow.outputs import read_json, save_json, write_csv
-from busflow.samples import load_role
-from busflow.tta import predict_each_with_tta, predict_with_tta, view_count
+from busflow.runtime.acceleration import model_precision, set_predict_jit
+from busflow.runtime.devices import device_summary
+from busflow.runtime.keras_job import accelerate, predictor
 
 
 def choose_operating_point_job(
@@ -70,8 +70,8 @@ def evaluate_model_job(
     operating_point_file=None,
     training_device=None,
 ) -> None:
-    """``tta`` (busflow.tta.tta_settings): each test sample's probability is the mean over it and
-    its augmented views.
+    """``tta`` (busflow.evaluate.tta.tta_settings): each test sample's probability is the mean over
+    it and its augmented views.
     ``operating_point_file`` (choose_operating_point's JSON): its recalibration and threshold are
     applied.
     ``training_device``: the training job's device record (its .device.json), kept in
@@ -183,8 +183,8 @@ def images_not_trained_on(table: pd.DataFrame, manifest_csv, name: str) -> pd.Da
 
 def external_images(used: pd.DataFrame, run: dict) -> tuple[np.ndarray, np.ndarray]:
     """(images, labels): each image decoded and preprocessed as training images were."""
-    from busflow.images import load_training_image
-    from busflow.preprocess import Preprocess
+    from busflow.data.images import load_training_image
+    from busflow.data.preprocess import Preprocess
 
     preprocess = Preprocess.from_config(run["preprocess"])
     images = np.stack(

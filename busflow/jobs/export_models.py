@@ -1,7 +1,7 @@
 """Rule export_models: one trained model (one fold's) as a folder that leaves the run
-(busflow.export).
+(busflow.predict.export).
 
-Import this only after busflow.runtime.start_job has chosen the backend.
+Import this only after busflow.runtime.start.start_job has chosen the backend.
 """
 
 import importlib.util
@@ -12,9 +12,11 @@ import numpy as np
 import pandas as pd
 
 import busflow
-import busflow.models  # noqa: F401  (registers VGGInput, which the saved VGG16 models need to load)
-from busflow.acceleration import model_precision
-from busflow.export import (
+import busflow.models.builders  # noqa: F401  (registers VGGInput, which the saved VGG16 models need to load)
+from busflow.models.builders import with_stock_layers
+from busflow.models.registry import model_spec
+from busflow.outputs import read_json, save_json
+from busflow.predict.export import (
     FORMAT,
     INTENDED_USE,
     MODEL_FILE,
@@ -27,9 +29,7 @@ from busflow.export import (
     write_readme,
     write_training_hashes,
 )
-from busflow.models import with_stock_layers
-from busflow.outputs import read_json, save_json
-from busflow.registry import model_spec
+from busflow.runtime.acceleration import model_precision
 
 PROTOCOLS = {
     "leak_free": "split before augmentation, duplicate groups kept together: no copy or near "
@@ -78,7 +78,7 @@ def check_same_outputs(trained, exported, image_size: int) -> None:
     if difference > MAX_EXPORT_DIFFERENCE:
         raise RuntimeError(
             f"the exported copy of the model differs from it by {difference:.2e} on the same "
-            "pixels; this is a bug in busflow.models.with_stock_layers, please report it"
+            "pixels; this is a bug in busflow.models.builders.with_stock_layers, please report it"
         )
 
 
@@ -114,7 +114,7 @@ def export_record(run: dict, chosen: dict, training_data: dict) -> dict:
         "test_time_views": {
             "chosen_with": run["tta_views"],
             "note": "the threshold was chosen on the mean probability of this many views of each "
-            "validation image; the export and busflow.predict predict one view",
+            "validation image; the export and python -m busflow.predict predict one view",
         },
         "training_data": training_data,
         "protocol": {

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from busflow.external import build_external_manifest
+from busflow.data.external import build_external_manifest
 from busflow.outputs import write_csv
 
 

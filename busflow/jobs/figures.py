@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from busflow import figures
 from busflow.outputs import read_json
+from busflow.report import figures
 
 
 def plot_figures_job(

@@ -1,6 +1,6 @@
 """Rule build_manifest: decode every raw image once; write the manifest and the QC tables."""
 
-from busflow import manifest as manifest_lib
+from busflow.data import manifest as manifest_lib
 from busflow.outputs import write_csv
 
 

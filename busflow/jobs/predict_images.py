@@ -1,7 +1,8 @@
-"""Rule predict_images: busflow.predict's table for one configured set of new images."""
+"""Rule predict_images: busflow.predict.predictions.predict_table for one configured set of new
+images."""
 
 from busflow.outputs import write_csv
-from busflow.predict import predict_table, summary_line
+from busflow.predict.predictions import predict_table, summary_line
 
 
 def predict_images_job(export_dirs, source, batch_size: int, out_csv) -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from busflow.operating_point import apply_operating_point
+from busflow.augment.samples import load_role
+from busflow.evaluate.operating_point import apply_operating_point
+from busflow.evaluate.scorecam import pick_examples, plot_cam_grid, score_cam
 from busflow.outputs import read_json
-from busflow.samples import load_role
-from busflow.scorecam import pick_examples, plot_cam_grid, score_cam
 
 
 def gradcam_examples_job(

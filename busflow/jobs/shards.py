@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from busflow.shards import ShardSpec, build_shard, shard_meta, write_shard
+from busflow.augment.shards import ShardSpec, build_shard, shard_meta, write_shard
 
 
 def augment_shard_job(

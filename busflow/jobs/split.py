@@ -2,17 +2,17 @@
 
 import pandas as pd
 
-from busflow import split as split_lib
-from busflow.config_types import SplitSettings
+from busflow.config.sections import SplitSettings
 from busflow.outputs import write_csv
-from busflow.split_record import read_record, write_record
+from busflow.split import assign as split_lib
+from busflow.split.record import read_record, write_record
 
 
 def split_images_job(
     manifest_csv, split_cfg: dict, folds: int, out: dict, held_out_sites=None
 ) -> None:
     """out: split, conflicts (paths). Honours and extends the split record at split_cfg['record'].
-    ``held_out_sites``: leave one site out (busflow.sites), fold k holding out the k-th."""
+    ``held_out_sites``: leave one site out (busflow.data.sites), fold k holding out the k-th."""
     record_path = SplitSettings.of(split_cfg).record
     record = read_record(record_path) if record_path else None
     plan = split_lib.plan_split(

@@ -1,6 +1,6 @@
 """Rule entry points that train: VGG16 feature extraction and each registered model's training job.
 
-Import this only after busflow.runtime.start_job has chosen the backend.
+Import this only after busflow.runtime.start.start_job has chosen the backend.
 """
 
 from pathlib import Path
@@ -8,15 +8,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from busflow import models
-from busflow.acceleration import set_predict_jit
-from busflow.config_types import FitSettings
-from busflow.feature_layers import feature_below
-from busflow.keras_job import accelerate
-from busflow.outputs import save_json, write_csv
-from busflow.registry import ModelSpec, model_spec
-from busflow.samples import load_split, load_train_val, select_roles
-from busflow.training import (
+from busflow.augment.samples import load_split, load_train_val, select_roles
+from busflow.config.sections import FitSettings
+from busflow.models import builders as models
+from busflow.models.features import feature_below
+from busflow.models.registry import ModelSpec, model_spec
+from busflow.models.training import (
     Checkpoint,
     TrainingPlan,
     fingerprint,
@@ -24,6 +21,9 @@ from busflow.training import (
     train_epochs,
     train_resumable,
 )
+from busflow.outputs import save_json, write_csv
+from busflow.runtime.acceleration import set_predict_jit
+from busflow.runtime.keras_job import accelerate
 
 
 def extract_vgg16_features_job(
@@ -35,8 +35,8 @@ def extract_vgg16_features_job(
     keys,
     acceleration=None,
 ) -> None:
-    """The VGG16 features ``keys`` (busflow.registry.feature_keys) of every sample: the bottleneck
-    in float32, the larger block outputs in float16."""
+    """The VGG16 features ``keys`` (busflow.models.registry.feature_keys) of every sample: the
+    bottleneck in float32, the larger block outputs in float16."""
     resolved = accelerate(acceleration)
     data, meta = load_split(shard_paths)
     extractor = models.build_feature_extractor(

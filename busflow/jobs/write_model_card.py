@@ -1,11 +1,11 @@
-"""Rule write_model_card: the run's model card (busflow.model_card) as Markdown and HTML."""
+"""Rule write_model_card: the run's model card (busflow.report.model_card) as Markdown and HTML."""
 
 from pathlib import Path
 
 import pandas as pd
 
-from busflow.export import read_export
-from busflow.model_card import card_outline, to_html, to_markdown
+from busflow.predict.export import read_export
+from busflow.report.model_card import card_outline, to_html, to_markdown
 
 
 def write_model_card_job(comparison_csv, export_dirs, out: dict) -> None:

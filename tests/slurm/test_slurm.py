@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from busflow.registry import model_names
+from busflow.models.registry import model_names
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from workflow_helpers import REPO, snakemake, write_config  # noqa: E402
@@ -533,7 +533,7 @@ def test_doctor_on_the_test_cluster_finds_its_gpu_partition_and_account(
         [
             sys.executable,
             "-m",
-            "busflow.doctor",
+            "busflow.runtime.doctor",
             "--configfile",
             str(tiny_config),
             str(cpu_allowed),

@@ -1,0 +1,180 @@
+"""Checks across config values that the JSON schema cannot express."""
+
+import os
+import re
+
+from busflow.config.sections import FitSettings, SplitSettings
+from busflow.data.formats import check_source
+from busflow.data.sites import is_multi_site, sites_of
+from busflow.errors import ConfigError
+from busflow.models.registry import MODEL_SPECS, model_names
+
+
+def check_epoch_selection(config: dict) -> None:
+    """Under the paper's protocol the validation samples are the test copies (as in the paper), so
+    choosing an epoch on them would select on the test set: only keep_epoch: last is allowed."""
+    if config["split"]["protocol"] != "paper":
+        return
+    for model in model_names():
+        keep = FitSettings.of(config["training"][model]).keep_epoch
+        if keep != "last":
+            raise ConfigError(
+                f"training.{model}.keep_epoch: {keep} with split.protocol: paper would "
+                "pick the epoch on the test copies (the paper protocol validates on "
+                f"them). Set training.{model}.keep_epoch: last for the paper protocol, "
+                "or use split.protocol: leak_free."
+            )
+
+
+# Keys the shared per-model schema accepts for every model but only the models that continue
+# another one read (their head's warm-up). (pooling and l2 are transfer-only too, but the schema
+# fills their defaults into every model.)
+CONTINUING_ONLY_KEYS = ("head_epochs",)
+
+
+def check_model_only_keys(config: dict) -> None:
+    """A key only fine-tuning models read, under another model, would
+    be silently ignored: refuse it."""
+    owners = [spec.name for spec in MODEL_SPECS if spec.starts_from]
+    for key in CONTINUING_ONLY_KEYS:
+        for spec in MODEL_SPECS:
+            if not spec.starts_from and config["training"][spec.name].get(key) is not None:
+                raise ConfigError(
+                    f"training.{spec.name}.{key} is read only by {', '.join(owners)}; busflow "
+                    f"would ignore it here. Move it to training.{owners[0]}.{key}, or remove it."
+                )
+
+
+def check_operating_point(config: dict) -> None:
+    """The paper protocol's validation images are test copies: a threshold or recalibration fitted
+    on them would be fitted on the test set, so only the fixed threshold is allowed there."""
+    evaluation = config["evaluation"]
+    if config["split"]["protocol"] != "paper":
+        return
+    if evaluation["operating_point"]["rule"] != "fixed" or evaluation["recalibration"] != "none":
+        raise ConfigError(
+            "evaluation.operating_point.rule and evaluation.recalibration are fitted on the "
+            "validation images, which under split.protocol: paper are the test copies. Set "
+            "evaluation.operating_point.rule: fixed and evaluation.recalibration: none for the "
+            "paper protocol, or use split.protocol: leak_free."
+        )
+
+
+# An external set's name becomes a folder: results/external/{name}/. A plain identifier cannot
+# climb out of it ('..') or land on another output; the schema has the same pattern.
+EXTERNAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def check_external_sets(config: dict) -> None:
+    """External and predict set names are plain identifiers, and each is used once within its
+    list (else the last one would silently overwrite the others' outputs)."""
+    for key, folder in (
+        ("external", "results/external/<name>/"),
+        ("predict", "results/predictions/"),
+    ):
+        seen = set()
+        for i, entry in enumerate(config.get(key, [])):
+            name = entry["name"]
+            if not EXTERNAL_NAME.fullmatch(name):
+                raise ConfigError(
+                    f"{key}[{i}].name '{name}': a set's name becomes a file name under {folder}, "
+                    "so it must be letters, digits, '_' or '-' (starting with a letter or digit). "
+                    "Rename it, e.g. hospital_b."
+                )
+            if name in seen:
+                raise ConfigError(
+                    f"{key}[{i}].name '{name}' is used by two sets; their results would "
+                    "overwrite each other. Give each set its own name."
+                )
+            seen.add(name)
+    for i, entry in enumerate(config["external"]):
+        check_csv_exists(entry["path"], f"external[{i}] ({entry['name']})")
+
+
+def check_csv_exists(path, setting: str) -> None:
+    """A set that cannot be read at all (a missing CSV) stops at planning with busflow's message
+    (busflow.data.formats: Snakemake would stop with a MissingInputException, even under -n)."""
+    check_source(path, setting)
+
+
+SITE_NAME_RULE = (
+    "a site's name starts every image id of the site and names its rows in the table, so it "
+    "must be letters, digits, '_' or '-' (starting with a letter or digit). Rename it, e.g. "
+    "hospital_b."
+)
+
+
+def check_site_names(config: dict) -> None:
+    """Run before the schema: its oneOf over data.raw's two shapes would print a dump that never
+    says a site's name is wrong."""
+    raw = (config.get("data") or {}).get("raw")
+    if not isinstance(raw, list):
+        return
+    for i, entry in enumerate(raw):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if isinstance(name, str) and not EXTERNAL_NAME.fullmatch(name):
+            raise ConfigError(f"data.raw[{i}].name '{name}': {SITE_NAME_RULE}")
+
+
+def same_place(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_split_record(config: dict) -> None:
+    """The split record must outlive results/ (cleaning results must not re-split every image) and
+    must not land on one of the workflow's outputs."""
+    record = SplitSettings.of(config["split"]).record
+    if record and os.path.normpath(record).split(os.sep)[0] == "results":
+        raise ConfigError(
+            f"split.record: {record} is inside results/, where cleaning the results would delete "
+            "it and re-split every image, and where it could overwrite an output. Put it outside "
+            "results/, e.g. split_record.csv."
+        )
+
+
+def check_sites(config: dict) -> None:
+    """Several sites need unique names; leave_one_site_out needs two sites and makes the folds."""
+    names = [site.name for site in sites_of(config["data"])]
+    if is_multi_site(config["data"]):
+        if len(set(names)) != len(names):
+            raise ConfigError(
+                f"data.raw: site names {', '.join(names)} repeat; image ids start with the site's "
+                "name, so each site needs its own. Rename one."
+            )
+        if config["demo"]["generate"]:
+            raise ConfigError(
+                "demo.generate writes one demo folder into data.raw, which lists several sites. "
+                "Set demo.generate: false, or data.raw to one folder."
+            )
+        sites = sites_of(config["data"])
+        for i, site in enumerate(sites):
+            check_csv_exists(site.path, f"data.raw[{i}] ({site.name})")
+            for other in sites[:i]:
+                if same_place(site.path, other.path):
+                    raise ConfigError(
+                        f"data.raw: sites '{other.name}' and '{site.name}' both read {site.path}: "
+                        "every image would be a cross-site duplicate of itself. Remove one, or "
+                        "point it at its own hospital's images."
+                    )
+    if not config["evaluation"]["leave_one_site_out"]:
+        return
+    if len(names) < 2:
+        raise ConfigError(
+            "evaluation.leave_one_site_out needs two or more sites: set data.raw to a list of "
+            "{name, path} folders, or set evaluation.leave_one_site_out: false."
+        )
+    if config["evaluation"]["folds"] != 1 or config["split"]["protocol"] != "leak_free":
+        raise ConfigError(
+            "evaluation.leave_one_site_out makes one fold per site: keep evaluation.folds: 1 and "
+            "split.protocol: leak_free with it."
+        )
+
+
+def check_settings(config: dict) -> None:
+    """Every check of this module, run once the schema has validated (and filled) the config."""
+    check_epoch_selection(config)
+    check_operating_point(config)
+    check_model_only_keys(config)
+    check_external_sets(config)
+    check_split_record(config)
+    check_sites(config)

@@ -1,0 +1,53 @@
+"""External validation sets: other labelled images that the trained models are tested on, untouched.
+
+A set is in one of busflow.data.formats' formats: a folder laid out like data.raw (one sub-folder
+per class) or a CSV with columns ``path,label`` (paths relative to the CSV's folder, or absolute).
+Images that are (near-)duplicates of an image the models were trained on are flagged
+``in_training`` and left out of the metrics: a second hospital's set that shares pictures with the
+first would flatter the models.
+"""
+
+import numpy as np
+import pandas as pd
+
+from busflow.config.sections import DataSettings
+from busflow.data.duplicates import hash_matrix, window_distances
+from busflow.data.formats import scan_source
+
+# The config key the errors about a set's files name.
+EXTERNAL_SETTING = "external: (this set's path)"
+EXTERNAL_COLUMNS = ["image_id", "path", "label", "phash", "in_training", "training_match"]
+
+
+def flag_training_overlap(
+    external: pd.DataFrame, training: pd.DataFrame, max_distance: int
+) -> pd.DataFrame:
+    """in_training: the image is a near duplicate of a training-manifest image (the manifest's
+    test: a window hash within max_distance bits, see busflow.data.duplicates)."""
+    train_hashes = hash_matrix(training["window_hashes"])
+    matches = []
+    for hashes in hash_matrix(external["window_hashes"]):
+        distances = window_distances(hashes, train_hashes)
+        nearest = int(np.argmin(distances)) if len(distances) else -1
+        matches.append(
+            training["image_id"].iloc[nearest]
+            if nearest >= 0 and distances[nearest] <= max_distance
+            else ""
+        )
+    flagged = external.copy()
+    flagged["training_match"] = matches
+    flagged["in_training"] = flagged["training_match"] != ""
+    return flagged
+
+
+def build_external_manifest(
+    source, data_cfg: dict, training_manifest: pd.DataFrame
+) -> dict[str, pd.DataFrame]:
+    """manifest (every readable image, flagged) and rejected tables of one external set."""
+    data_cfg = DataSettings.of(data_cfg)
+    images, rejected = scan_source(source, data_cfg, EXTERNAL_SETTING)
+    images = flag_training_overlap(images, training_manifest, data_cfg.near_duplicate_distance)
+    return {
+        "manifest": images[EXTERNAL_COLUMNS].sort_values("image_id", ignore_index=True),
+        "rejected": rejected,
+    }
