@@ -73,7 +73,7 @@ def test_settings_are_frozen_and_unknown_keys_named():
 
 
 def test_the_schema_file_is_read_once(monkeypatch):
-    """config_types.schema reads config/schema.yaml once per process; the schema docs use it."""
+    """sections.schema reads config/schema.yaml once per process; the schema docs use it."""
     reads = []
     read_text = Path.read_text
 
