@@ -29,12 +29,11 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from busflow.models.registry import model_names  # noqa: E402
+from busflow.models.registry import model_names, selected_models  # noqa: E402
 from busflow.runtime.doctor import load_config  # noqa: E402
 from busflow.runtime.start import select_backend  # noqa: E402
 
 MODELS = tuple(model_names())
-
 
 # What an experiment may change: the run's shards, features and split are reused as they are, so an
 # overlay of data, split, augment (other than test-time views) or weights would not take effect.
@@ -70,19 +69,12 @@ def train(model: str, fold: int, config: dict, run: Path, out_dir: Path, selecti
     }
     features = str(run / "results/features/pool.npz")
     spec = model_spec(model)
-    inputs = (
-        {"train": pool_shards(run), "val": pool_shards(run)}
-        if spec.reads == (PIXELS,)
-        else {"train": features, "val": features}
-    )
+    source = pool_shards(run) if spec.reads == (PIXELS,) else features
+    inputs = {"train": source, "val": source}
     if spec.starts_from:
         retrained = spec.starts_from in config["experiment_models"]
-        start = (
-            out_dir / f"{spec.starts_from}.keras"
-            if retrained
-            else run / f"results/folds/{fold}/models/{spec.starts_from}.keras"
-        )
-        inputs["start"] = str(start)
+        start_dir = out_dir if retrained else run / f"results/folds/{fold}/models"
+        inputs["start"] = str(start_dir / f"{spec.starts_from}.keras")
     weights_file = resolve_weights_file(config["vgg16_weights"]) if spec.pretrained else None
     run_settings = training_run(config, spec, weights_file, selection)
     model_jobs.train_model_job(model, inputs, run_settings, out)
@@ -117,8 +109,8 @@ def validation_scores(model_file: Path, val: dict, tta: dict) -> dict:
 def run_experiment(
     run: Path, config: dict, models: list[str], name: str, folds: list[int] | None = None
 ) -> dict:
-    """Train ``models`` on each fold and score every model of the
-    workflow on the validation folds."""
+    """Train ``models`` on each fold and score them and every model the run selects (config
+    ``models``) on the validation folds."""
     from busflow.augment.samples import fold_selection, load_role
     from busflow.evaluate.tta import tta_settings
 
@@ -132,16 +124,16 @@ def run_experiment(
             "experiments need split.protocol: leak_free"
         )
     tta = tta_settings(config["evaluation"]["tta_copies"], config["augment"])
-    per_fold = {model: [] for model in MODELS}
-    config = {
-        **config,
-        "experiment_models": list(models),
-    }  # finetune starts from a retrained transfer only
+    # A run of a subset of models (config models) has no model files of the others.
+    scored = [name for name in MODELS if name in selected_models(config) or name in models]
+    per_fold = {model: [] for model in scored}
+    # finetune starts from a retrained transfer only
+    config = {**config, "experiment_models": list(models)}
     for fold in folds if folds is not None else range(config["evaluation"]["folds"]):
         selection = fold_selection(config, str(run / "results/split.csv"), fold)
         out_dir = run / "experiments" / name / f"fold{fold}"
         val, _ = load_role(pool_shards(run), "val", selection)
-        for model in MODELS:
+        for model in scored:
             trained = (
                 train(model, fold, config, run, out_dir, selection) if model in models else None
             )

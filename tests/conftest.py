@@ -58,36 +58,19 @@ def vgg16_weights_file(tmp_path_factory) -> Path:
     )
 
 
-# The tiny demo (80 images, 64 px, a few epochs) that several test files share: the backends'
-# end-to-end runs (test_backends_workflow.py) and the predict/export workflow tests.
-TINY_DEMO = {
-    "data": {"image_size": 64},
-    "demo": {"n_per_class": 40, "size": 64},
-    "augment": {"factor": 2, "shards": 1},
-    "training": {
-        "baseline": {"epochs": 20},
-        "transfer": {"epochs": 15},
-        "finetune": {"epochs": 2},
-        "finetune45": {"epochs": 2},
-    },
-    "evaluation": {"bootstrap": 50},
-}
-
-
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """tiny_run(backend) -> the folder of the tiny demo run to the end on that backend; run on
     first use, then shared by every test that asks (a couple of minutes each). Tests may add
     outputs to it, never change what is there."""
-    from workflow_helpers import snakemake, write_config
+    from workflow_helpers import snakemake, tiny_demo_config, write_config
 
     runs = {}
 
     def run(backend: str = "tensorflow") -> Path:
         if backend not in runs:
             workdir = tmp_path_factory.mktemp(f"tiny_{backend}")
-            training = {**TINY_DEMO["training"], "backend": backend}
-            overlay = write_config(workdir / "tiny.yaml", {**TINY_DEMO, "training": training})
+            overlay = write_config(workdir / "tiny.yaml", tiny_demo_config(backend))
             # KERAS_BACKEND in the environment wins over training.backend (a site's choice), and
             # this file sets it: the jobs must not inherit it here.
             env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}

@@ -13,7 +13,9 @@ from busflow.models.registry import model_names
 from workflow_helpers import REPO, planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
-MODELS = tuple(model_names())
+# The run trains two models (and transfer, which finetune continues): every model's fold jobs are
+# the same rules, and each model costs the run about a minute here.
+MODELS = ("baseline", "finetune")
 TINY_TRAINING = {
     "baseline": {"epochs": 2, "batch_size": 20, "learning_rate": 0.001, "seed": 1},
     "transfer": {"epochs": 2, "batch_size": 20, "learning_rate": 0.001, "seed": 2},
@@ -35,16 +37,20 @@ def cv_config(workdir, folds, external=()):
                 "operating_point": {"rule": "sensitivity", "target_sensitivity": 0.9},
             },
             "training": TINY_TRAINING,
+            "models": list(MODELS),
             "external": list(external),
         },
     )
 
 
 def test_every_fold_trains_every_registered_model_as_separate_gpu_jobs(tmp_path):
-    result = snakemake(tmp_path, "-n", configfile=cv_config(tmp_path, folds=3))
+    config = yaml.safe_load(cv_config(tmp_path, folds=3).read_text())
+    config["models"] = None  # every registered model
+    result = snakemake(tmp_path, "-n", configfile=write_config(tmp_path / "all.yaml", config))
     jobs = planned_jobs(result.stdout)
-    assert all(jobs[f"train_{model}"] == 3 for model in MODELS)
-    assert jobs["evaluate_model"] == 3 * len(MODELS) and jobs["summarise_folds"] == len(MODELS)
+    assert all(jobs[f"train_{model}"] == 3 for model in model_names())
+    assert jobs["evaluate_model"] == 3 * len(model_names())
+    assert jobs["summarise_folds"] == len(model_names())
     assert (
         jobs["augment_shard"] == 2 and jobs["extract_vgg16_features"] == 1
     )  # one pool for all folds
@@ -184,7 +190,8 @@ def test_a_bad_external_csv_stops_by_name_and_keeps_the_trained_models(cv_run):
 
 def test_test_time_views_rerun_only_evaluation_and_average_the_models_predictions(cv_run, tmp_path):
     """Turning tta_copies on re-runs evaluation and what reads it, never training; each test image's
-    probability is then the fold model's mean over the image and its views."""
+    probability is then the fold model's mean over the image and its views. (One model is enough
+    to show it, and each model's evaluation jobs cost a minute here.)"""
     import keras
 
     import busflow.models.builders  # noqa: F401  (registers the custom layers the saved model uses)
@@ -196,20 +203,23 @@ def test_test_time_views_rerun_only_evaluation_and_average_the_models_prediction
     shutil.copytree(cv_run, workdir, symlinks=True)
     config = yaml.safe_load((workdir / "cv.yaml").read_text())
     config["evaluation"]["tta_copies"] = 2
+    config["models"] = ["finetune"]
     config_file = write_config(workdir / "cv.yaml", config)
     jobs = planned_jobs(snakemake(workdir, "-n", configfile=config_file).stdout)
     assert (
-        jobs["evaluate_model"] == 2 * len(MODELS)  # 2 folds
-        and jobs["evaluate_external"] == 2 * len(MODELS)
-        and jobs["summarise_folds"] == len(MODELS)
+        jobs["evaluate_model"] == 2  # 2 folds
+        and jobs["evaluate_external"] == 2
+        and jobs["summarise_folds"] == 1
     )
-    assert not {*(f"train_{m}" for m in MODELS), "extract_vgg16_features", "augment_shard"} & set(
-        jobs
-    )
+    assert not {
+        *(f"train_{m}" for m in model_names()),
+        "extract_vgg16_features",
+        "augment_shard",
+    } & set(jobs)
 
-    before = pd.read_csv(workdir / "results/folds/1/eval/transfer/predictions.csv")
+    before = pd.read_csv(workdir / "results/folds/1/eval/finetune/predictions.csv")
     snakemake(workdir, "--cores", "2", configfile=config_file)
-    after = pd.read_csv(workdir / "results/folds/1/eval/transfer/predictions.csv")
+    after = pd.read_csv(workdir / "results/folds/1/eval/finetune/predictions.csv")
     assert (after["image_id"] == before["image_id"]).all() and not np.allclose(
         after["probability"], before["probability"]
     )
@@ -229,13 +239,13 @@ def test_test_time_views_rerun_only_evaluation_and_average_the_models_prediction
         2, yaml.safe_load((REPO / "config/config.yaml").read_text())["augment"]
     )  # cv.yaml keeps its augment
     stack = views(test["images"], test["image_ids"], test["copy_index"], tta)
-    model = keras.models.load_model(workdir / "results/folds/1/models/transfer.keras")
+    model = keras.models.load_model(workdir / "results/folds/1/models/finetune.keras")
     expected = model.predict(stack[..., None], verbose=0).reshape(-1, 3).mean(axis=1)
     from busflow.evaluate.calibration import (
         Recalibration,
     )  # the fold's validation-fitted map, applied after the mean
 
-    chosen = json.loads((workdir / "results/folds/1/operating_point/transfer.json").read_text())
+    chosen = json.loads((workdir / "results/folds/1/operating_point/finetune.json").read_text())
     expected = Recalibration.from_record(chosen["recalibration"]).apply(expected)
     by_id = dict(zip(after["image_id"], after["probability"]))
     np.testing.assert_allclose(
@@ -245,7 +255,7 @@ def test_test_time_views_rerun_only_evaluation_and_average_the_models_prediction
     table = pd.read_csv(workdir / "results/comparison.csv")
     ours = table[table["source"].str.startswith("busflow")]
     views = ours["evaluation"].str.endswith("mean of 3 test-time views")
-    assert views.all() and len(ours) == 3 * len(MODELS)
+    assert views.all() and len(ours) == 3 and set(ours["model"]) == {"finetune"}
 
 
 def test_an_experiment_overlay_retrains_on_a_fold_and_scores_only_its_validation_images(cv_run):
@@ -262,7 +272,7 @@ def test_an_experiment_overlay_retrains_on_a_fold_and_scores_only_its_validation
     assert len(history) == 1  # the overlay, not the run's 2 epochs
     split = pd.read_csv(cv_run / "results/split.csv")
     n_val = ((split["fold"] == 0) & (split["split"] == "val")).sum()
-    for model in MODELS:
+    for model in ("transfer", "finetune"):
         (row,) = record["per_fold"][model]
         assert row["fold"] == 0 and row["n"] == n_val and 0 <= row["auc"] <= 1
     assert {p: p.stat().st_mtime_ns for p in saved} == saved  # the run's own models untouched

@@ -124,3 +124,9 @@ def test_the_readmes_layout_names_every_package():
     layout = (REPO / "README.md").read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
     missing = [p.name for p in PACKAGES if f"`busflow/{p.name}/`" not in layout]
     assert missing == []
+
+
+def test_bench_python_stays_within_a_thousand_lines():
+    """bench/ keeps the benchmarks that justify a design choice (issue 27); git keeps the rest."""
+    lines = sum(len(p.read_text().splitlines()) for p in (REPO / "bench").glob("*.py"))
+    assert lines <= 1000, f"bench/*.py has {lines} lines: move a benchmark out (docs/benchmarks.md)"

@@ -9,6 +9,29 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
+# The tiny demo (80 images, 64 px, a few epochs) that several test files share through the tiny_run
+# fixture (tests/conftest.py): the backends' end-to-end runs, the predict/export and report tests,
+# and the SLURM tests, whose runs must equal the local one. The baseline's 20 epochs leave time
+# to kill its SLURM job between two of them.
+TINY_DEMO = {
+    "data": {"image_size": 64},
+    "demo": {"n_per_class": 40, "size": 64},
+    "augment": {"factor": 2, "shards": 1},
+    "training": {
+        "baseline": {"epochs": 20},
+        "transfer": {"epochs": 15},
+        "finetune": {"epochs": 2},
+        "finetune45": {"epochs": 2},
+    },
+    "evaluation": {"bootstrap": 50},
+}
+
+
+def tiny_demo_config(backend: str = "tensorflow") -> dict:
+    """The tiny demo's config overlay, training on ``backend``."""
+    return {**TINY_DEMO, "training": {**TINY_DEMO["training"], "backend": backend}}
+
+
 def write_config(path: Path, overrides: dict) -> Path:
     path.write_text(yaml.safe_dump(overrides))
     return path

@@ -7,6 +7,7 @@ Without the cluster: a site profile composes with profiles/slurm, and the gres s
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,25 +22,12 @@ import yaml
 from busflow.models.registry import model_names
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from workflow_helpers import REPO, snakemake, write_config  # noqa: E402
+from workflow_helpers import REPO, snakemake, tiny_demo_config, write_config  # noqa: E402
 
 pytestmark = pytest.mark.slurm
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 TEST_PROFILE = REPO / "tests" / "slurm" / "profile"
 GPU_RULES = ("extract_vgg16_features", *(f"train_{model}" for model in model_names()))
-
-# Small, but the baseline runs long enough (20 epochs) to be killed between two epochs.
-TINY = {
-    "data": {"image_size": 48},
-    "demo": {"n_per_class": 40, "size": 64},
-    "augment": {"factor": 8, "shards": 2},
-    "training": {
-        "baseline": {"epochs": 20},
-        "transfer": {"epochs": 3},
-        "finetune": {"epochs": 2},
-    },
-    "evaluation": {"bootstrap": 100},
-}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +44,8 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def tiny_config(tmp_path_factory):
-    return write_config(tmp_path_factory.mktemp("cfg") / "tiny.yaml", TINY)
+    """The tiny demo of tests/conftest.py's tiny_run, so that its local run is the reference."""
+    return write_config(tmp_path_factory.mktemp("cfg") / "tiny.yaml", tiny_demo_config())
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +57,9 @@ def cpu_allowed(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def local_run(tiny_config, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("local")
-    snakemake(workdir, "--cores", "2", configfile=tiny_config)
-    return workdir
+def local_run(tiny_run):
+    """The same tiny demo run locally (shared with the other test files that use it)."""
+    return tiny_run("tensorflow")
 
 
 def cluster_overrides() -> list[str]:
@@ -103,9 +91,10 @@ def cluster_overrides() -> list[str]:
     return args
 
 
-def slurm_run(workdir, *configfiles, check=True, options=()):
+def slurm_run(workdir, *configfiles, check=True, options=(), targets=()):
     return snakemake(
         workdir,
+        *targets,
         "--workflow-profile",
         str(REPO / "profiles" / "slurm"),
         *cluster_overrides(),
@@ -260,9 +249,9 @@ def test_cheap_rules_stay_local_and_shards_are_grouped(refused_then_allowed):
     jobs = pd.concat([refused_then_allowed["refused_jobs"], refused_then_allowed["jobs"]])
     for local_rule in ("build_manifest", "compare_models", "plot_figures", "generate_demo_data"):
         assert not jobs["comment"].str.contains(local_rule).any(), jobs
-    # 4 augment_shard jobs (2 train + val + test) in fewer submissions than shards
+    # 3 augment_shard jobs (train + val + test) in fewer submissions than shards
     augment = jobs[jobs["comment"].str.contains("augment")]
-    assert 1 <= len(augment) < 4, jobs
+    assert 1 <= len(augment) < 3, jobs
 
 
 def test_slurm_results_equal_a_local_run(slurm_workflow, local_run):
@@ -326,16 +315,21 @@ def kill_when_checkpointed(workdir: Path, min_epoch: int, killed: list, deadline
 
 
 def test_killed_training_job_is_resubmitted_and_resumes_to_the_same_end(
-    cluster, tiny_config, cpu_allowed, local_run, tmp_path
+    slurm_workflow, tiny_config, cpu_allowed, local_run, tmp_path
 ):
+    # The finished SLURM run without its baseline: only the baseline trains again, and is scored.
+    run = tmp_path / "run"
+    shutil.copytree(slurm_workflow[0], run, symlinks=True)
+    for output in ("models/baseline.keras", "models/baseline.device.json", "history/baseline.csv"):
+        (run / "results" / output).unlink()
     started = now_for_sacct()
     killed = []
     watcher = threading.Thread(
-        target=kill_when_checkpointed, args=(tmp_path, 2, killed, time.time() + 900)
+        target=kill_when_checkpointed, args=(run, 2, killed, time.time() + 900)
     )
     watcher.start()
     try:
-        slurm_run(tmp_path, tiny_config, cpu_allowed)
+        slurm_run(run, tiny_config, cpu_allowed, targets=["results/eval/baseline/metrics.json"])
     finally:
         killed.append(None) if not killed else None
         watcher.join()
@@ -345,13 +339,13 @@ def test_killed_training_job_is_resubmitted_and_resumes_to_the_same_end(
     baseline = jobs[jobs["comment"].str.startswith("rule_train_baseline")]
     assert baseline.set_index("job_id").loc[job_id, "state"] == "FAILED"
     assert (baseline["state"] == "COMPLETED").sum() == 1
-    log = (tmp_path / "results" / "logs" / "train_baseline.log").read_text()
+    log = (run / "results" / "logs" / "train_baseline.log").read_text()
     assert "resuming from checkpoint after epoch" in log
     pd.testing.assert_frame_equal(
-        read_history(tmp_path, "baseline"), read_history(local_run, "baseline")
+        read_history(run, "baseline"), read_history(local_run, "baseline")
     )
-    assert read_metrics(tmp_path, "baseline") == read_metrics(local_run, "baseline")
-    assert not (tmp_path / "results" / "models" / "baseline.checkpoint").exists()
+    assert read_metrics(run, "baseline") == read_metrics(local_run, "baseline")
+    assert not (run / "results" / "models" / "baseline.checkpoint").exists()
 
 
 def job_block(dry_run_output: str, rule: str) -> str:
