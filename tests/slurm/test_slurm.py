@@ -317,11 +317,10 @@ def kill_when_checkpointed(workdir: Path, min_epoch: int, killed: list, deadline
 def test_killed_training_job_is_resubmitted_and_resumes_to_the_same_end(
     slurm_workflow, tiny_config, cpu_allowed, local_run, tmp_path
 ):
-    # The finished SLURM run without its baseline: only the baseline trains again, and is scored.
+    # A copy of the finished SLURM run in which only the baseline trains again, and is scored.
+    # (--forcerun: a deleted model alone would not re-run, its evaluation being up to date.)
     run = tmp_path / "run"
     shutil.copytree(slurm_workflow[0], run, symlinks=True)
-    for output in ("models/baseline.keras", "models/baseline.device.json", "history/baseline.csv"):
-        (run / "results" / output).unlink()
     started = now_for_sacct()
     killed = []
     watcher = threading.Thread(
@@ -329,7 +328,13 @@ def test_killed_training_job_is_resubmitted_and_resumes_to_the_same_end(
     )
     watcher.start()
     try:
-        slurm_run(run, tiny_config, cpu_allowed, targets=["results/eval/baseline/metrics.json"])
+        slurm_run(
+            run,
+            tiny_config,
+            cpu_allowed,
+            options=["--forcerun", "train_baseline"],
+            targets=["results/eval/baseline/metrics.json"],
+        )
     finally:
         killed.append(None) if not killed else None
         watcher.join()
