@@ -125,7 +125,8 @@ def run_experiment(
         )
     tta = tta_settings(config["evaluation"]["tta_copies"], config["augment"])
     # A run of a subset of models (config models) has no model files of the others.
-    scored = [name for name in MODELS if name in selected_models(config) or name in models]
+    selected = set(selected_models(config)) | set(models)
+    scored = [model for model in MODELS if model in selected]
     per_fold = {model: [] for model in scored}
     # finetune starts from a retrained transfer only
     config = {**config, "experiment_models": list(models)}
