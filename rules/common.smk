@@ -10,8 +10,9 @@ from busflow.augment.samples import fold_selection as fold_selection_of  # noqa:
 from busflow.augment.shards import is_augmented  # noqa: E402
 from busflow.code_closure import code_closure  # noqa: E402
 from busflow.config.settings import check_settings, check_site_names  # noqa: E402
-from busflow.data.demo import demo_file  # noqa: E402
+from busflow.data.demo import demo_file, demo_mask_file  # noqa: E402
 from busflow.data.formats import candidate_files, layout_of  # noqa: E402
+from busflow.data.lesions import mask_files  # noqa: E402
 from busflow.data.sites import fold_count, held_out_sites, sites_of  # noqa: E402
 from busflow.evaluate.tta import tta_settings, view_count  # noqa: E402
 from busflow.models.registry import MODEL_SPECS, PIXELS, model_spec  # noqa: E402
@@ -43,6 +44,8 @@ EXTERNAL = {entry["name"]: entry for entry in config["external"]}
 # The conda env of the Keras jobs, from training.environment (cpu or gpu) and the backend.
 KERAS_ENV = conda_env(config["training"])
 ACCELERATION = acceleration_settings(config["training"])
+# How images are cut to their lesion region (busflow.data.regions): recorded with every model.
+ROI = {key: config["data"][key] for key in ("roi", "roi_margin", "roi_missing")}
 TTA = tta_settings(config["evaluation"]["tta_copies"], config["augment"])
 # CPU threads of a GPU job (data feeding, host-side ops); SLURM gets them as --cpus-per-task, a
 # laptop scales them down to its --cores, and the job uses every CPU SLURM gives it.
@@ -80,6 +83,17 @@ def demo_images():
     ]
 
 
+def demo_masks():
+    """The lesion masks generate_demo_data writes beside its PNGs (empty unless demo.generate)."""
+    if not config["demo"]["generate"]:
+        return []
+    return [
+        str(demo_mask_file(config["data"]["raw"], label, i))
+        for label in config["data"]["classes"]
+        for i in range(config["demo"]["n_per_class"])
+    ]
+
+
 def raw_images(wildcards):
     """What the manifest reads: every candidate file of each site of data.raw, plus the demo files
     to generate.
@@ -95,6 +109,18 @@ def raw_images(wildcards):
         for path in candidate_files(site.path, config["data"])
     ]
     return sorted(set(listed) | set(demo_images()))
+
+
+def raw_masks(wildcards):
+    """The lesion masks the manifest reads under data.roi (busflow.data.lesions): a new, changed
+    or removed mask re-runs it."""
+    listed = [
+        path
+        for site in sites_of(config["data"])
+        for path in mask_files(site.path, config["data"], site.masks)
+    ]
+    demo = demo_masks() if config["data"]["roi"] != "none" else []
+    return sorted(set(listed) | set(demo))
 
 
 def raw_layout(wildcards):
@@ -113,6 +139,12 @@ def raw_layout(wildcards):
 def external_images(name):
     """An external set's files (folder images, or the CSV and the images it lists)."""
     return candidate_files(EXTERNAL[name]["path"], config["data"])
+
+
+def external_masks(name):
+    """An external set's lesion masks under data.roi (see raw_masks)."""
+    entry = EXTERNAL[name]
+    return mask_files(entry["path"], config["data"], entry.get("masks"))
 
 
 def external_layout(wildcards):
@@ -251,6 +283,7 @@ def export_run(wildcards):
         "image_size": config["data"]["image_size"],
         "classes": config["data"]["classes"],
         "preprocess": config["data"]["preprocess"],
+        "roi": ROI,
         "max_image_pixels": config["data"]["max_image_pixels"],
         "near_duplicate_distance": config["data"]["near_duplicate_distance"],
         "tta_views": view_count(TTA) + 1,

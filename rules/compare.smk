@@ -22,6 +22,8 @@ rule compare_models:
         "results/logs/compare_models.log",
     conda:
         "../envs/data.yaml"
+    params:
+        roi=ROI,
     script:
         "../scripts/compare_models.py"
 

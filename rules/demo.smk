@@ -7,6 +7,7 @@ rule generate_demo_data:
         code=script_code("generate_demo_data.py"),
     output:
         demo_images(),
+        demo_masks(),
     log:
         "results/logs/generate_demo_data.log",
     conda:

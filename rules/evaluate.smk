@@ -45,7 +45,7 @@ rule evaluate_model:
         operating_point=in_run("operating_point/{model}.json"),
         training_device=in_run("models/{model}.device.json"),
         test=shard_files("test"),
-        split=split_input,
+        split="results/split.csv",
         code=script_code("evaluate_model.py"),
     output:
         metrics=in_run("eval/{model}/metrics.json"),

@@ -10,6 +10,7 @@ localrules:
 rule build_external_manifest:
     input:
         images=lambda wildcards: external_images(wildcards.name),
+        masks=lambda wildcards: external_masks(wildcards.name),
         training_manifest="results/manifest.csv",
         code=script_code("build_external_manifest.py"),
     output:
@@ -23,6 +24,7 @@ rule build_external_manifest:
         "../envs/data.yaml"
     params:
         source=lambda wildcards: EXTERNAL[wildcards.name]["path"],
+        masks=lambda wildcards: EXTERNAL[wildcards.name].get("masks"),
         data=config["data"],
         layout=external_layout,
     script:
@@ -65,6 +67,7 @@ rule evaluate_external:
             "weights": model_weights(wildcards),
             "image_size": config["data"]["image_size"],
             "preprocess": config["data"]["preprocess"],
+            "roi": ROI,
             "classes": config["data"]["classes"],
         },
         evaluation=config["evaluation"],

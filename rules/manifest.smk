@@ -5,12 +5,14 @@ localrules:
 rule build_manifest:
     input:
         raw_images,
+        masks=raw_masks,
         code=script_code("build_manifest.py"),
     output:
         manifest="results/manifest.csv",
         rejected="results/qc/rejected.csv",
         duplicates="results/qc/duplicates.csv",
         conflicts="results/qc/conflicts.csv",
+        regions="results/qc/regions.csv",
     log:
         "results/logs/build_manifest.log",
     benchmark:

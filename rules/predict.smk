@@ -21,6 +21,8 @@ rule predict_images:
         runtime=60,
     params:
         source=lambda wildcards: PREDICT[wildcards.name]["path"],
+        masks=lambda wildcards: PREDICT[wildcards.name].get("masks"),
+        whole_image=lambda wildcards: PREDICT[wildcards.name].get("whole_image", False),
         batch_size=config["evaluation"]["batch_size"],
         backend=config["training"]["backend"],
     script:

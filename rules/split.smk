@@ -15,6 +15,7 @@ rule split_images:
     output:
         split="results/split.csv",
         conflicts="results/qc/split_conflicts.csv",
+        units="results/qc/split_units.csv",
     log:
         "results/logs/split_images.log",
     conda:

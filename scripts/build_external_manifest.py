@@ -7,6 +7,7 @@ start_job(snakemake)
 build_external_manifest_job(
     source=snakemake.params.source,
     data_cfg=snakemake.params.data,
+    masks=snakemake.params.masks,
     training_manifest_csv=snakemake.input.training_manifest,
     out=dict(snakemake.output.items()),
 )

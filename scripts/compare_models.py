@@ -8,4 +8,5 @@ compare_models_job(
     metrics_files=[*snakemake.input.metrics, *snakemake.input.sites, *snakemake.input.external],
     references_csv=snakemake.input.references,
     out=dict(snakemake.output.items()),
+    roi=snakemake.params.roi,
 )

@@ -9,6 +9,7 @@ from busflow.jobs.evaluation import evaluate_model_job  # noqa: E402  (Keras onl
 evaluate_model_job(
     model_file=snakemake.input.model,
     test_shards=snakemake.input.test,
+    split_csv=snakemake.input.split,
     model_name=snakemake.wildcards.model,
     weights=snakemake.params.weights,
     eval_cfg=snakemake.params.evaluation,

@@ -11,4 +11,6 @@ predict_images_job(
     source=snakemake.params.source,
     batch_size=snakemake.params.batch_size,
     out_csv=snakemake.output[0],
+    masks=snakemake.params.masks,
+    whole_image=snakemake.params.whole_image,
 )

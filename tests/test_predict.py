@@ -51,8 +51,11 @@ def training_tables(demo_raw: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return manifest, split
 
 
-def export_model(tmp: Path, demo_raw: Path, name="transfer", fold=None, folds=1, threshold=0.4):
-    """Build a small VGG16 classifier, save it as training does, and export it with the job."""
+def export_model(
+    tmp: Path, demo_raw: Path, name="transfer", fold=None, folds=1, threshold=0.4, roi=None
+):
+    """Build a small VGG16 classifier, save it as training does, and export it with the job
+    (``roi``: the lesion-region rule it records, data.roi's keys)."""
     import keras
 
     from busflow.jobs.export_models import export_models_job
@@ -90,6 +93,7 @@ def export_model(tmp: Path, demo_raw: Path, name="transfer", fold=None, folds=1,
         "near_duplicate_distance": 6,
         "tta_views": 1,
         "saved_model": fold is None,
+        "roi": roi,
         "workflow_dir": str(Path(__file__).resolve().parents[1]),
     }
     export_models_job(

@@ -1,5 +1,7 @@
-"""Two hospitals as training data: leave one site out, end to end with real Snakemake and Keras."""
+"""Two hospitals as training data: leave one site out, end to end with real Snakemake and Keras,
+on lesion regions (data.roi: box) from the sites' masks, one site naming its patients."""
 
+import json
 import shutil
 
 import numpy as np
@@ -18,7 +20,7 @@ SITES = ("north", "south")
 
 def other_scanner(folder) -> None:
     """Give a generated site another scanner's look: darker gamma, softer speckle."""
-    for path in folder.rglob("*.png"):
+    for path in (p for p in folder.rglob("*.png") if "_mask" not in p.name):
         pixels = (
             np.asarray(Image.open(path).filter(ImageFilter.GaussianBlur(1.2)), dtype=float) / 255
         )
@@ -27,19 +29,32 @@ def other_scanner(folder) -> None:
 
 @pytest.fixture(scope="module")
 def two_site_run(tmp_path_factory):
-    """Two generated sites (one with another scanner's look, given as a CSV) and one image filed at
-    both; ~2 min."""
+    """Two generated sites (one with another scanner's look, given as a CSV with mask and patient
+    columns, two images a patient) and one image filed at both; lesion regions from the masks
+    (BUSI's <name>_mask.png beside the north's images); ~2 min."""
     from busflow.data.demo import generate_demo_dataset
 
     workdir = tmp_path_factory.mktemp("sites")
     for seed, site in enumerate(SITES):
-        generate_demo_dataset(workdir / site, n_per_class=14, size=64, seed=40 + seed)
+        generate_demo_dataset(workdir / site, n_per_class=14, size=64, seed=40 + seed, masks=True)
     other_scanner(workdir / "south")
-    shutil.copy(workdir / "north/benign/benign_0003.png", workdir / "south/benign/shared_scan.png")
-    # The south site comes as a CSV of path,label (a hospital's export), the north as class folders.
-    listed = sorted(p.relative_to(workdir / "south") for p in (workdir / "south").rglob("*.png"))
-    rows = [f"{path},{path.parent.name}" for path in listed]
-    (workdir / "south/images.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    for suffix in ("", "_mask"):
+        shutil.copy(
+            workdir / f"north/benign/benign_0003{suffix}.png",
+            workdir / f"south/benign/shared_scan{suffix}.png",
+        )
+    # The south site comes as a CSV (a hospital's export), the north as class folders.
+    listed = sorted(
+        p.relative_to(workdir / "south")
+        for p in (workdir / "south").rglob("*.png")
+        if "_mask" not in p.name
+    )
+    rows = [
+        f"{path},{path.parent.name},{path.with_name(path.stem + '_mask.png')},"
+        f"{path.parent.name}-{i // 2}"
+        for i, path in enumerate(listed)
+    ]
+    (workdir / "south/images.csv").write_text("path,label,mask,patient\n" + "\n".join(rows) + "\n")
     paths = {"north": str(workdir / "north"), "south": str(workdir / "south/images.csv")}
     config = write_config(
         workdir / "sites.yaml",
@@ -47,8 +62,11 @@ def two_site_run(tmp_path_factory):
             "data": {
                 "raw": [{"name": site, "path": paths[site]} for site in SITES],
                 "image_size": 32,
+                "roi": "box",
             },
             "demo": {"generate": False},
+            # the south's 14 patients a class: a larger share keeps both classes in validation
+            "split": {"val_fraction": 0.3},
             "augment": {"factor": 2, "shards": 1},
             "evaluation": {"leave_one_site_out": True, "bootstrap": 50},
             "training": {model: {"epochs": 1} for model in MODELS},
@@ -96,3 +114,43 @@ def test_the_table_has_a_row_per_held_out_site_and_their_mean(two_site_run):
     )
     assert (mean["evaluation"] == "leave-one-site-out, mean of 2 sites").all()
     np.testing.assert_allclose(mean.loc[list(MODELS), "auc"], per_site.loc[list(MODELS)])
+
+
+def test_every_image_is_cut_to_its_mask_s_box(two_site_run):
+    manifest = pd.read_csv(two_site_run / "results/manifest.csv", keep_default_na=False)
+    assert (manifest["roi_source"] == "mask").all()
+    regions = pd.read_csv(two_site_run / "results/qc/regions.csv", keep_default_na=False)
+    assert (regions["status"] == "used").sum() == len(manifest)
+    x0, y0, x1, y1 = map(
+        int, manifest.set_index("image_id").loc["north/benign/benign_0003", "roi_box"].split()
+    )
+    mask = np.asarray(Image.open(two_site_run / "north/benign/benign_0003_mask.png")) > 127
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    assert (x0, y0, x1, y1) == (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
+    record = json.loads((two_site_run / "results/export/baseline/fold0/model.json").read_text())
+    assert record["input"]["roi"]["mode"] == "box"
+    assert "lesion region" in (two_site_run / "results/comparison.md").read_text()
+    assert "Image region: lesion region" in (two_site_run / "results/model_card.md").read_text()
+
+
+def test_a_patient_never_straddles_a_fold_and_its_cis_count_patients(two_site_run):
+    manifest = pd.read_csv(two_site_run / "results/manifest.csv", keep_default_na=False)
+    south = manifest[manifest["site"] == "south"]
+    assert south["group"].str.startswith("p").all()
+    split = pd.read_csv(two_site_run / "results/split.csv").merge(
+        manifest[["image_id", "patient"]], on="image_id"
+    )
+    named = split[split["patient"] != ""]
+    assert named.groupby(["fold", "patient"])["split"].nunique().eq(1).all()
+    units = pd.read_csv(two_site_run / "results/qc/split_units.csv")
+    assert units.loc[units["split"] == "test", "patients"].sum() == south["patient"].nunique()
+    held_out_south = json.loads(
+        (two_site_run / "results/folds/1/eval/baseline/metrics.json").read_text()
+    )
+    assert held_out_south["ci_unit"] == "patients"
+    assert held_out_south["n_units"] == south["group"].nunique()
+    held_out_north = json.loads(
+        (two_site_run / "results/folds/0/eval/baseline/metrics.json").read_text()
+    )
+    # the north names no patients; its one scan filed at the south joins a south patient
+    assert held_out_north["ci_unit"] == "patients or duplicate groups"

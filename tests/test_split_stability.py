@@ -103,7 +103,11 @@ def test_split_job_keeps_a_test_image_in_test_when_a_copy_named_to_sort_first_is
 ):
     """End to end through files: the record, written by the first
     split job, is honoured by the next."""
-    out = {"split": tmp_path / "split.csv", "conflicts": tmp_path / "split_conflicts.csv"}
+    out = {
+        "split": tmp_path / "split.csv",
+        "conflicts": tmp_path / "split_conflicts.csv",
+        "units": tmp_path / "split_units.csv",
+    }
     cfg = {**SPLIT_CFG, "record": str(tmp_path / "record.csv")}
     manifest_csv = tmp_path / "manifest.csv"
 

@@ -19,8 +19,8 @@ import pandas as pd
 from busflow.augment.affine import AugmentParams, augment_copies
 from busflow.augment.scanner import ScannerAugment, apply_to_copies
 from busflow.config.sections import AugmentSettings, DataSettings, SplitSettings
-from busflow.data.images import load_training_image
 from busflow.data.preprocess import Preprocess
+from busflow.data.regions import Region, RoiRule, model_input
 from busflow.hashing import stable_int, stable_unit
 from busflow.split.folds import ORIGINAL_WHEN_NOT_KEPT
 
@@ -122,8 +122,8 @@ def image_samples(
 def build_shard(
     split_table: pd.DataFrame, manifest: pd.DataFrame, spec: ShardSpec, cfg: dict
 ) -> dict[str, np.ndarray]:
-    """Decode, resize and augment the images of one shard. Train copies (and
-    all paper copies) are augmented."""
+    """Decode, cut to the lesion region (data.roi), resize and augment the images of one shard.
+    Train copies (and all paper copies) are augmented."""
     data, augment, split = (
         DataSettings.of(cfg["data"]),
         AugmentSettings.of(cfg["augment"]),
@@ -134,12 +134,14 @@ def build_shard(
     scanner = ScannerAugment.from_config(augment.scanner)
     preprocess = Preprocess.from_config(data.preprocess)
     keep_original = augment.keep_original
-    paths = manifest.set_index("image_id")["path"]
+    rule = RoiRule.of(data)
+    rows = manifest.set_index("image_id", drop=False)
     labels = split_table.drop_duplicates("image_id").set_index("image_id")["label"]
     augmented = is_augmented(spec.split, split.protocol)
     images, label_ids, ids, copy_index = [], [], [], []
     for image_id, copies in plan_shard(split_table, spec, augment, split):
-        pixels = load_training_image(paths[image_id], size, preprocess)
+        row = rows.loc[image_id]
+        pixels = model_input(row["path"], size, preprocess, Region.from_columns(row), rule)
         if augmented:
             key = [augment.seed, stable_int("image", image_id)]
             stack = image_samples(pixels, copies, key, params, keep_original, scanner)

@@ -103,6 +103,10 @@ class DataSettings(Section):
     max_image_pixels: int
     csv_paths_outside_folder: bool
     image_size: int
+    roi: str
+    roi_margin: float
+    roi_missing: str
+    masks: str | None
     preprocess: dict
 
 

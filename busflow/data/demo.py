@@ -167,18 +167,26 @@ def demo_file(out_dir, label: str, index: int) -> pathlib.Path:
     return pathlib.Path(out_dir) / label / f"{label}_{index:04d}.png"
 
 
+def demo_mask_file(out_dir, label: str, index: int) -> pathlib.Path:
+    """The lesion mask of image ``index`` beside it, named as BUSI names its masks."""
+    image = demo_file(out_dir, label, index)
+    return image.with_name(f"{image.stem}_mask.png")
+
+
 def generate_demo_dataset(
     out_dir,
     n_per_class: int = 60,
     size: int = 128,
     seed: int = 0,
     classes: Sequence[str] = CLASSES,
+    masks: bool = False,
 ) -> list[pathlib.Path]:
-    """Write out_dir/<class>/<class>_<NNNN>.png and return the paths written.
+    """Write out_dir/<class>/<class>_<NNNN>.png and return the paths written (images only).
 
     Each image has its own generator seeded by (seed, class index, image index),
     so asking for more images leaves the earlier ones unchanged. Files with
-    other names in out_dir are left alone; our own names are overwritten.
+    other names in out_dir are left alone; our own names are overwritten. ``masks``: also write
+    each lesion's mask beside its image (<name>_mask.png, white = lesion), BUSI's layout.
     """
     out_dir = pathlib.Path(out_dir)
     written = []
@@ -186,9 +194,13 @@ def generate_demo_dataset(
         class_dir = out_dir / label
         class_dir.mkdir(parents=True, exist_ok=True)
         for i in range(n_per_class):
-            pixels = render_lesion_image(np.random.default_rng([seed, ci, i]), label, size)
+            pixels, lesion = render_lesion(np.random.default_rng([seed, ci, i]), label, size)
             path = demo_file(out_dir, label, i)
             Image.fromarray(pixels).save(path)
+            if masks:
+                Image.fromarray(lesion.astype(np.uint8) * 255).save(
+                    demo_mask_file(out_dir, label, i)
+                )
             written.append(path)
     return written
 
@@ -216,10 +228,15 @@ def main(argv: Sequence[str] | None = None) -> list[pathlib.Path]:
         metavar="K",
         help="random seed; same seed, same pixels (default 0)",
     )
+    parser.add_argument(
+        "--masks", action="store_true", help="also write each lesion's mask, <name>_mask.png"
+    )
     args = parser.parse_args(argv)
     if args.n_per_class < 1 or args.size < 16:
         parser.error("--n-per-class must be >= 1 and --size >= 16")
-    paths = generate_demo_dataset(args.out_dir, args.n_per_class, args.size, args.seed)
+    paths = generate_demo_dataset(
+        args.out_dir, args.n_per_class, args.size, args.seed, masks=args.masks
+    )
     print(f"wrote {len(paths)} images to {args.out_dir}")
     return paths
 

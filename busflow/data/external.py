@@ -11,12 +11,25 @@ import numpy as np
 import pandas as pd
 
 from busflow.config.sections import DataSettings
-from busflow.data.duplicates import hash_matrix, window_distances
+from busflow.data.duplicates import group_duplicates, hash_matrix, window_distances
 from busflow.data.formats import scan_source
+from busflow.data.lesions import attach_regions, check_masks_have_images
+from busflow.data.patients import patient_groups
+from busflow.data.regions import REGION_COLUMNS, RoiRule
 
 # The config key the errors about a set's files name.
 EXTERNAL_SETTING = "external: (this set's path)"
-EXTERNAL_COLUMNS = ["image_id", "path", "label", "phash", "in_training", "training_match"]
+EXTERNAL_COLUMNS = [
+    "image_id",
+    "path",
+    "label",
+    "phash",
+    "in_training",
+    "training_match",
+    "group",
+    "patient",
+    *REGION_COLUMNS,
+]
 
 
 def flag_training_overlap(
@@ -41,13 +54,23 @@ def flag_training_overlap(
 
 
 def build_external_manifest(
-    source, data_cfg: dict, training_manifest: pd.DataFrame
+    source, data_cfg: dict, training_manifest: pd.DataFrame, masks=None
 ) -> dict[str, pd.DataFrame]:
-    """manifest (every readable image, flagged) and rejected tables of one external set."""
+    """manifest (every readable image, flagged, with its lesion region under data.roi and its
+    group: duplicates and patients, the unit its CIs resample) and rejected tables of one
+    external set; ``masks``: the set's mask folder."""
     data_cfg = DataSettings.of(data_cfg)
+    rule = RoiRule.of(data_cfg)
     images, rejected = scan_source(source, data_cfg, EXTERNAL_SETTING)
+    if rule.used:
+        check_masks_have_images([*images["path"], *rejected["path"]], masks)
+    images, dropped = attach_regions(images, rule, masks, EXTERNAL_SETTING)
+    images = images.sort_values("image_id", ignore_index=True)
+    images["patient"] = images["patient"].fillna("") if "patient" in images else ""
+    images["group"], _ = group_duplicates(images, data_cfg.near_duplicate_distance)
+    images["group"] = patient_groups(images)
     images = flag_training_overlap(images, training_manifest, data_cfg.near_duplicate_distance)
     return {
-        "manifest": images[EXTERNAL_COLUMNS].sort_values("image_id", ignore_index=True),
-        "rejected": rejected,
+        "manifest": images[EXTERNAL_COLUMNS],
+        "rejected": pd.concat([rejected, dropped], ignore_index=True),
     }

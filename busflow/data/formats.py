@@ -18,6 +18,7 @@ import pandas as pd
 from busflow.config.sections import DataSettings
 from busflow.data.label_csv import is_csv, read_label_csv, scan_csv
 from busflow.data.layout import LayoutRules, layout_signature, readable_candidate_files
+from busflow.data.regions import is_mask_beside_an_image
 from busflow.data.scan import scan_images
 from busflow.errors import ConfigError
 
@@ -68,13 +69,15 @@ def nothing_to_check(source, setting: str) -> None:
 
 
 def folder_unlabelled(source) -> list[tuple[str, str]]:
-    """Every file under the folder, at any depth, but hidden ones; ids relative to the folder."""
+    """Every file under the folder, at any depth, but hidden ones and the lesion masks beside an
+    image (<name>_mask*: its region, busflow.data.regions); ids relative to the folder."""
     source = Path(source)
     files = sorted(
         p
         for p in source.rglob("*")
         if (p.is_file() or p.is_symlink())
         and not any(part.startswith(".") for part in p.relative_to(source).parts)
+        and not is_mask_beside_an_image(p)
     )
     if not files:
         raise ConfigError(

@@ -111,6 +111,42 @@ def check_row_lengths(csv_path: Path) -> None:
                 )
 
 
+# Optional columns a CSV of images may carry besides path,label (busflow.data.regions and
+# busflow.data.patients read them from the manifest rows).
+MASK_COLUMN, PATIENT_COLUMN = "mask", "patient"
+BOX_COLUMNS = ("bbox_x", "bbox_y", "bbox_w", "bbox_h")
+
+
+def annotations(table: pd.DataFrame, line: int, csv_path) -> dict:
+    """A row's lesion masks (absolute paths, ';'-separated), box and patient, where given:
+    ``listed_masks``, ``listed_box`` ('x y w h'), ``patient``, and ``listed_at`` (CSV, line)."""
+    row = table.iloc[line - 2]
+    folder = os.path.normpath(os.path.abspath(Path(csv_path).parent))
+    masks = [m.strip() for m in str(row.get(MASK_COLUMN, "")).split(";") if m.strip()]
+    box = [str(row.get(c, "")).strip() for c in BOX_COLUMNS]
+    return {
+        "listed_masks": ";".join(os.path.normpath(os.path.join(folder, m)) for m in masks),
+        "listed_box": " ".join(box) if all(box) else "",
+        "patient": str(row.get(PATIENT_COLUMN, "")).strip(),
+        "listed_at": f"{csv_path}, line {line}",
+    }
+
+
+def check_patient_column(csv_path, table: pd.DataFrame) -> None:
+    """A patient column must name every row's patient: a row without one could share a split
+    with nobody or anybody, and CIs counted in patients would be wrong."""
+    if PATIENT_COLUMN not in table.columns:
+        return
+    empty = [line for line, p in enumerate(table[PATIENT_COLUMN], start=2) if not p.strip()]
+    if empty:
+        lines = ", ".join(map(str, empty[:5])) + (" ..." if len(empty) > 5 else "")
+        raise ConfigError(
+            f"{csv_path}: column '{PATIENT_COLUMN}' is empty on {len(empty)} row(s) (line "
+            f"{lines}). Give every row its patient id, or remove the column (each image is "
+            "then its own unit)."
+        )
+
+
 def scan_csv(
     csv_path,
     classes,
@@ -122,6 +158,7 @@ def scan_csv(
     """Decode every listed image; returns (rows, rejected) as busflow.data.scan.scan_images does.
     Image ids are busflow.data.label_csv.image_id_in_csv's."""
     table = read_label_csv(csv_path, setting, allow_outside)
+    check_patient_column(csv_path, table)
     rows, rejected = [], []
     for line, (path, label) in enumerate(zip(table["path"], table["label"]), start=2):
         if label not in classes:
@@ -139,7 +176,7 @@ def scan_csv(
             rejected.append({"path": path, "reason": error.reason})
             continue
         row["image_id"] = image_id_in_csv(path, csv_path)
-        rows.append(row)
+        rows.append({**row, **annotations(table, line, csv_path)})
     rows, rejected = drop_shared_ids(rows, rejected, on_bad_image)
     if not rows:
         reasons = "; ".join(f"{r['path']} ({r['reason']})" for r in rejected[:5])

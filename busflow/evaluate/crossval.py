@@ -100,6 +100,7 @@ def summarise_folds(records: list[dict], predictions: list[pd.DataFrame], eval_c
                 "test_time_augmentation",
                 "recalibration",
                 "device",
+                "ci_unit",
             )
             if key in first
         },
@@ -113,7 +114,12 @@ def summarise_folds(records: list[dict], predictions: list[pd.DataFrame], eval_c
         "ci_method": f"Student t-interval of the mean over {len(records)} folds",
         "folds": fold_rows(records),
         "pooled": evaluate_predictions(
-            pooled["label"], pooled["probability"], eval_cfg, thresholds
+            pooled["label"],
+            pooled["probability"],
+            eval_cfg,
+            thresholds,
+            pooled["group"] if "group" in pooled else None,
+            first.get("ci_unit"),
         ),
         "operating_point": fold_operating_points(records),
         "calibration": fold_mean_calibration(records, pooled, eval_cfg.calibration_bins),

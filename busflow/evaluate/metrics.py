@@ -1,4 +1,9 @@
-"""Test-set metrics with 95% bootstrap confidence intervals, computed by scikit-learn."""
+"""Test-set metrics with 95% bootstrap confidence intervals, computed by scikit-learn.
+
+The bootstrap resamples the unit that is independent, not the rows: patients where the data
+names them, else duplicate groups (one picture and its near copies), and under the paper's
+protocol the source images, whose augmented copies are not independent test samples. Every
+record says which (``ci_unit``)."""
 
 import numpy as np
 import pandas as pd
@@ -12,6 +17,7 @@ from sklearn.metrics import (
 )
 
 from busflow.config.sections import EvaluationSettings
+from busflow.data.patients import PATIENT_KEY
 
 METRIC_NAMES = ["accuracy", "auc", "sensitivity", "specificity", "precision", "f1"]
 
@@ -33,15 +39,35 @@ def point_metrics(
     }
 
 
+def cluster_members(clusters, n: int) -> list[np.ndarray]:
+    """Row indices of each cluster, clusters in order of first appearance (one row each when
+    ``clusters`` is None: the plain row bootstrap)."""
+    if clusters is None:
+        return [np.asarray([i]) for i in range(n)]
+    codes, _ = pd.factorize(pd.Series(clusters, dtype=str))
+    order = np.argsort(codes, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(codes[order])) + 1) if n else []
+
+
 def bootstrap_intervals(
-    labels, probabilities, n_resamples: int, seed: int, level: float = 0.95, threshold: float = 0.5
+    labels,
+    probabilities,
+    n_resamples: int,
+    seed: int,
+    level: float = 0.95,
+    threshold: float = 0.5,
+    clusters=None,
 ) -> dict[str, tuple[float, float]]:
-    """Percentile intervals over resamples of the test images (with replacement)."""
+    """Percentile intervals over resamples, with replacement, of the clusters (patients or
+    duplicate groups: all rows of a drawn cluster come together), or of the rows when
+    ``clusters`` is None."""
     rng = np.random.default_rng(seed)
     draws = {name: [] for name in METRIC_NAMES}
     per_image = np.ndim(threshold) > 0
+    members = cluster_members(clusters, len(labels))
     for _ in range(n_resamples):
-        rows = rng.integers(0, len(labels), len(labels))
+        drawn = rng.integers(0, len(members), len(members))
+        rows = drawn if clusters is None else np.concatenate([members[i] for i in drawn])
         resampled_threshold = threshold[rows] if per_image else threshold
         for name, value in point_metrics(
             labels[rows], probabilities[rows], resampled_threshold
@@ -54,11 +80,28 @@ def bootstrap_intervals(
     }
 
 
-def evaluate_predictions(labels, probabilities, eval_cfg, threshold=0.5) -> dict:
+def ci_unit(groups, protocol: str = "leak_free") -> str:
+    """What a CI over ``groups`` (split.csv's group keys of the rows) resamples, in words."""
+    keys = pd.Series(groups, dtype=str)
+    named = keys.str.startswith(PATIENT_KEY)
+    if named.all():
+        return "patients"
+    if named.any():
+        return "patients or duplicate groups"  # where the data names no patient
+    if protocol == "paper":
+        return "source images (with their augmented copies and duplicates)"
+    return "duplicate groups" if keys.nunique() < len(keys) else "images"
+
+
+def evaluate_predictions(
+    labels, probabilities, eval_cfg, threshold=0.5, clusters=None, unit: str | None = None
+) -> dict:
     """The metrics.json body: each metric with its CI, the confusion matrix [[TN, FP], [FN, TP]], n.
 
     ``threshold`` is one number, or one per image (pooled k-fold predictions, each image thresholded
-    at the operating point of the fold that tested it)."""
+    at the operating point of the fold that tested it). ``clusters``: each row's patient or
+    duplicate group, which the bootstrap resamples (None: rows); ``unit`` says what they are
+    (default: ci_unit's word for them)."""
     labels = np.asarray(labels).astype(int)
     probabilities = np.asarray(probabilities, dtype=float)
     if np.ndim(threshold) > 0:
@@ -66,8 +109,15 @@ def evaluate_predictions(labels, probabilities, eval_cfg, threshold=0.5) -> dict
     eval_cfg = EvaluationSettings.of(eval_cfg)
     points = point_metrics(labels, probabilities, threshold)
     intervals = bootstrap_intervals(
-        labels, probabilities, eval_cfg.bootstrap, eval_cfg.seed, eval_cfg.ci_level, threshold
+        labels,
+        probabilities,
+        eval_cfg.bootstrap,
+        eval_cfg.seed,
+        eval_cfg.ci_level,
+        threshold,
+        clusters,
     )
+    unit = unit or (ci_unit(clusters) if clusters is not None else "images")
     return {
         "metrics": {
             name: {
@@ -79,6 +129,8 @@ def evaluate_predictions(labels, probabilities, eval_cfg, threshold=0.5) -> dict
         },
         "ci_level": eval_cfg.ci_level,
         "bootstrap_resamples": eval_cfg.bootstrap,
+        "ci_unit": unit,
+        "n_units": len(cluster_members(clusters, len(labels))),
         "threshold": float(threshold)
         if np.ndim(threshold) == 0
         else "each image at its fold's operating point",

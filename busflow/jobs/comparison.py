@@ -8,10 +8,12 @@ from busflow.outputs import read_json, write_csv
 from busflow.report.comparison import comparison_table, to_html, to_markdown
 
 
-def compare_models_job(metrics_files, references_csv, out: dict) -> None:
+def compare_models_job(metrics_files, references_csv, out: dict, roi: dict | None = None) -> None:
+    """``roi``: data.roi's keys, so the table says what part of each image the models saw."""
     runs = [read_json(path) for path in metrics_files]
     table = comparison_table(runs, pd.read_csv(references_csv))
     write_csv(table, out["csv"])
-    Path(out["md"]).write_text(to_markdown(table))
-    Path(out["html"]).write_text(to_html(table))
-    print(to_markdown(table))
+    markdown = to_markdown(table, roi=roi)
+    Path(out["md"]).write_text(markdown)
+    Path(out["html"]).write_text(to_html(table, roi=roi))
+    print(markdown)

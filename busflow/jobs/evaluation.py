@@ -13,7 +13,12 @@ from busflow.augment.samples import load_role
 from busflow.config.sections import EvaluationSettings
 from busflow.evaluate.calibration import calibration_summary
 from busflow.evaluate.crossval import fold_means, fold_rows
-from busflow.evaluate.metrics import evaluate_predictions, metrics_record, probabilities_table
+from busflow.evaluate.metrics import (
+    ci_unit,
+    evaluate_predictions,
+    metrics_record,
+    probabilities_table,
+)
 from busflow.evaluate.operating_point import (
     OperatingPointRule,
     apply_operating_point,
@@ -69,13 +74,15 @@ def evaluate_model_job(
     tta=None,
     operating_point_file=None,
     training_device=None,
+    split_csv=None,
 ) -> None:
     """``tta`` (busflow.evaluate.tta.tta_settings): each test sample's probability is the mean over
     it and its augmented views.
     ``operating_point_file`` (choose_operating_point's JSON): its recalibration and threshold are
     applied.
     ``training_device``: the training job's device record (its .device.json), kept in
-    metrics.json."""
+    metrics.json. ``split_csv``: each test image's group (patient or duplicate group), the unit
+    the bootstrap resamples (None: each source image, its copies together)."""
     eval_cfg = EvaluationSettings.of(eval_cfg)
     resolved = accelerate(acceleration)
     data, meta = load_role(test_shards, "test", selection)
@@ -89,14 +96,19 @@ def evaluate_model_job(
         else fixed_operating_point(OperatingPointRule("fixed", 0.5, 0.9))
     )
     probabilities, threshold = apply_operating_point(chosen, raw)
+    groups = groups_of(split_csv, data["image_ids"]) if split_csv else data["image_ids"]
     write_csv(
-        probabilities_table(data, probabilities).assign(threshold=threshold), out["predictions"]
+        probabilities_table(data, probabilities).assign(threshold=threshold, group=groups),
+        out["predictions"],
     )
     record = metrics_record(model_name, meta, eval_cfg.seed, weights, selection)
     record["precision"] = model_precision(model)
     record["test_time_augmentation"] = view_count(tta)
     record["device"] = device_provenance(training_device, resolved["device"])
-    record.update(evaluate_predictions(data["labels"], probabilities, eval_cfg, threshold))
+    unit = ci_unit(groups, meta["protocol"])
+    record.update(
+        evaluate_predictions(data["labels"], probabilities, eval_cfg, threshold, groups, unit)
+    )
     record.update(
         operating_point=chosen["operating_point"],
         recalibration=chosen["recalibration"],
@@ -108,6 +120,14 @@ def evaluate_model_job(
         f"{model_name}: accuracy {m['accuracy']['value']:.3f} AUC {m['auc']['value']:.3f}, at "
         f"threshold {threshold:.4f} sensitivity {m['sensitivity']['value']:.3f} specificity "
         f"{m['specificity']['value']:.3f} on {record['n']} test samples ({meta['protocol']})"
+    )
+
+
+def groups_of(split_csv, image_ids) -> np.ndarray:
+    """Each row's group key in split.csv (the same in every fold)."""
+    split = pd.read_csv(split_csv, keep_default_na=False, usecols=["image_id", "group"])
+    return (
+        split.drop_duplicates("image_id").set_index("image_id")["group"].loc[image_ids].to_numpy()
     )
 
 
@@ -160,7 +180,7 @@ def evaluate_external_job(
     record = {
         **external_provenance(run, eval_cfg, len(table) - len(used), tta, chosen),
         "device": device_provenance(None, resolved["device"]),
-        **external_metrics(labels, applied, chosen, eval_cfg),
+        **external_metrics(labels, applied, chosen, eval_cfg, groups_in(used)),
     }
     save_json(record, out["metrics"])
     write_csv(ensemble_table(ids, labels, applied), out["predictions"])
@@ -183,12 +203,16 @@ def images_not_trained_on(table: pd.DataFrame, manifest_csv, name: str) -> pd.Da
 
 def external_images(used: pd.DataFrame, run: dict) -> tuple[np.ndarray, np.ndarray]:
     """(images, labels): each image decoded and preprocessed as training images were."""
-    from busflow.data.images import load_training_image
     from busflow.data.preprocess import Preprocess
+    from busflow.data.regions import Region, RoiRule, model_input
 
     preprocess = Preprocess.from_config(run["preprocess"])
+    rule = RoiRule.of(run.get("roi") or {})
     images = np.stack(
-        [load_training_image(path, run["image_size"], preprocess) for path in used["path"]]
+        [
+            model_input(row["path"], run["image_size"], preprocess, Region.from_columns(row), rule)
+            for _, row in used.iterrows()
+        ]
     )
     return images, np.asarray([run["classes"].index(label) for label in used["label"]])
 
@@ -210,15 +234,23 @@ def external_provenance(run: dict, eval_cfg, left_out: int, tta, chosen: list[di
     }
 
 
-def external_metrics(labels, applied: list[tuple], chosen: list[dict], eval_cfg) -> dict:
+def groups_in(used: pd.DataFrame):
+    """The external images' groups (patients or duplicates), the unit of their CIs."""
+    return used["group"].to_numpy() if "group" in used else None
+
+
+def external_metrics(
+    labels, applied: list[tuple], chosen: list[dict], eval_cfg, groups=None
+) -> dict:
     """The metrics of one model (``applied``: one (probabilities, threshold) per fold model): its
-    own, or under k-fold the fold means, each fold's, and the ensemble's (bootstrapped once)."""
+    own, or under k-fold the fold means, each fold's, and the ensemble's (bootstrapped once).
+    ``groups``: each image's patient or duplicate group, which the bootstrap resamples."""
     eval_cfg = EvaluationSettings.of(eval_cfg)
     records = [
         {
             "fold": i,
             "n": len(labels),
-            **evaluate_predictions(labels, p, eval_cfg, t),
+            **evaluate_predictions(labels, p, eval_cfg, t, groups),
             "calibration": calibration_summary(labels, p, eval_cfg.calibration_bins),
         }
         for i, (p, t) in enumerate(applied)
@@ -230,7 +262,7 @@ def external_metrics(labels, applied: list[tuple], chosen: list[dict], eval_cfg)
             **records[0],
         }
     ensemble, threshold = ensemble_of(applied)
-    ensemble_record = evaluate_predictions(labels, ensemble, eval_cfg, threshold)
+    ensemble_record = evaluate_predictions(labels, ensemble, eval_cfg, threshold, groups)
     point = {key: chosen[0]["operating_point"][key] for key in ("rule", "target_sensitivity")}
     return {
         "evaluation": f"external set, {len(applied)} fold models",
@@ -245,6 +277,7 @@ def external_metrics(labels, applied: list[tuple], chosen: list[dict], eval_cfg)
             "ensemble": calibration_summary(labels, ensemble, eval_cfg.calibration_bins),
         },
         "confusion_matrix": ensemble_record["confusion_matrix"],
+        "ci_unit": ensemble_record["ci_unit"],
         "n": len(labels),
         "n_positive": int(np.sum(labels)),
     }

@@ -13,6 +13,7 @@ import pandas as pd
 
 import busflow
 import busflow.models.builders  # noqa: F401  (registers VGGInput, which the saved VGG16 models need to load)
+from busflow.data.regions import RoiRule
 from busflow.models.builders import with_stock_layers
 from busflow.models.registry import model_spec
 from busflow.outputs import read_json, save_json
@@ -82,6 +83,18 @@ def check_same_outputs(trained, exported, image_size: int) -> None:
         )
 
 
+def region_words(run: dict) -> str:
+    """How model.json's input line names the lesion region (busflow.data.regions), if any."""
+    rule = RoiRule.of(run.get("roi") or {})
+    if not rule.used:
+        return ""
+    outside = ", pixels outside the mask black" if rule.mode == "mask" else ""
+    return (
+        f"cut to the lesion region from an expert's mask or box (the box grown by "
+        f"{rule.margin:g} of its size on each side, clamped to the image{outside}), "
+    )
+
+
 def export_record(run: dict, chosen: dict, training_data: dict) -> dict:
     spec = model_spec(run["model"])
     size = int(run["image_size"])
@@ -101,9 +114,10 @@ def export_record(run: dict, chosen: dict, training_data: dict) -> dict:
             "shape": [size, size, 1],
             "dtype": "uint8",
             "pixels": "8-bit grey (ITU-R 601 luma of colour; transparent pixels black), "
-            f"data.preprocess applied at full size, then resized to {size} x {size} (bilinear, "
-            "aspect ratio not kept)",
+            f"{region_words(run)}data.preprocess applied at full size, then resized to {size} x "
+            f"{size} (bilinear, aspect ratio not kept)",
             "preprocess": run["preprocess"],
+            "roi": RoiRule.of(run.get("roi") or {}).as_record(),
             "max_image_pixels": run["max_image_pixels"],
         },
         "output": f"probability of '{run['classes'][1]}' (classes {run['classes']}), before the "

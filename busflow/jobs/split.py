@@ -11,20 +11,22 @@ from busflow.split.record import read_record, write_record
 def split_images_job(
     manifest_csv, split_cfg: dict, folds: int, out: dict, held_out_sites=None
 ) -> None:
-    """out: split, conflicts (paths). Honours and extends the split record at split_cfg['record'].
+    """out: split, conflicts, units (paths). Honours and extends the split record at
+    split_cfg['record'].
     ``held_out_sites``: leave one site out (busflow.data.sites), fold k holding out the k-th."""
     record_path = SplitSettings.of(split_cfg).record
     record = read_record(record_path) if record_path else None
-    plan = split_lib.plan_split(
-        pd.read_csv(manifest_csv, keep_default_na=False), split_cfg, folds, record, held_out_sites
-    )
+    manifest = pd.read_csv(manifest_csv, keep_default_na=False, dtype={"patient": str})
+    plan = split_lib.plan_split(manifest, split_cfg, folds, record, held_out_sites)
     if record_path and plan.record is not record:
         write_record(
             plan.record, record_path
         )  # first: a job killed before split.csv re-runs to the same split
     write_csv(plan.table, out["split"])
     write_csv(plan.conflicts, out["conflicts"])
-    print(plan.table.groupby(["fold", "split", "label"]).size().to_string())
+    units = split_lib.split_units(plan.table, manifest)
+    write_csv(units, out["units"])
+    print(units.to_string(index=False))
     if len(plan.conflicts):
         print(
             f"{len(plan.conflicts)} images in split conflicts, see "

@@ -164,6 +164,22 @@ def check_format(record_file: Path, record: dict) -> None:
         )
 
 
+def region_note(record: dict) -> str:
+    """The README's warning for a model trained on lesion regions (input.roi in model.json)."""
+    roi = record["input"].get("roi") or {}
+    if roi.get("mode", "none") == "none":
+        return ""
+    outside = " and set the pixels outside the mask to 0" if roi["mode"] == "mask" else ""
+    return f"""
+**This model was trained on lesion regions** (`input.roi`: {roi["mode"]}, margin {roi["margin"]}),
+not whole images: crop each image to its lesion's box (from an expert's mask or box) grown by the
+margin on each side before the resize{outside}.
+`python -m busflow.predict` does this from masks beside the images (`<name>_mask.png`), `--masks
+FOLDER`, or a CSV's `mask` / `bbox_x,bbox_y,bbox_w,bbox_h` columns; an image without a region is
+refused unless `--whole-image` is given. On a whole image its output is not what was validated.
+"""
+
+
 def write_readme(folder: Path, record: dict) -> None:
     size = record["input"]["shape"][0]
     text = f"""# {record["model"]["name"]}: {record["model"]["title"]}
@@ -194,7 +210,7 @@ This plain recipe matches busflow's decoding for 8-bit grey or RGB files without
 and with `data.preprocess` off (`input.preprocess` in `model.json`). For every other file, and
 for the duplicate check against the training images, use
 `python -m busflow.predict <this folder> <images...>`.
-"""
+{region_note(record)}"""
     (folder / "README.md").write_text(text)
 
 

@@ -17,7 +17,16 @@ import pandas as pd
 from busflow.data.duplicates import image_fingerprint
 from busflow.data.formats import format_of
 from busflow.data.images import check_supported_format, decode_image, resize_square
-from busflow.data.label_csv import is_csv
+from busflow.data.label_csv import annotations, is_csv
+from busflow.data.regions import (
+    WHOLE,
+    Region,
+    RegionError,
+    RegionSources,
+    RoiRule,
+    find_region,
+    region_pixels,
+)
 from busflow.data.scan import check_not_blank
 from busflow.errors import BadImageError, ConfigError
 
@@ -32,6 +41,7 @@ class NewImage:
     reason: str = ""
     warnings: list[str] = field(default_factory=list)
     fingerprint: dict = field(default_factory=dict)
+    region: Region | None = None
 
     @property
     def ok(self) -> bool:
@@ -76,10 +86,62 @@ def read_new_image(image_id: str, path: str, max_pixels: int | None) -> NewImage
     return image
 
 
-def model_pixels(image: NewImage, size: int, preprocess) -> np.ndarray:
-    """(size, size, 1) uint8: data.preprocess at full size, then the square resize of training."""
-    grey = image.grey if preprocess is None else preprocess.apply(image.grey)
-    return resize_square(grey, size)[:, :, None]
+def model_pixels(image: NewImage, size: int, preprocess, rule: RoiRule) -> np.ndarray:
+    """(size, size, 1) uint8: the lesion region (data.roi), data.preprocess at full size, then
+    the square resize of training."""
+    return resize_square(region_pixels(image.grey, image.region, rule, preprocess), size)[
+        :, :, None
+    ]
+
+
+def csv_annotations(sources) -> dict[str, RegionSources]:
+    """Each CSV row's listed masks or box, by the image's path (busflow.data.label_csv's
+    columns: mask, bbox_x, bbox_y, bbox_w, bbox_h)."""
+    found = {}
+    for source in sources:
+        if not (is_csv(source) and os.path.isfile(source)):
+            continue
+        table = pd.read_csv(source, dtype=str, keep_default_na=False)
+        folder = Path(source).parent.resolve()
+        for line in range(2, len(table) + 2):
+            listed = annotations(table, line, source)
+            path = os.path.normpath(folder / table["path"].iloc[line - 2])
+            masks = tuple(m for m in listed["listed_masks"].split(";") if m)
+            found[path] = RegionSources(
+                masks, listed["listed_box"].split() or None, where=listed["listed_at"]
+            )
+    return found
+
+
+def locate_regions(images, rule: RoiRule, sources, masks_folder, whole_image: bool) -> None:
+    """Give each decoded image its region under a model's rule (as the manifest finds training
+    images' regions, busflow.data.regions). One without a region fails with the fix, unless
+    ``whole_image``: then it is predicted whole, with a warning. A bad mask fails its row."""
+    listed = csv_annotations(sources)
+    for image in images:
+        if not image.ok:
+            continue
+        given = listed.get(os.path.normpath(image.path), RegionSources())
+        given = RegionSources(given.listed_masks, given.box, masks_folder, given.where)
+        height, width = image.grey.shape
+        try:
+            image.region = find_region(image.path, "", width, height, given, rule)
+        except RegionError as error:
+            image.grey, image.reason = None, str(error)
+            continue
+        if image.region is None and whole_image:
+            image.region = WHOLE
+            image.warnings.append(
+                "no lesion region: predicted from the whole image, which the model (trained on "
+                f"regions, data.roi: {rule.mode}) never saw"
+            )
+        elif image.region is None:
+            image.grey = None
+            image.reason = (
+                f"no lesion region: the model was trained on lesion regions (data.roi: "
+                f"{rule.mode}). Give a mask (<name>_mask.png beside it, --masks FOLDER, or a "
+                "CSV mask / bbox_x,bbox_y,bbox_w,bbox_h column), or ask for --whole-image"
+            )
 
 
 def size_warning(image: NewImage, size: int) -> str:

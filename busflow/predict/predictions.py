@@ -15,6 +15,7 @@ chosen on validation; under k-fold the mean of the fold models, each fold also i
 """
 
 import argparse
+import json
 import sys
 from collections import defaultdict
 
@@ -23,11 +24,18 @@ import pandas as pd
 
 from busflow.data.external import flag_training_overlap
 from busflow.data.preprocess import Preprocess
+from busflow.data.regions import RoiRule
 from busflow.errors import BusflowError, ExportError
 from busflow.evaluate.calibration import Recalibration
 from busflow.models.registry import model_names
 from busflow.predict.export import ExportedModel, find_exports, read_export
-from busflow.predict.new_images import gather, model_pixels, read_new_image, size_warning
+from busflow.predict.new_images import (
+    gather,
+    locate_regions,
+    model_pixels,
+    read_new_image,
+    size_warning,
+)
 
 # Images decoded at once: bounds memory on a large folder (each kept at full size until scored).
 CHUNK = 64
@@ -96,31 +104,55 @@ def calibrated(export: ExportedModel, raw: np.ndarray) -> np.ndarray:
     return Recalibration.from_record(export.record["recalibration"]).apply(raw)
 
 
-def predict_table(export_paths, sources, batch_size: int = 32) -> pd.DataFrame:
-    """The predictions table (see the module doc) of every exported model on every source file."""
+def predict_table(
+    export_paths, sources, batch_size: int = 32, masks=None, whole_image: bool = False
+) -> pd.DataFrame:
+    """The predictions table (see the module doc) of every exported model on every source file.
+    Models trained on lesion regions (``input.roi`` in model.json) cut each image to its region:
+    from a CSV's mask or box columns, masks beside it, or the ``masks`` folder; an image without
+    one fails its row, unless ``whole_image``."""
     exports = load_exports(export_paths)
     models = [load_keras_model(export) for export in exports]
     listed = gather(sources)
     first = exports[0].record
+    rule = region_rule(exports)
     rows, probabilities = [], [[] for _ in exports]
     for start in range(0, len(listed), CHUNK):
         images = [
             read_new_image(i, p, first["input"]["max_image_pixels"])
             for i, p in listed[start : start + CHUNK]
         ]
+        if rule.used:
+            locate_regions(images, rule, sources, masks, whole_image)
         for k, (export, model) in enumerate(zip(exports, models)):
             probabilities[k] += list(chunk_probabilities(export, model, images, batch_size))
         rows += flag_duplicates([image_row(image, exports) for image in images], images, exports)
     return assemble(pd.DataFrame(rows), exports, np.asarray(probabilities, dtype=float), first)
 
 
+def region_rule(exports: list[ExportedModel]) -> RoiRule:
+    """The lesion-region rule the exports were trained with (none for exports made before
+    regions existed); exports of two rules would need two views of each image: refused."""
+    rules = {json.dumps(e.record["input"].get("roi") or {}, sort_keys=True) for e in exports}
+    if len(rules) > 1:
+        raise ExportError(
+            "the exports were trained on different image regions ("
+            + "; ".join(sorted(rules))
+            + "): predict with one run's results/export at a time."
+        )
+    return RoiRule.from_record(exports[0].record["input"].get("roi"))
+
+
 def chunk_probabilities(export: ExportedModel, model, images, batch_size: int) -> np.ndarray:
     """Recalibrated probabilities of one chunk (NaN for failed files)."""
     preprocess = Preprocess.from_config(export.record["input"]["preprocess"])
+    rule = RoiRule.from_record(export.record["input"].get("roi"))
     good = [image for image in images if image.ok]
     result = np.full(len(images), np.nan)
     if good:
-        pixels = np.stack([model_pixels(image, export.image_size, preprocess) for image in good])
+        pixels = np.stack(
+            [model_pixels(image, export.image_size, preprocess, rule) for image in good]
+        )
         result[[image.ok for image in images]] = calibrated(
             export, score(model, pixels, batch_size)
         )
@@ -200,12 +232,27 @@ def main(argv=None) -> int:
     parser.add_argument("-o", "--output", help="CSV to write (default: print it)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--backend", help="Keras backend (default: KERAS_BACKEND, or tensorflow)")
+    parser.add_argument(
+        "--masks",
+        metavar="FOLDER",
+        help="lesion masks of the images, for models trained on regions (data.roi): files "
+        "<name>.<ext> or <name>_<anything>.<ext>; masks beside the images (<name>_mask.png) and "
+        "a CSV's mask or bbox_x,bbox_y,bbox_w,bbox_h columns are read without it",
+    )
+    parser.add_argument(
+        "--whole-image",
+        action="store_true",
+        help="predict images without a lesion region from the whole image (flagged per row) "
+        "instead of failing them, for models trained on regions",
+    )
     args = parser.parse_args(argv)
     from busflow.runtime.start import select_backend
 
     try:
         select_backend(args.backend, keras_job=True)
-        table = predict_table([args.model_dir], args.images, args.batch_size)
+        table = predict_table(
+            [args.model_dir], args.images, args.batch_size, args.masks, args.whole_image
+        )
     except BusflowError as error:
         print(f"busflow.predict: {error}", file=sys.stderr)
         return 2

@@ -5,6 +5,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from busflow.data.regions import RoiRule
+
 ESTIMATES = ["accuracy", "auc", "sensitivity", "specificity"]
 COLUMNS = [
     "source",
@@ -21,6 +23,8 @@ COLUMNS = [
     "brier",
     "note",
     "trained_on",
+    "ci_unit",
+    "n_units",
 ]
 HEADER = [
     "Source",
@@ -66,6 +70,7 @@ def run_row(metrics: dict) -> dict:
         "n": metrics["n"],
         "note": LEAK_NOTE[bool(metrics["leaky"])],
         "trained_on": metrics.get("device", {}).get("training", ""),
+        **ci_unit_of(metrics),
     }
     for name in ESTIMATES:
         # runs made before sensitivity and specificity were reported have accuracy and AUC only
@@ -86,6 +91,17 @@ def run_row(metrics: dict) -> dict:
         brier=calibration.get("brier", math.nan),
     )
     return row
+
+
+def ci_unit_of(metrics: dict) -> dict:
+    """What the row's CI resamples (patients, duplicate groups, source images), or the folds
+    its t-interval is over; runs made before units were recorded resampled images."""
+    if "ci_method" in metrics:
+        return {"ci_unit": "folds (t-interval)", "n_units": len(metrics.get("folds", []))}
+    return {
+        "ci_unit": metrics.get("ci_unit", "images"),
+        "n_units": metrics.get("n_units", metrics["n"]),
+    }
 
 
 def threshold_label(operating_point: dict) -> str:
@@ -119,6 +135,16 @@ def comparison_table(run_metrics: list[dict], references: pd.DataFrame) -> pd.Da
     return pd.concat([rows, refs], ignore_index=True).reindex(columns=COLUMNS)
 
 
+def n_label(n, unit, n_units) -> str:
+    """A row's n, and the units its CI resampled where they are not the images: '207 (160
+    patients)'."""
+    if pd.isna(n):
+        return ""
+    if not isinstance(unit, str) or unit in ("images", "") or pd.isna(n_units):
+        return str(int(n))
+    return f"{int(n)} ({int(n_units)} {unit.split(' (')[0]})"
+
+
 def format_estimate(value, low=None, high=None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
@@ -130,7 +156,7 @@ def format_estimate(value, low=None, high=None) -> str:
 
 def display_cells(row) -> list[str]:
     """One table row as the Markdown and HTML tables show it (HEADER's columns)."""
-    n = "" if pd.isna(row.n) else str(int(row.n))
+    n = n_label(row.n, row.ci_unit, row.n_units)
     estimates = {
         name: format_estimate(
             getattr(row, name), getattr(row, f"{name}_ci_low"), getattr(row, f"{name}_ci_high")
@@ -160,19 +186,36 @@ INTRO = (
     "Accuracy, ROC AUC, and sensitivity and specificity at each model's operating point (a "
     "threshold chosen on its validation images, or fixed in the config) on each source's test set; "
     "calibration as expected calibration error (ECE) and Brier score. busflow rows give 95% CIs: "
-    "bootstrap over the test images for one split or an external set; for k-fold CV the mean over "
-    "the folds with a t-interval, and n counts each image once (its test fold)."
+    "for one split or an external set a bootstrap over the independent units, which n names in "
+    "brackets (patients where the data names them, else duplicate groups; under the paper's "
+    "protocol the source images, not their augmented copies); for k-fold CV and leave-one-site-"
+    "out the mean over the folds with a t-interval, and n counts each image once (its test fold)."
 )
 
 
-def to_markdown(table: pd.DataFrame, title: str = "busflow comparison") -> str:
-    """A Markdown table with 95% CIs in brackets, and a line on what 'leaky' means."""
+def region_sentence(roi: dict | None) -> str:
+    """What busflow's rows saw of each image (data.roi), as the table says it."""
+    rule = RoiRule.of(roi or {})
+    if not rule.used:
+        return "busflow's models saw whole images."
+    return (
+        f"busflow's models saw the {rule.describe()}: every busflow figure depends on an expert's "
+        "mask or box for each image, at test time too."
+    )
+
+
+def to_markdown(
+    table: pd.DataFrame, title: str = "busflow comparison", roi: dict | None = None
+) -> str:
+    """A Markdown table with 95% CIs in brackets, a line on what 'leaky' means, and one on the
+    image region the models saw."""
     lines = [
         f"# {title}",
         "",
         INTRO + " "
         "Rows marked **leaky** split *after* augmentation, so copies of one image sit in train and "
-        "test and their figures are inflated; **leak-free** rows split duplicate groups first.",
+        "test and their figures are inflated; **leak-free** rows split duplicate groups first. "
+        + region_sentence(roi),
         "",
         "| " + " | ".join(HEADER) + " |",
         "|" + "---|" * len(HEADER),
@@ -203,7 +246,7 @@ def trained_on_lines(table: pd.DataFrame) -> list[str]:
     return [f"{', '.join(models)}: {device}" for device, models in models_by_device.items()]
 
 
-def to_html(table: pd.DataFrame, title: str = "busflow comparison") -> str:
+def to_html(table: pd.DataFrame, title: str = "busflow comparison", roi: dict | None = None) -> str:
     """The Markdown table's content as a standalone HTML page (Snakemake's report shows HTML)."""
     import html
 
@@ -222,7 +265,7 @@ def to_html(table: pd.DataFrame, title: str = "busflow comparison") -> str:
         "padding:4px 8px}</style></head><body>"
         f"<h2>{html.escape(title)}</h2><p>{html.escape(INTRO)} "
         "Highlighted rows are <b>leaky</b>: split after augmentation, so copies of one image are "
-        "in train and test.</p><table><tr>"
+        f"in train and test. {html.escape(region_sentence(roi))}</p><table><tr>"
         + "".join(f"<th>{h}</th>" for h in HEADER)
         + "</tr>"
         + "".join(rows)

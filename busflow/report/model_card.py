@@ -12,8 +12,9 @@ import math
 
 import pandas as pd
 
+from busflow.data.regions import RoiRule
 from busflow.predict.export import INTENDED_USE
-from busflow.report.comparison import OURS, format_estimate
+from busflow.report.comparison import OURS, format_estimate, n_label
 
 # busflow's own cross-hospital measurements (README, "Results on real data").
 MEASURED_DROP = (
@@ -24,6 +25,10 @@ MEASURED_DROP = (
     "held-out BrEaST and 0.829 on held-out BUSI. Expect a drop of this size on a new hospital."
 )
 ESTIMATE_COLUMNS = ("auc", "accuracy", "sensitivity", "specificity")
+REGION_NOTE = (
+    ". Every figure here depends on an expert's annotation of each test image: a clinic needs a "
+    "mask or box for every image it predicts"
+)
 
 
 def estimate(row, name: str) -> str:
@@ -43,7 +48,7 @@ def results_table(rows: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             else r["source"].removeprefix("busflow (")[:-1],
             r["model"],
             r["evaluation"],
-            str(int(r["n"])),
+            n_label(r["n"], r.get("ci_unit"), r.get("n_units")),
             *[estimate(r, name) for name in ESTIMATE_COLUMNS],
             str(r["threshold"]),
         ]
@@ -79,6 +84,8 @@ def training_lines(records: list[dict]) -> list[str]:
         f"Data fingerprint of the whole run: {data['run_fingerprint'][:16]} (SHA-256 of the "
         "image ids and pixel hashes; model.json has each model's own)",
         f"Input: {records[0]['input']['pixels']}",
+        f"Image region: {RoiRule.from_record(records[0]['input'].get('roi')).describe()}"
+        + REGION_NOTE * RoiRule.from_record(records[0]["input"].get("roi")).used,
     ]
 
 

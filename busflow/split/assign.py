@@ -140,7 +140,8 @@ def plan_split(
             [usable.assign(fold=fold, split="pool") for fold in range(folds)], ignore_index=True
         )
     else:
-        table = hashed_roles(usable, split_cfg, folds, held_out_sites)
+        table = hashed_roles(hashed_by_group_label(usable), split_cfg, folds, held_out_sites)
+        table["label"] = table["image_id"].map(usable.set_index("image_id")["label"])
         usable = usable[["image_id", "label", "group"]]
         # Leave one site out needs no record: an image's test fold is its site, which nothing moves,
         # and a recorded role could send a new duplicate to the wrong site's fold.
@@ -157,6 +158,30 @@ def plan_split(
     return SplitPlan(
         table[SPLIT_COLUMNS].sort_values(["fold", "image_id"], ignore_index=True), record, conflicts
     )
+
+
+def hashed_by_group_label(usable: pd.DataFrame) -> pd.DataFrame:
+    """The split hashes are stratified by label; a patient's group may hold a benign and a
+    malignant lesion, and hashing each image with its own label would split the patient. Every
+    image of a group is hashed with the group's first label (in sort order), which is its own
+    label wherever the group has one label, so splits without such groups do not move."""
+    group_label = usable.groupby("group")["label"].transform("min")
+    return usable.assign(label=group_label)
+
+
+def split_units(split: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
+    """results/qc/split_units.csv: per fold, split and label, the images, the groups (the unit a
+    split keeps together) and the patients (where the manifest names them)."""
+    patients = manifest.set_index("image_id")["patient"] if "patient" in manifest else None
+    rows = split.assign(
+        patient=split["image_id"].map(patients).fillna("") if patients is not None else ""
+    )
+    named = rows[rows["patient"].astype(str) != ""]
+    table = rows.groupby(["fold", "split", "label"]).agg(
+        images=("image_id", "size"), groups=("group", "nunique")
+    )
+    table["patients"] = named.groupby(["fold", "split", "label"])["patient"].nunique()
+    return table.fillna({"patients": 0}).astype({"patients": int}).reset_index()
 
 
 def assign_splits(
