@@ -29,6 +29,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from busflow.data.sites import fold_count  # noqa: E402
 from busflow.models.registry import model_names, selected_models  # noqa: E402
 from busflow.runtime.doctor import load_config  # noqa: E402
 from busflow.runtime.start import select_backend  # noqa: E402
@@ -114,9 +115,9 @@ def run_experiment(
     from busflow.augment.samples import fold_selection, load_role
     from busflow.evaluate.tta import tta_settings
 
-    if config["evaluation"]["folds"] < 2:
+    if fold_count(config) < 2:
         raise SystemExit(
-            "experiments score validation folds: use a finished k-fold run (evaluation.folds >= 2)"
+            "experiments score validation folds: use a finished k-fold or leave-one-site-out run"
         )
     if config["split"]["protocol"] != "leak_free":
         raise SystemExit(
@@ -130,7 +131,7 @@ def run_experiment(
     per_fold = {model: [] for model in scored}
     # finetune starts from a retrained transfer only
     config = {**config, "experiment_models": list(models)}
-    for fold in folds if folds is not None else range(config["evaluation"]["folds"]):
+    for fold in folds if folds is not None else range(fold_count(config)):
         selection = fold_selection(config, str(run / "results/split.csv"), fold)
         out_dir = run / "experiments" / name / f"fold{fold}"
         val, _ = load_role(pool_shards(run), "val", selection)

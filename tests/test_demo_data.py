@@ -123,3 +123,16 @@ def test_classes_learnable_from_pixels_but_not_from_brightness(small):
     assert auc(downsampled) > 0.8
     # Overall brightness alone must not give the answer away: the task is about shape and shadow.
     assert auc(images.mean(axis=(1, 2))[:, None]) < 0.8
+
+
+def test_masks_are_written_beside_the_images_and_mark_the_lesion(tmp_path):
+    from busflow.data.demo import demo_mask_file
+
+    paths = generate_demo_dataset(tmp_path, n_per_class=2, size=48, seed=3, masks=True)
+    assert len(paths) == 4  # the images; each mask is beside its image
+    for path in paths:
+        label, index = path.parent.name, int(path.stem.split("_")[1])
+        mask = np.asarray(Image.open(demo_mask_file(tmp_path, label, index))) > 127
+        image = np.asarray(Image.open(path), dtype=float)
+        assert 0 < mask.mean() < 0.5
+        assert image[mask].mean() < image[~mask].mean()  # the lesion is the dark mass

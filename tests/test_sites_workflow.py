@@ -2,6 +2,7 @@
 on lesion regions (data.roi: box) from the sites' masks, one site naming its patients."""
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageFilter
 
-from workflow_helpers import snakemake, write_config
+from workflow_helpers import planned_jobs, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 # Two models show the leave-one-site-out table (every model's fold jobs are the same rules, and
@@ -154,3 +155,19 @@ def test_a_patient_never_straddles_a_fold_and_its_cis_count_patients(two_site_ru
     )
     # the north names no patients; its one scan filed at the south joins a south patient
     assert held_out_north["ci_unit"] == "patients or duplicate groups"
+
+
+def test_a_changed_mask_re_runs_the_manifest(two_site_run):
+    """The masks are the manifest's inputs under data.roi: a new mask re-plans it (mtime restored
+    after, so the shared run is left as it was)."""
+    mask = two_site_run / "north/malignant/malignant_0002_mask.png"
+    before = mask.stat()
+    config = two_site_run / "sites.yaml"
+    try:
+        os.utime(mask, (before.st_atime + 3600, before.st_mtime + 3600))
+        dry = snakemake(two_site_run, "-n", configfile=config)
+        assert "build_manifest" in planned_jobs(dry.stdout + dry.stderr)
+    finally:
+        os.utime(mask, (before.st_atime, before.st_mtime))
+    again = snakemake(two_site_run, "-n", configfile=config)
+    assert "Nothing to be done" in again.stdout + again.stderr
