@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from busflow.config.settings import (
+    check_config_keys,
     check_epoch_selection,
     check_external_sets,
     check_model_only_keys,
@@ -91,6 +92,50 @@ def test_a_misspelt_training_key_in_an_overlay_is_refused():
     config["training"]["finetune"]["head_epoch"] = 3
     with pytest.raises(WorkflowError, match="head_epoch"):
         validate(config)
+
+
+@pytest.mark.parametrize(
+    "where, key, named, closest",
+    [
+        ((), "evalution", "evalution", "evaluation"),
+        (("data",), "preproces", "data.preproces", "preprocess"),
+        (("training", "finetune"), "head_epoch", "training.finetune.head_epoch", "head_epochs"),
+        (("augment", "transforms"), "zooom", "augment.transforms.zooom", "zoom"),
+        (("external", 0), "pth", "external[0].pth", "path"),
+        (("data", "raw", 1), "mask", "data.raw[1].mask", "masks"),
+    ],
+)
+def test_an_unknown_key_is_named_with_its_section_and_the_closest_valid_one(
+    where, key, named, closest
+):
+    """A typo printed the right first line, then hundreds of lines of schema dump."""
+    config = merged_config("paper.yaml", "busi_cpu_224.yaml")
+    config["external"] = [{"name": "b", "path": "b.csv"}]
+    config["data"]["raw"] = [{"name": "north", "path": "n"}, {"name": "south", "path": "s"}]
+    node = config
+    for part in where:
+        node = node[part]
+    node[key] = 1
+    with pytest.raises(ConfigError) as error:
+        check_config_keys(config)
+    message = str(error.value)
+    assert message.startswith(f"{named}: unknown key")
+    assert f"did you mean '{closest}'?" in message
+    valid = message.split("valid keys: ")[1].removesuffix(". Fix the spelling, or remove the key.")
+    assert closest in valid.split(", ")
+    assert len(message.splitlines()) == 1
+
+
+def test_an_unknown_key_far_from_any_lists_the_valid_ones_and_known_keys_pass():
+    config = demo_config()
+    check_config_keys(config)
+    for overlay in SHIPPED_OVERLAYS:
+        check_config_keys(merged_config("paper.yaml", overlay))
+    config["split"]["xyzzy"] = 0
+    with pytest.raises(
+        ConfigError, match=r"split.xyzzy: unknown key in section split; its valid keys: protocol,"
+    ):
+        check_config_keys(config)
 
 
 def test_head_epochs_is_accepted_only_under_finetune():
