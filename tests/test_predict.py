@@ -52,10 +52,17 @@ def training_tables(demo_raw: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def export_model(
-    tmp: Path, demo_raw: Path, name="transfer", fold=None, folds=1, threshold=0.4, roi=None
+    tmp: Path,
+    demo_raw: Path,
+    name="transfer",
+    fold=None,
+    folds=1,
+    threshold=0.4,
+    roi=None,
+    size=SIZE,
 ):
     """Build a small VGG16 classifier, save it as training does, and export it with the job
-    (``roi``: the lesion-region rule it records, data.roi's keys)."""
+    (``roi``: the lesion-region rule it records, data.roi's keys; ``size``: its input side)."""
     import keras
 
     from busflow.jobs.export_models import export_models_job
@@ -67,11 +74,11 @@ def export_model(
     )
 
     keras.utils.set_random_seed(fold or 0)
-    base = build_vgg16_base(SIZE)
+    base = build_vgg16_base(size)
     features = np.random.default_rng(1).random((8, *base.output.shape[1:]))
     head = build_head(base.output.shape[1:], stats=feature_channel_stats(features))
     model_file = tmp / f"{name}{fold}.keras"
-    assemble_classifier(base, head, SIZE, name).save(model_file)
+    assemble_classifier(base, head, size, name).save(model_file)
     manifest, split = training_tables(demo_raw)
     manifest.to_csv(tmp / "manifest.csv", index=False)
     split.to_csv(tmp / "split.csv", index=False)
@@ -82,7 +89,7 @@ def export_model(
         "fold": fold,
         "folds": folds,
         "protocol": "leak_free",
-        "image_size": SIZE,
+        "image_size": size,
         "classes": ["benign", "malignant"],
         "preprocess": {
             "crop_to_field": False,
