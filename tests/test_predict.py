@@ -349,3 +349,14 @@ def test_predict_set_names_are_checked_like_external_ones(cfg):
     cfg["predict"] = [{"name": "my clinic", "path": "a"}]
     with pytest.raises(ConfigError, match="results/predictions/"):
         check_external_sets(cfg)
+
+
+def test_a_mirrored_training_image_is_flagged_near(exported, demo_raw, tmp_path):
+    """Flipping is a training augmentation: a training image's mirror was, in effect, trained
+    on."""
+    from busflow.predict.predictions import predict_table
+
+    pixels = np.asarray(Image.open(demo_raw / "benign/benign_0002.png"))
+    Image.fromarray(np.fliplr(pixels)).save(tmp_path / "mirrored.png")
+    row = predict_table([exported], [tmp_path]).set_index("image_id").loc["mirrored.png"]
+    assert (row["duplicate_of_training"], row["duplicate_kind"]) == ("benign/benign_0002", "near")

@@ -21,7 +21,8 @@ reason, never dropped. Columns:
   warning                        predicted, but read with care (small image, no lesion region,
                                  one fold of a k-fold run)
   duplicate_of_training          the training image this one copies ("" when none), and
-  duplicate_kind                 exact (same pixels) or near (within the run's distance)
+  duplicate_kind                 exact (same pixels) or near (within the run's distance;
+                                 a left-right mirror counts)
   <model>_probability            probability of the positive class, recalibrated as chosen on
                                  validation; under k-fold the mean of the fold models, each
   <model>_fold<k>_probability    fold's also given
