@@ -2,14 +2,13 @@
 distinct ones: why the manifest compares window pHashes (issue 17), not one whole-image pHash.
 
 Each original gets one perturbed copy per kind (shift, crop, scale, brightness, JPEG, calipers,
-left-right mirror); busflow.data.duplicates.group_duplicates runs on originals + copies, as the
-manifest calls it.
-Printed per kind and finder (before issue 17 / now): recall (copies grouped with their original)
-and false merges (originals newly linked to another original, a copy bridging two pictures);
-"distinct": originals the finder links on their own. ``--busi DIR`` (never in tests) also groups
-all of BUSI and prints the group counts and the pairs only one finder links. The last output is
-committed in bench/results/duplicate_finder.txt and quoted in docs/guarantees.md (it predates
-the mirrored kind, issue 35).
+mirror); busflow.data.duplicates.group_duplicates runs on originals + copies, as the manifest
+calls it. Printed per kind and finder (before issue 17 / now): recall (copies grouped with their
+original) and false merges (originals newly linked to another original, a copy bridging two
+pictures); "distinct": originals the finder links on their own. ``--busi DIR`` (never in tests)
+also groups all of BUSI and prints the group counts and the pairs only one finder links. The last
+output is in bench/results/duplicate_finder.txt (before the mirrored kind, issue 35) and quoted
+in docs/guarantees.md.
 
     python bench/duplicate_finder.py [--n 100] [--sizes 64 256] [--busi DIR] [--busi-sample 120]
 """
@@ -113,11 +112,8 @@ def busi_images(folder, sample=None, seed=0):
 
 
 FINDERS = {
-    # The finder before issue 17: one pHash of the whole image (the first window hash), no
-    # mirror (its mirror_hashes repeat that pHash: a second, identical comparison).
-    "before": lambda table: table.assign(
-        window_hashes=table["phash"], mirror_hashes=table["phash"]
-    ),
+    # The finder before issue 17: one whole-image pHash, unmirrored (mirror_hashes repeat it).
+    "before": lambda t: t.assign(window_hashes=t["phash"], mirror_hashes=t["phash"]),
     "now": lambda table: table,
 }
 

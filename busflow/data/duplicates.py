@@ -50,17 +50,13 @@ def thumbnail_window_hashes(small: np.ndarray) -> list[int]:
     return hashes
 
 
-def window_hashes(grey: np.ndarray) -> list[int]:
-    """The image's pHash, then the pHash of every window of its thumbnail (see the module doc)."""
-    return [perceptual_hash(grey), *thumbnail_window_hashes(thumbnail(grey))]
-
-
 def image_fingerprint(grey: np.ndarray) -> dict:
     """What the finder compares, per image: the exact pixel hash, the whole image's pHash
     (manifest column phash), all window hashes (column window_hashes, hex, space-separated) and
     the window hashes of the left-right mirrored thumbnail (mirror_hashes, the same format; only
     the image's own comparisons use them, so the manifest does not keep them)."""
     small = thumbnail(grey)
+    # The whole image's pHash at full size (the hash busflow always used), then the windows'.
     hashes = [perceptual_hash(grey), *thumbnail_window_hashes(small)]
     return {
         "pixel_sha256": pixel_sha256(grey),
