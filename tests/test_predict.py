@@ -360,3 +360,42 @@ def test_a_mirrored_training_image_is_flagged_near(exported, demo_raw, tmp_path)
     Image.fromarray(np.fliplr(pixels)).save(tmp_path / "mirrored.png")
     row = predict_table([exported], [tmp_path]).set_index("image_id").loc["mirrored.png"]
     assert (row["duplicate_of_training"], row["duplicate_kind"]) == ("benign/benign_0002", "near")
+
+
+def sixteen_bit_scan(demo_raw: Path, path: Path) -> np.ndarray:
+    """A demo image as a 16-bit grey PNG using a 12-bit range (as some scanners write);
+    returns the 16-bit pixels."""
+    pixels = np.asarray(Image.open(demo_raw / "malignant/malignant_0010.png"), np.uint16) * 16
+    Image.fromarray(pixels).save(path)
+    assert Image.open(path).mode == "I;16"
+    return pixels
+
+
+def test_a_16_bit_file_is_predicted_with_a_warning_that_it_was_stretched(
+    exported, demo_raw, tmp_path
+):
+    from busflow.predict.predictions import predict_table
+
+    sixteen_bit_scan(demo_raw, tmp_path / "deep.png")
+    Image.open(demo_raw / "malignant/malignant_0010.png").save(tmp_path / "plain.png")
+    table = predict_table([exported], [tmp_path]).set_index("image_id")
+    assert table.loc["deep.png", "status"] == "ok"
+    assert "16-bit" in table.loc["deep.png", "warning"]
+    assert "stretched to 8 bits" in table.loc["deep.png", "warning"]
+    assert table.loc["plain.png", "warning"] == ""
+
+
+def test_model_json_and_readme_say_what_a_16_bit_file_becomes(exported, demo_raw, tmp_path):
+    """The README's numpy lines for 16-bit files give busflow's pixels."""
+    from busflow.data.images import decode_image
+
+    record = json.loads((exported / "model.json").read_text())
+    assert "min-max stretched to 8 bits per image" in record["input"]["high_bit_depth"]
+    assert "16-bit" in record["input"]["pixels"]
+    readme = (exported / "README.md").read_text()
+    assert "8-bit" in readme and "16-bit files are stretched per image by busflow" in readme
+    recipe = readme.split("```python\n")[2].split("```")[0]
+    sixteen_bit_scan(demo_raw, tmp_path / "scan.png")
+    namespace = {"np": np, "Image": Image}  # the first recipe's imports
+    exec(recipe.replace('"scan.png"', repr(str(tmp_path / "scan.png"))), namespace)
+    np.testing.assert_array_equal(namespace["stretched"], decode_image(tmp_path / "scan.png")[0])

@@ -13,6 +13,7 @@ import pandas as pd
 
 import busflow
 import busflow.models.builders  # noqa: F401  (registers VGGInput, which the saved VGG16 models need to load)
+from busflow.data.images import HIGH_BIT_DEPTH
 from busflow.data.regions import RoiRule
 from busflow.models.builders import with_stock_layers
 from busflow.models.registry import model_spec
@@ -113,9 +114,11 @@ def export_record(run: dict, chosen: dict, training_data: dict) -> dict:
         "input": {
             "shape": [size, size, 1],
             "dtype": "uint8",
-            "pixels": "8-bit grey (ITU-R 601 luma of colour; transparent pixels black), "
+            "pixels": "8-bit grey (ITU-R 601 luma of colour; transparent pixels black; 16-bit "
+            "and other high-bit-depth files min-max stretched to 8 bits per image), "
             f"{region_words(run)}data.preprocess applied at full size, then resized to {size} x "
             f"{size} (bilinear, aspect ratio not kept)",
+            "high_bit_depth": HIGH_BIT_DEPTH,
             "preprocess": run["preprocess"],
             "roi": RoiRule.of(run.get("roi") or {}).as_record(),
             "max_image_pixels": run["max_image_pixels"],

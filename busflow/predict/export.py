@@ -256,6 +256,16 @@ This plain recipe matches busflow's decoding for 8-bit grey or RGB files without
 and with `data.preprocess` off (`input.preprocess` in `model.json`). For every other file, and
 for the duplicate check against the training images, use
 `python -m busflow.predict <this folder> <images...>`.
+
+The recipe covers 8-bit files. 16-bit files are stretched per image by busflow (in training
+too): each file's darkest pixel becomes 0 and its brightest 255 (`input.high_bit_depth`), where
+`convert("L")` clips. For a 16-bit file, replace the `grey = ...` line by
+
+```python
+pixels = np.asarray(Image.open("scan.png"), np.float64)
+stretched = ((pixels - pixels.min()) * (255.0 / max(np.ptp(pixels), 1.0))).round().astype(np.uint8)
+grey = Image.fromarray(stretched).resize(({size}, {size}), Image.Resampling.BILINEAR)
+```
 {region_note(record)}"""
     (folder / "README.md").write_text(text)
 

@@ -17,7 +17,13 @@ import pandas as pd
 
 from busflow.data.duplicates import image_fingerprint
 from busflow.data.formats import format_of
-from busflow.data.images import check_supported_format, decode_image, resize_square
+from busflow.data.images import (
+    HIGH_BIT_DEPTH,
+    HIGH_BIT_DEPTH_MODES,
+    check_supported_format,
+    decode_image,
+    resize_square,
+)
 from busflow.data.label_csv import annotations, is_csv
 from busflow.data.regions import (
     WHOLE,
@@ -122,14 +128,26 @@ def read_new_image(image_id: str, path: str, max_pixels: int | None) -> NewImage
         return image
     try:
         check_supported_format(path)
-        grey, _ = decode_image(path, max_pixels)
+        grey, mode = decode_image(path, max_pixels)
         check_not_blank(path, grey)
     except BadImageError as error:
         image.reason = error.reason
         return image
     image.grey = grey
+    image.warnings += bit_depth_warning(mode)
     image.fingerprint = image_fingerprint(grey)
     return image
+
+
+def bit_depth_warning(mode: str) -> list[str]:
+    """The warning for a file of more than 8 bits per pixel (Pillow ``mode``), none for others:
+    its pixels are not what an 8-bit reader (the export README's plain recipe) would see."""
+    if mode not in HIGH_BIT_DEPTH_MODES:
+        return []
+    return [
+        f"a {HIGH_BIT_DEPTH_MODES[mode]} file (Pillow mode {mode}), stretched to 8 bits: "
+        f"{HIGH_BIT_DEPTH}, as busflow reads every such file, training's too"
+    ]
 
 
 def link_problem(path: str) -> str:

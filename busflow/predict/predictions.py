@@ -19,7 +19,7 @@ reason, never dropped. Columns:
   image_id, path                 the file (ids: names in a folder, or a CSV's image_id column)
   status, reason                 ok, or failed and why
   warning                        predicted, but read with care (small image, no lesion region,
-                                 one fold of a k-fold run)
+                                 one fold of a k-fold run, a 16-bit file stretched to 8 bits)
   duplicate_of_training          the training image this one copies ("" when none), and
   duplicate_kind                 exact (same pixels) or near (within the run's distance;
                                  a left-right mirror counts)
