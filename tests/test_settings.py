@@ -187,6 +187,40 @@ def test_two_external_sets_with_one_name_are_refused():
         check_external_sets(config)
 
 
+def test_a_predict_set_whose_path_is_missing_is_refused_at_planning(tmp_path):
+    """It passed the dry run and failed in the predict job, a traceback in its log."""
+    (tmp_path / "scan.png").write_bytes(b"")
+    (tmp_path / "list.csv").write_text("path\nscan.png\n")
+    config = demo_config()
+    config["predict"] = [
+        {"name": "folder", "path": str(tmp_path)},
+        {"name": "file", "path": str(tmp_path / "scan.png")},
+        {"name": "listing", "path": str(tmp_path / "list.csv")},
+    ]
+    check_external_sets(validated(config))
+    config["predict"].append({"name": "clinic_b", "path": str(tmp_path / "gone" / "images")})
+    with pytest.raises(ConfigError) as error:
+        check_external_sets(config)
+    message = str(error.value)
+    assert f"predict[3] (clinic_b): {tmp_path / 'gone' / 'images'}: no such file or folder" in (
+        message
+    )
+    assert "Fix predict[3].path" in message
+
+
+@pytest.mark.workflow
+def test_dry_run_stops_on_a_missing_predict_path_and_names_it(tmp_path):
+    overlay = write_config(
+        tmp_path / "overlay.yaml", {"predict": [{"name": "clinic", "path": "no/such/folder"}]}
+    )
+    result = snakemake(tmp_path, "-n", configfile=overlay, check=False)
+    assert result.returncode != 0
+    assert "predict[0] (clinic): no/such/folder: no such file or folder" in (
+        result.stdout + result.stderr
+    )
+    assert not (tmp_path / "results").exists()
+
+
 def test_a_class_listed_twice_is_refused_by_the_schema():
     config = demo_config()
     config["data"]["classes"] = ["benign", "benign"]

@@ -68,7 +68,8 @@ EXTERNAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 def check_external_sets(config: dict) -> None:
     """External and predict set names are plain identifiers, and each is used once within its
-    list (else the last one would silently overwrite the others' outputs)."""
+    list (else the last one would silently overwrite the others' outputs); an external set's CSV
+    and a predict set's path exist (ConfigError naming the set and the fix)."""
     for key, folder in (
         ("external", "results/external/<name>/"),
         ("predict", "results/predictions/"),
@@ -90,12 +91,26 @@ def check_external_sets(config: dict) -> None:
             seen.add(name)
     for i, entry in enumerate(config["external"]):
         check_csv_exists(entry["path"], f"external[{i}] ({entry['name']})")
+    for i, entry in enumerate(config.get("predict", [])):
+        check_predict_path(entry["path"], i, entry["name"])
 
 
 def check_csv_exists(path, setting: str) -> None:
     """A set that cannot be read at all (a missing CSV) stops at planning with busflow's message
     (busflow.data.formats: Snakemake would stop with a MissingInputException, even under -n)."""
     check_source(path, setting)
+
+
+def check_predict_path(path, index: int, name: str) -> None:
+    """A set to predict that is not there stops at planning. Planning lists no files for it
+    (busflow.predict.new_images.listed_files is lenient), so a dry run passed and the predict job
+    failed, a traceback in its log."""
+    if not os.path.exists(path):
+        raise ConfigError(
+            f"predict[{index}] ({name}): {path}: no such file or folder (a relative path starts "
+            f"at the workflow's folder, {os.getcwd()}). Fix predict[{index}].path in the config: "
+            "an image file, a folder of images or a CSV with a 'path' column; or remove the set."
+        )
 
 
 SITE_NAME_RULE = (
