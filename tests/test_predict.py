@@ -60,9 +60,11 @@ def export_model(
     threshold=0.4,
     roi=None,
     size=SIZE,
+    list_input=False,
 ):
     """Build a small VGG16 classifier, save it as training does, and export it with the job
-    (``roi``: the lesion-region rule it records, data.roi's keys; ``size``: its input side)."""
+    (``roi``: the lesion-region rule it records, data.roi's keys; ``size``: its input side;
+    ``list_input``: rebuilt from its inputs and outputs lists, as fine-tuning saves its models)."""
     import keras
 
     from busflow.jobs.export_models import export_models_job
@@ -78,7 +80,10 @@ def export_model(
     features = np.random.default_rng(1).random((8, *base.output.shape[1:]))
     head = build_head(base.output.shape[1:], stats=feature_channel_stats(features))
     model_file = tmp / f"{name}{fold}.keras"
-    assemble_classifier(base, head, size, name).save(model_file)
+    model = assemble_classifier(base, head, size, name)
+    if list_input:  # busflow.jobs.training.train_finetune_job
+        model = keras.Model(model.inputs, model.outputs, name=name)
+    model.save(model_file)
     manifest, split = training_tables(demo_raw)
     manifest.to_csv(tmp / "manifest.csv", index=False)
     split.to_csv(tmp / "split.csv", index=False)
@@ -399,3 +404,23 @@ def test_model_json_and_readme_say_what_a_16_bit_file_becomes(exported, demo_raw
     namespace = {"np": np, "Image": Image}  # the first recipe's imports
     exec(recipe.replace('"scan.png"', repr(str(tmp_path / "scan.png"))), namespace)
     np.testing.assert_array_equal(namespace["stretched"], decode_image(tmp_path / "scan.png")[0])
+
+
+@pytest.mark.parametrize("name, list_input", [("transfer", False), ("finetune", True)])
+def test_every_saved_model_is_served_one_pixel_tensor(demo_raw, tmp_path, name, list_input):
+    """The fine-tuned models (a functional model of one-element input and output lists) were
+    served as serve([x]), the others as serve(x)."""
+    import keras
+    import tensorflow as tf
+
+    folder = export_model(tmp_path, demo_raw, name=name, list_input=list_input)
+    trained = keras.saving.load_model(tmp_path / f"{name}None.keras")
+    pixels = np.random.default_rng(3).integers(0, 256, (3, SIZE, SIZE, 1), dtype=np.uint8)
+    saved = tf.saved_model.load(str(folder / "saved_model"))  # kept: serve uses its variables
+    served = saved.serve(pixels)
+    assert served.shape == (3, 1)
+    np.testing.assert_allclose(served.numpy(), trained.predict(pixels, verbose=0), atol=1e-5)
+    note = json.loads((folder / "model.json").read_text())["exports"]["saved_model_note"]
+    assert f"one uint8 tensor of pixels, shape (None, {SIZE}, {SIZE}, 1)" in note
+    stock = keras.saving.load_model(folder / "model.keras")
+    np.testing.assert_allclose(stock.predict(pixels, verbose=0), served.numpy(), atol=1e-5)

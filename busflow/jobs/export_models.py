@@ -170,5 +170,9 @@ def saved_model_export(model, folder: Path, run: dict) -> dict:
     else:
         model.export(str(folder / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
         record["saved_model"] = SAVED_MODEL_DIR
-        record["saved_model_note"] = "serving endpoint 'serve': uint8 pixels -> probability"
+        size = int(run["image_size"])
+        record["saved_model_note"] = (
+            f"serving endpoint 'serve': one uint8 tensor of pixels, shape (None, {size}, {size}, "
+            "1) -> probability, shape (None, 1): serve(x)"
+        )
     return record
