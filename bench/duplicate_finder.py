@@ -1,13 +1,14 @@
 """How well the manifest's duplicate finder groups re-scans of one picture, and whether it merges
 distinct ones: why the manifest compares window pHashes (issue 17), not one whole-image pHash.
 
-Each original gets one perturbed copy per kind (shift, crop, scale, brightness, JPEG, calipers);
-busflow.data.duplicates.group_duplicates runs on originals + copies, as the manifest calls it.
-Printed per kind and finder (before issue 17 / now): recall (copies grouped with their original)
-and false merges (originals newly linked to another original, a copy bridging two pictures);
-"distinct": originals the finder links on their own. ``--busi DIR`` (never in tests) also groups
-all of BUSI and prints the group counts and the pairs only one finder links. The last output is
-committed in bench/results/duplicate_finder.txt and quoted in docs/guarantees.md.
+Each original gets one perturbed copy per kind (shift, crop, scale, brightness, JPEG, calipers,
+mirror); busflow.data.duplicates.group_duplicates runs on originals + copies, as the manifest
+calls it. Printed per kind and finder (before issue 17 / now): recall (copies grouped with their
+original) and false merges (originals newly linked to another original, a copy bridging two
+pictures); "distinct": originals the finder links on their own. ``--busi DIR`` (never in tests)
+also groups all of BUSI and prints the group counts and the pairs only one finder links. The last
+output is in bench/results/duplicate_finder.txt (before the mirrored kind, issue 35) and quoted
+in docs/guarantees.md.
 
     python bench/duplicate_finder.py [--n 100] [--sizes 64 256] [--busi DIR] [--busi-sample 120]
 """
@@ -91,6 +92,7 @@ PERTURBATIONS = {
     "brightness -20": lambda g, i: brightness(g, -20),
     "jpeg q50": lambda g, i: jpeg(g, 50),
     "calipers": lambda g, i: calipers(g, i),
+    "mirrored": lambda g, i: np.fliplr(g),  # flipping is a training augmentation (issue 35)
 }
 
 
@@ -110,8 +112,8 @@ def busi_images(folder, sample=None, seed=0):
 
 
 FINDERS = {
-    # The finder before issue 17: one pHash of the whole image (the first window hash).
-    "before": lambda table: table.assign(window_hashes=table["phash"]),
+    # The finder before issue 17: one whole-image pHash, unmirrored (mirror_hashes repeat it).
+    "before": lambda t: t.assign(window_hashes=t["phash"], mirror_hashes=t["phash"]),
     "now": lambda table: table,
 }
 

@@ -10,6 +10,7 @@ from busflow.augment.samples import fold_selection as fold_selection_of  # noqa:
 from busflow.augment.shards import is_augmented  # noqa: E402
 from busflow.code_closure import code_closure  # noqa: E402
 from busflow.config.settings import check_settings, check_site_names  # noqa: E402
+from busflow.config.settings import check_config_keys  # noqa: E402
 from busflow.data.demo import demo_file, demo_mask_file  # noqa: E402
 from busflow.data.formats import candidate_files, layout_of  # noqa: E402
 from busflow.data.lesions import mask_files  # noqa: E402
@@ -29,8 +30,9 @@ from busflow.runtime.start import import_busflow_from  # noqa: E402
 # parses this file again).
 import_busflow_from(workflow.basedir)
 
-# Site names before the schema, whose oneOf dump would not name the problem.
+# Site names and unknown keys before the schema, whose dump would not name the problem.
 check_site_names(config)
+check_config_keys(config)
 validate(config, schema="../config/schema.yaml")
 check_settings(config)
 

@@ -2,7 +2,9 @@
 
 import shutil
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from busflow.data.external import build_external_manifest
 from busflow.data.formats import candidate_files
@@ -79,6 +81,22 @@ def test_an_image_also_in_the_training_data_is_flagged(
         manifest.loc["malignant/copied from training", "training_match"]
         == "malignant/malignant_0003"
     )
+
+
+def test_a_mirror_of_a_training_image_is_flagged(
+    external_raw, training_manifest, demo_raw, tmp_path
+):
+    """Flipping is a training augmentation: a mirrored training image was, in effect, trained
+    on."""
+    target = tmp_path / "set"
+    shutil.copytree(external_raw, target)
+    pixels = np.asarray(Image.open(demo_raw / "benign" / "benign_0004.png"))
+    Image.fromarray(np.fliplr(pixels)).save(target / "benign" / "mirrored training.png")
+    manifest = build_external_manifest(target, DATA_CFG, training_manifest)["manifest"].set_index(
+        "image_id"
+    )
+    assert manifest["in_training"].sum() == 1
+    assert manifest.loc["benign/mirrored training", "training_match"] == "benign/benign_0004"
 
 
 @pytest.mark.parametrize(

@@ -249,6 +249,22 @@ def test_a_shifted_or_tighter_framed_rescan_shares_its_originals_group(raw_copy)
     assert group.nunique() == 24  # and no distinct pictures merged
 
 
+def test_a_left_right_mirrored_copy_shares_its_originals_group(raw_copy):
+    """Flipping is a training augmentation: a mirrored copy in another split would be seen in
+    training as the flipped original. The window hashes alone grouped 0 of 5."""
+    sources = sorted((raw_copy / "malignant").glob("*.png"))[:5]
+    for source in sources:
+        pixels = np.asarray(Image.open(source))
+        Image.fromarray(np.fliplr(pixels)).save(source.with_name(f"{source.stem} mirrored.png"))
+    tables = build_manifest(raw_copy, DATA_CFG)
+    group = tables["manifest"].set_index("image_id")["group"]
+    for source in sources:
+        assert group[f"malignant/{source.stem} mirrored"] == group[f"malignant/{source.stem}"]
+    assert group.nunique() == 24  # and no distinct pictures merged
+    mirrored = tables["duplicates"][tables["duplicates"]["duplicate_of"].str.endswith("mirrored")]
+    assert len(mirrored) == 5 and set(mirrored["kind"]) == {"near"}
+
+
 @pytest.mark.parametrize("mode", ["RGBA", "LA"])
 def test_transparent_regions_are_black_whatever_the_file_keeps_under_them(tmp_path, mode):
     """BrEaST crops regions out with alpha 0; some files keep text

@@ -52,10 +52,19 @@ def training_tables(demo_raw: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def export_model(
-    tmp: Path, demo_raw: Path, name="transfer", fold=None, folds=1, threshold=0.4, roi=None
+    tmp: Path,
+    demo_raw: Path,
+    name="transfer",
+    fold=None,
+    folds=1,
+    threshold=0.4,
+    roi=None,
+    size=SIZE,
+    list_input=False,
 ):
     """Build a small VGG16 classifier, save it as training does, and export it with the job
-    (``roi``: the lesion-region rule it records, data.roi's keys)."""
+    (``roi``: the lesion-region rule it records, data.roi's keys; ``size``: its input side;
+    ``list_input``: rebuilt from its inputs and outputs lists, as fine-tuning saves its models)."""
     import keras
 
     from busflow.jobs.export_models import export_models_job
@@ -67,11 +76,14 @@ def export_model(
     )
 
     keras.utils.set_random_seed(fold or 0)
-    base = build_vgg16_base(SIZE)
+    base = build_vgg16_base(size)
     features = np.random.default_rng(1).random((8, *base.output.shape[1:]))
     head = build_head(base.output.shape[1:], stats=feature_channel_stats(features))
     model_file = tmp / f"{name}{fold}.keras"
-    assemble_classifier(base, head, SIZE, name).save(model_file)
+    model = assemble_classifier(base, head, size, name)
+    if list_input:  # busflow.jobs.training.train_finetune_job
+        model = keras.Model(model.inputs, model.outputs, name=name)
+    model.save(model_file)
     manifest, split = training_tables(demo_raw)
     manifest.to_csv(tmp / "manifest.csv", index=False)
     split.to_csv(tmp / "split.csv", index=False)
@@ -82,7 +94,7 @@ def export_model(
         "fold": fold,
         "folds": folds,
         "protocol": "leak_free",
-        "image_size": SIZE,
+        "image_size": size,
         "classes": ["benign", "malignant"],
         "preprocess": {
             "crop_to_field": False,
@@ -342,3 +354,73 @@ def test_predict_set_names_are_checked_like_external_ones(cfg):
     cfg["predict"] = [{"name": "my clinic", "path": "a"}]
     with pytest.raises(ConfigError, match="results/predictions/"):
         check_external_sets(cfg)
+
+
+def test_a_mirrored_training_image_is_flagged_near(exported, demo_raw, tmp_path):
+    """Flipping is a training augmentation: a training image's mirror was, in effect, trained
+    on."""
+    from busflow.predict.predictions import predict_table
+
+    pixels = np.asarray(Image.open(demo_raw / "benign/benign_0002.png"))
+    Image.fromarray(np.fliplr(pixels)).save(tmp_path / "mirrored.png")
+    row = predict_table([exported], [tmp_path]).set_index("image_id").loc["mirrored.png"]
+    assert (row["duplicate_of_training"], row["duplicate_kind"]) == ("benign/benign_0002", "near")
+
+
+def sixteen_bit_scan(demo_raw: Path, path: Path) -> np.ndarray:
+    """A demo image as a 16-bit grey PNG using a 12-bit range (as some scanners write);
+    returns the 16-bit pixels."""
+    pixels = np.asarray(Image.open(demo_raw / "malignant/malignant_0010.png"), np.uint16) * 16
+    Image.fromarray(pixels).save(path)
+    assert Image.open(path).mode == "I;16"
+    return pixels
+
+
+def test_a_16_bit_file_is_predicted_with_a_warning_that_it_was_stretched(
+    exported, demo_raw, tmp_path
+):
+    from busflow.predict.predictions import predict_table
+
+    sixteen_bit_scan(demo_raw, tmp_path / "deep.png")
+    Image.open(demo_raw / "malignant/malignant_0010.png").save(tmp_path / "plain.png")
+    table = predict_table([exported], [tmp_path]).set_index("image_id")
+    assert table.loc["deep.png", "status"] == "ok"
+    assert "16-bit" in table.loc["deep.png", "warning"]
+    assert "stretched to 8 bits" in table.loc["deep.png", "warning"]
+    assert table.loc["plain.png", "warning"] == ""
+
+
+def test_model_json_and_readme_say_what_a_16_bit_file_becomes(exported, demo_raw, tmp_path):
+    """The README's numpy lines for 16-bit files give busflow's pixels."""
+    from busflow.data.images import decode_image
+
+    record = json.loads((exported / "model.json").read_text())
+    assert "min-max stretched to 8 bits per image" in record["input"]["high_bit_depth"]
+    assert "16-bit" in record["input"]["pixels"]
+    readme = (exported / "README.md").read_text()
+    assert "8-bit" in readme and "16-bit files are stretched per image by busflow" in readme
+    recipe = readme.split("```python\n")[2].split("```")[0]
+    sixteen_bit_scan(demo_raw, tmp_path / "scan.png")
+    namespace = {"np": np, "Image": Image}  # the first recipe's imports
+    exec(recipe.replace('"scan.png"', repr(str(tmp_path / "scan.png"))), namespace)
+    np.testing.assert_array_equal(namespace["stretched"], decode_image(tmp_path / "scan.png")[0])
+
+
+@pytest.mark.parametrize("name, list_input", [("transfer", False), ("finetune", True)])
+def test_every_saved_model_is_served_one_pixel_tensor(demo_raw, tmp_path, name, list_input):
+    """The fine-tuned models (a functional model of one-element input and output lists) were
+    served as serve([x]), the others as serve(x)."""
+    import keras
+    import tensorflow as tf
+
+    folder = export_model(tmp_path, demo_raw, name=name, list_input=list_input)
+    trained = keras.saving.load_model(tmp_path / f"{name}None.keras")
+    pixels = np.random.default_rng(3).integers(0, 256, (3, SIZE, SIZE, 1), dtype=np.uint8)
+    saved = tf.saved_model.load(str(folder / "saved_model"))  # kept: serve uses its variables
+    served = saved.serve(pixels)
+    assert served.shape == (3, 1)
+    np.testing.assert_allclose(served.numpy(), trained.predict(pixels, verbose=0), atol=1e-5)
+    note = json.loads((folder / "model.json").read_text())["exports"]["saved_model_note"]
+    assert f"one uint8 tensor of pixels, shape (None, {SIZE}, {SIZE}, 1)" in note
+    stock = keras.saving.load_model(folder / "model.keras")
+    np.testing.assert_allclose(stock.predict(pixels, verbose=0), served.numpy(), atol=1e-5)

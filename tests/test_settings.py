@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from busflow.config.settings import (
+    check_config_keys,
     check_epoch_selection,
     check_external_sets,
     check_model_only_keys,
@@ -93,6 +94,50 @@ def test_a_misspelt_training_key_in_an_overlay_is_refused():
         validate(config)
 
 
+@pytest.mark.parametrize(
+    "where, key, named, closest",
+    [
+        ((), "evalution", "evalution", "evaluation"),
+        (("data",), "preproces", "data.preproces", "preprocess"),
+        (("training", "finetune"), "head_epoch", "training.finetune.head_epoch", "head_epochs"),
+        (("augment", "transforms"), "zooom", "augment.transforms.zooom", "zoom"),
+        (("external", 0), "pth", "external[0].pth", "path"),
+        (("data", "raw", 1), "mask", "data.raw[1].mask", "masks"),
+    ],
+)
+def test_an_unknown_key_is_named_with_its_section_and_the_closest_valid_one(
+    where, key, named, closest
+):
+    """A typo printed the right first line, then hundreds of lines of schema dump."""
+    config = merged_config("paper.yaml", "busi_cpu_224.yaml")
+    config["external"] = [{"name": "b", "path": "b.csv"}]
+    config["data"]["raw"] = [{"name": "north", "path": "n"}, {"name": "south", "path": "s"}]
+    node = config
+    for part in where:
+        node = node[part]
+    node[key] = 1
+    with pytest.raises(ConfigError) as error:
+        check_config_keys(config)
+    message = str(error.value)
+    assert message.startswith(f"{named}: unknown key")
+    assert f"did you mean '{closest}'?" in message
+    valid = message.split("valid keys: ")[1].removesuffix(". Fix the spelling, or remove the key.")
+    assert closest in valid.split(", ")
+    assert len(message.splitlines()) == 1
+
+
+def test_an_unknown_key_far_from_any_lists_the_valid_ones_and_known_keys_pass():
+    config = demo_config()
+    check_config_keys(config)
+    for overlay in SHIPPED_OVERLAYS:
+        check_config_keys(merged_config("paper.yaml", overlay))
+    config["split"]["xyzzy"] = 0
+    with pytest.raises(
+        ConfigError, match=r"split.xyzzy: unknown key in section split; its valid keys: protocol,"
+    ):
+        check_config_keys(config)
+
+
 def test_head_epochs_is_accepted_only_under_finetune():
     config = merged_config("paper.yaml", "busi_cpu_224.yaml")
     check_model_only_keys(config)  # finetune.head_epochs: 3
@@ -140,6 +185,40 @@ def test_two_external_sets_with_one_name_are_refused():
     validated(config)
     with pytest.raises(ConfigError, match="external\\[1\\].name 'hospital_b' is used by two"):
         check_external_sets(config)
+
+
+def test_a_predict_set_whose_path_is_missing_is_refused_at_planning(tmp_path):
+    """It passed the dry run and failed in the predict job, a traceback in its log."""
+    (tmp_path / "scan.png").write_bytes(b"")
+    (tmp_path / "list.csv").write_text("path\nscan.png\n")
+    config = demo_config()
+    config["predict"] = [
+        {"name": "folder", "path": str(tmp_path)},
+        {"name": "file", "path": str(tmp_path / "scan.png")},
+        {"name": "listing", "path": str(tmp_path / "list.csv")},
+    ]
+    check_external_sets(validated(config))
+    config["predict"].append({"name": "clinic_b", "path": str(tmp_path / "gone" / "images")})
+    with pytest.raises(ConfigError) as error:
+        check_external_sets(config)
+    message = str(error.value)
+    assert f"predict[3] (clinic_b): {tmp_path / 'gone' / 'images'}: no such file or folder" in (
+        message
+    )
+    assert "Fix predict[3].path" in message
+
+
+@pytest.mark.workflow
+def test_dry_run_stops_on_a_missing_predict_path_and_names_it(tmp_path):
+    overlay = write_config(
+        tmp_path / "overlay.yaml", {"predict": [{"name": "clinic", "path": "no/such/folder"}]}
+    )
+    result = snakemake(tmp_path, "-n", configfile=overlay, check=False)
+    assert result.returncode != 0
+    assert "predict[0] (clinic): no/such/folder: no such file or folder" in (
+        result.stdout + result.stderr
+    )
+    assert not (tmp_path / "results").exists()
 
 
 def test_a_class_listed_twice_is_refused_by_the_schema():

@@ -1,9 +1,10 @@
 """Checks across config values that the JSON schema cannot express."""
 
+import difflib
 import os
 import re
 
-from busflow.config.sections import FitSettings, SplitSettings
+from busflow.config.sections import FitSettings, SplitSettings, schema
 from busflow.data.formats import check_source
 from busflow.data.sites import is_multi_site, sites_of
 from busflow.errors import ConfigError
@@ -67,7 +68,8 @@ EXTERNAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 def check_external_sets(config: dict) -> None:
     """External and predict set names are plain identifiers, and each is used once within its
-    list (else the last one would silently overwrite the others' outputs)."""
+    list (else the last one would silently overwrite the others' outputs); an external set's CSV
+    and a predict set's path exist (ConfigError naming the set and the fix)."""
     for key, folder in (
         ("external", "results/external/<name>/"),
         ("predict", "results/predictions/"),
@@ -89,12 +91,26 @@ def check_external_sets(config: dict) -> None:
             seen.add(name)
     for i, entry in enumerate(config["external"]):
         check_csv_exists(entry["path"], f"external[{i}] ({entry['name']})")
+    for i, entry in enumerate(config.get("predict", [])):
+        check_predict_path(entry["path"], i, entry["name"])
 
 
 def check_csv_exists(path, setting: str) -> None:
     """A set that cannot be read at all (a missing CSV) stops at planning with busflow's message
     (busflow.data.formats: Snakemake would stop with a MissingInputException, even under -n)."""
     check_source(path, setting)
+
+
+def check_predict_path(path, index: int, name: str) -> None:
+    """A set to predict that is not there stops at planning. Planning lists no files for it
+    (busflow.predict.new_images.listed_files is lenient), so a dry run passed and the predict job
+    failed, a traceback in its log."""
+    if not os.path.exists(path):
+        raise ConfigError(
+            f"predict[{index}] ({name}): {path}: no such file or folder (a relative path starts "
+            f"at the workflow's folder, {os.getcwd()}). Fix predict[{index}].path in the config: "
+            "an image file, a folder of images or a CSV with a 'path' column; or remove the set."
+        )
 
 
 SITE_NAME_RULE = (
@@ -114,6 +130,56 @@ def check_site_names(config: dict) -> None:
         name = entry.get("name") if isinstance(entry, dict) else None
         if isinstance(name, str) and not EXTERNAL_NAME.fullmatch(name):
             raise ConfigError(f"data.raw[{i}].name '{name}': {SITE_NAME_RULE}")
+
+
+def check_config_keys(config: dict) -> None:
+    """Run before the schema: a misspelt key under a section that takes only its own
+    (additionalProperties: false) fails validation with the right first line, then hundreds of
+    lines of schema dump. Raises ConfigError naming the key, its section, the closest valid key
+    and every valid one. Values of the wrong type are left to the schema."""
+    root = schema()
+    unknown = first_unknown_key(config, root, "", root["$defs"])
+    if unknown is None:
+        return
+    where, key, valid = unknown
+    close = difflib.get_close_matches(key, valid, n=1)
+    named = f"{where}.{key}" if where else key
+    section = f"in section {where}" if where else "at the top level of the config"
+    guess = f" (did you mean '{close[0]}'?)" if close else ""
+    raise ConfigError(
+        f"{named}: unknown key {section}{guess}; its valid keys: {', '.join(valid)}. Fix the "
+        "spelling, or remove the key."
+    )
+
+
+def first_unknown_key(value, node: dict, where: str, defs: dict):
+    """(section, key, valid keys) of the first key the schema ``node`` does not allow in
+    ``value`` (a config section at ``where``, dotted), looking into nested sections, lists of
+    them and $ref'd ones; None when every key is known."""
+    ref = node.get("$ref", "")
+    node = defs[ref.removeprefix("#/$defs/")] if ref else node
+    if isinstance(value, list) and isinstance(node.get("items"), dict):
+        for i, item in enumerate(value):
+            found = first_unknown_key(item, node["items"], f"{where}[{i}]", defs)
+            if found:
+                return found
+        return None
+    for option in node.get("oneOf", []):  # data.raw: a folder, or a list of sites
+        found = first_unknown_key(value, option, where, defs)
+        if found:
+            return found
+    properties = node.get("properties", {})
+    if not isinstance(value, dict) or not properties:
+        return None
+    for key, item in value.items():
+        if key not in properties:
+            if node.get("additionalProperties") is False:
+                return where, str(key), list(properties)
+            continue
+        found = first_unknown_key(item, properties[key], f"{where}.{key}".lstrip("."), defs)
+        if found:
+            return found
+    return None
 
 
 def same_place(a: str, b: str) -> bool:

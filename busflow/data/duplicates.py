@@ -8,6 +8,13 @@ of one is within ``near_duplicate_distance`` bits of any window of the other. A 
 by a few per cent, or framed a few per cent tighter, has a window that shows what a window of the
 original shows; one whole-image hash misses most of them (bench/duplicate_finder.py measures it).
 
+A left-right mirror of a picture is a near duplicate too: flipping is one of the training
+augmentations, so a mirrored copy in the test split is a picture the model was, in effect,
+trained on. Each image also carries the window hashes of its mirrored thumbnail (mirror_hashes);
+one image's hashes in both orientations are compared with the other's window hashes, so either
+image may be the mirrored one and the images compared against (a training manifest, an export's
+training_hashes.csv) need no mirror hashes of their own.
+
 A group's key is made from its members' pixels (the smallest pixel hash), not from their file
 names: renaming a file, or adding a copy whose name sorts first, leaves the key as it was. The
 key only seeds the split of a group that has no image in the split record yet (busflow.split.record
@@ -29,28 +36,43 @@ WINDOWS = [((1 - side) / 2, (1 - side) / 2, side) for side in (1.0, 0.94, 0.88)]
 ]
 
 
-def window_hashes(grey: np.ndarray) -> list[int]:
-    """The image's pHash, then the pHash of every window of its thumbnail (see the module doc)."""
-    thumbnail = np.asarray(
-        Image.fromarray(grey).resize((THUMBNAIL, THUMBNAIL), Image.Resampling.BOX)
-    )
-    hashes = [perceptual_hash(grey)]
+def thumbnail(grey: np.ndarray) -> np.ndarray:
+    """The THUMBNAIL x THUMBNAIL (box-filtered) copy whose windows are hashed."""
+    return np.asarray(Image.fromarray(grey).resize((THUMBNAIL, THUMBNAIL), Image.Resampling.BOX))
+
+
+def thumbnail_window_hashes(small: np.ndarray) -> list[int]:
+    """The pHash of every window of a thumbnail, in WINDOWS' order."""
+    hashes = []
     for left, top, side in WINDOWS:
         x, y, n = round(left * THUMBNAIL), round(top * THUMBNAIL), round(side * THUMBNAIL)
-        hashes.append(perceptual_hash(thumbnail[y : y + n, x : x + n]))
+        hashes.append(perceptual_hash(small[y : y + n, x : x + n]))
     return hashes
 
 
 def image_fingerprint(grey: np.ndarray) -> dict:
-    """What the finder compares, per image (manifest columns): the exact pixel hash, the whole
-    image's pHash (column phash) and all window hashes (column window_hashes, hex,
-    space-separated)."""
-    hashes = window_hashes(grey)
+    """What the finder compares, per image: the exact pixel hash, the whole image's pHash
+    (manifest column phash), all window hashes (column window_hashes, hex, space-separated) and
+    the window hashes of the left-right mirrored thumbnail (mirror_hashes, the same format; only
+    the image's own comparisons use them, so the manifest does not keep them)."""
+    small = thumbnail(grey)
+    # The whole image's pHash at full size (the hash busflow always used), then the windows'.
+    hashes = [perceptual_hash(grey), *thumbnail_window_hashes(small)]
     return {
         "pixel_sha256": pixel_sha256(grey),
         "phash": f"{hashes[0]:016x}",
-        "window_hashes": " ".join(f"{h:016x}" for h in hashes),
+        "window_hashes": hex_hashes(hashes),
+        # The windows are symmetric to a pixel (the grid's offsets from the left and from the
+        # right are alike), so the mirrored thumbnail's windows show the mirror of what the
+        # original's show. The thumbnail's 100% window stands in for the full-size pHash: it
+        # found every mirrored copy in bench/duplicate_finder.py without a second full-size
+        # resize.
+        "mirror_hashes": hex_hashes(thumbnail_window_hashes(np.fliplr(small))),
     }
+
+
+def hex_hashes(hashes: list[int]) -> str:
+    return " ".join(f"{h:016x}" for h in hashes)
 
 
 def hash_matrix(window_column) -> np.ndarray:
@@ -58,6 +80,21 @@ def hash_matrix(window_column) -> np.ndarray:
     return np.array(
         [[int(h, 16) for h in row.split()] for row in window_column], dtype=np.uint64
     ).reshape(len(window_column), -1)
+
+
+def both_orientations(images: pd.DataFrame) -> np.ndarray:
+    """(images, windows + mirror windows) uint64 array: each image's window hashes, then its
+    mirror_hashes. Compared with another image's window hashes (window_distances), a match in
+    either part is a match of the picture or of its left-right mirror. Raises KeyError naming
+    mirror_hashes for a table made without image_fingerprint's mirror hashes."""
+    if "mirror_hashes" not in images:
+        raise KeyError(
+            "mirror_hashes: the table's rows were not made by "
+            "busflow.data.duplicates.image_fingerprint"
+        )
+    return np.concatenate(
+        [hash_matrix(images["window_hashes"]), hash_matrix(images["mirror_hashes"])], axis=1
+    )
 
 
 def window_distances(one: np.ndarray, others: np.ndarray) -> np.ndarray:
@@ -83,12 +120,14 @@ class UnionFind:
 
 
 def linked_pairs(images: pd.DataFrame, max_distance: int) -> list[tuple[int, int, str, int]]:
-    """(row i, row j, exact|near, window distance) of every pair within max_distance bits."""
+    """(row i, row j, exact|near, window distance) of every pair within max_distance bits, a
+    left-right mirror of either image included (a mirrored copy is a near duplicate)."""
     hashes = hash_matrix(images["window_hashes"])
+    oriented = both_orientations(images)
     pixels = images["pixel_sha256"].tolist()
     pairs = []
     for i in range(len(hashes)):
-        distances = window_distances(hashes[i], hashes[i + 1 :])
+        distances = window_distances(oriented[i], hashes[i + 1 :])
         for offset in np.flatnonzero(distances <= max_distance):
             j = i + 1 + int(offset)
             pairs.append(

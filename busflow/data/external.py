@@ -11,7 +11,12 @@ import numpy as np
 import pandas as pd
 
 from busflow.config.sections import DataSettings
-from busflow.data.duplicates import group_duplicates, hash_matrix, window_distances
+from busflow.data.duplicates import (
+    both_orientations,
+    group_duplicates,
+    hash_matrix,
+    window_distances,
+)
 from busflow.data.formats import scan_source
 from busflow.data.lesions import attach_regions, check_masks_have_images
 from busflow.data.patients import patient_groups
@@ -36,10 +41,12 @@ def flag_training_overlap(
     external: pd.DataFrame, training: pd.DataFrame, max_distance: int
 ) -> pd.DataFrame:
     """in_training: the image is a near duplicate of a training-manifest image (the manifest's
-    test: a window hash within max_distance bits, see busflow.data.duplicates)."""
+    test: a window hash within max_distance bits, see busflow.data.duplicates), or of its
+    left-right mirror. ``external`` needs image_fingerprint's mirror_hashes, ``training`` only
+    window_hashes (a manifest or an export's training_hashes.csv)."""
     train_hashes = hash_matrix(training["window_hashes"])
     matches = []
-    for hashes in hash_matrix(external["window_hashes"]):
+    for hashes in both_orientations(external):
         distances = window_distances(hashes, train_hashes)
         nearest = int(np.argmin(distances)) if len(distances) else -1
         matches.append(

@@ -14,6 +14,14 @@ DEFAULT_MAX_PIXELS = 50_000_000
 # busflow checks the pixel count itself, naming the file and the setting; Pillow's own check
 # raises a DecompressionBombError that names neither, at a limit no config could change.
 Image.MAX_IMAGE_PIXELS = None
+# Pillow's modes of more than 8 bits per pixel (16-bit PNG or TIFF, 32-bit integer or float TIFF)
+# and the words for them: _to_grey stretches each such image's own range to 0-255.
+HIGH_BIT_DEPTH_MODES = {"I;16": "16-bit", "I;16B": "16-bit", "I": "32-bit", "F": "32-bit float"}
+# What that does, in model.json's input record (busflow.jobs.export_models) and predict's warning.
+HIGH_BIT_DEPTH = (
+    "min-max stretched to 8 bits per image (its darkest pixel 0, its brightest 255: "
+    "absolute brightness is not kept)"
+)
 
 
 def check_supported_format(path) -> None:
@@ -81,7 +89,7 @@ def check_pixel_count(path, size: tuple[int, int], max_pixels: int | None) -> No
 
 
 def _to_grey(image: Image.Image) -> np.ndarray:
-    if image.mode in ("I;16", "I;16B", "I", "F"):
+    if image.mode in HIGH_BIT_DEPTH_MODES:
         # High-bit-depth scans: stretch to 8 bits rather than clip everything to white.
         pixels = np.asarray(image, dtype=np.float64)
         span = max(pixels.max() - pixels.min(), 1.0)

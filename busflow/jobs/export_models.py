@@ -13,6 +13,7 @@ import pandas as pd
 
 import busflow
 import busflow.models.builders  # noqa: F401  (registers VGGInput, which the saved VGG16 models need to load)
+from busflow.data.images import HIGH_BIT_DEPTH
 from busflow.data.regions import RoiRule
 from busflow.models.builders import with_stock_layers
 from busflow.models.registry import model_spec
@@ -113,9 +114,11 @@ def export_record(run: dict, chosen: dict, training_data: dict) -> dict:
         "input": {
             "shape": [size, size, 1],
             "dtype": "uint8",
-            "pixels": "8-bit grey (ITU-R 601 luma of colour; transparent pixels black), "
+            "pixels": "8-bit grey (ITU-R 601 luma of colour; transparent pixels black; 16-bit "
+            "and other high-bit-depth files min-max stretched to 8 bits per image), "
             f"{region_words(run)}data.preprocess applied at full size, then resized to {size} x "
             f"{size} (bilinear, aspect ratio not kept)",
+            "high_bit_depth": HIGH_BIT_DEPTH,
             "preprocess": run["preprocess"],
             "roi": RoiRule.of(run.get("roi") or {}).as_record(),
             "max_image_pixels": run["max_image_pixels"],
@@ -167,5 +170,9 @@ def saved_model_export(model, folder: Path, run: dict) -> dict:
     else:
         model.export(str(folder / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
         record["saved_model"] = SAVED_MODEL_DIR
-        record["saved_model_note"] = "serving endpoint 'serve': uint8 pixels -> probability"
+        size = int(run["image_size"])
+        record["saved_model_note"] = (
+            f"serving endpoint 'serve': one uint8 tensor of pixels, shape (None, {size}, {size}, "
+            "1) -> probability, shape (None, 1): serve(x)"
+        )
     return record

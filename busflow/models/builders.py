@@ -57,13 +57,29 @@ def stock_vgg_input(image_size: int) -> keras.Model:
 
 def with_stock_layers(model: keras.Model) -> keras.Model:
     """A copy of a saved busflow model that shares its trained layers, with every VGGInput
-    replaced by stock_vgg_input: it loads with stock Keras 3, without busflow."""
+    replaced by stock_vgg_input: it loads with stock Keras 3, without busflow, and takes and
+    returns one tensor (one_tensor_in_and_out), whichever way the model was built."""
     size = int(model.inputs[0].shape[1])
 
     def stock(layer):
         return stock_vgg_input(size) if isinstance(layer, VGGInput) else layer
 
-    return keras.models.clone_model(model, clone_function=stock)
+    return one_tensor_in_and_out(keras.models.clone_model(model, clone_function=stock))
+
+
+def one_tensor_in_and_out(model: keras.Model) -> keras.Model:
+    """The same layers and graph, called with one pixel tensor and returning one tensor.
+
+    A functional model built from another's ``inputs`` and ``outputs`` lists (the fine-tuned
+    ones: busflow.jobs.training.train_finetune_job) takes a one-element list, so its SavedModel
+    was served as ``serve([x])`` where the others take ``serve(x)``. Raises ValueError naming
+    the model if it has more than one input or output (no busflow classifier has)."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError(
+            f"model '{model.name}' has {len(model.inputs)} inputs and {len(model.outputs)} "
+            "outputs; an export takes one pixel tensor and returns one probability tensor"
+        )
+    return keras.Model(model.inputs[0], model.outputs[0], name=model.name)
 
 
 def pixel_input(image_size: int) -> keras.KerasTensor:

@@ -131,7 +131,8 @@ def find_exports(path) -> list[Path]:
 
 def read_export(folder) -> ExportedModel:
     """The export in ``folder``, refused with a message naming the folder and the fix when a file
-    is missing, its format is not this busflow's, or its parts disagree."""
+    is missing, its format is not this busflow's, model.json lacks a key predicting reads
+    (REQUIRED_KEYS), or its parts disagree."""
     folder = Path(folder)
     record_file = folder / RECORD_FILE
     if not record_file.is_file():
@@ -144,6 +145,7 @@ def read_export(folder) -> ExportedModel:
     except json.JSONDecodeError as error:
         raise ExportError(f"{record_file}: not valid JSON ({error}); export the model again.")
     check_format(record_file, record)
+    check_keys(record_file, record)
     for name in (MODEL_FILE, HASHES_FILE):
         if not (folder / name).is_file():
             raise ExportError(
@@ -161,6 +163,50 @@ def check_format(record_file: Path, record: dict) -> None:
             f"{record_file}: export format {found!r} (written by {written_by}); this busflow "
             f"({busflow.__version__}) reads format {FORMAT}. Export the model again with this "
             f"busflow, or predict with the busflow that exported it."
+        )
+
+
+# What predicting reads from model.json (busflow.predict.predictions), as dotted paths: checked
+# when the export is read, so that an edited or cut record stops before any image is decoded.
+REQUIRED_KEYS = (
+    "model.name",
+    "model.fold",
+    "model.folds",
+    "input.shape",
+    "input.preprocess",
+    "input.max_image_pixels",
+    "classes",
+    "operating_point.threshold",
+    "recalibration.method",
+    "recalibration.scale",
+    "recalibration.shift",
+    "training_data.run_fingerprint",
+    "training_data.near_duplicate_distance",
+)
+
+
+def missing_keys(record: dict) -> list[str]:
+    """The REQUIRED_KEYS ``record`` lacks, in their order (a section that is missing, or not a
+    mapping, lacks each of its keys)."""
+    missing = []
+    for key in REQUIRED_KEYS:
+        node = record
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                missing.append(key)
+                break
+            node = node[part]
+    return missing
+
+
+def check_keys(record_file: Path, record: dict) -> None:
+    """Raise ExportError naming model.json and every key predicting needs that it lacks."""
+    missing = missing_keys(record)
+    if missing:
+        raise ExportError(
+            f"{record_file}: missing {', '.join(missing)}, which predicting needs (the file was "
+            "edited or cut short). Copy model.json again from the export, or export the model "
+            "again (snakemake results/export/...)."
         )
 
 
@@ -210,6 +256,16 @@ This plain recipe matches busflow's decoding for 8-bit grey or RGB files without
 and with `data.preprocess` off (`input.preprocess` in `model.json`). For every other file, and
 for the duplicate check against the training images, use
 `python -m busflow.predict <this folder> <images...>`.
+
+The recipe covers 8-bit files. 16-bit files are stretched per image by busflow (in training
+too): each file's darkest pixel becomes 0 and its brightest 255 (`input.high_bit_depth`), where
+`convert("L")` clips. For a 16-bit file, replace the `grey = ...` line by
+
+```python
+pixels = np.asarray(Image.open("scan.png"), np.float64)
+stretched = ((pixels - pixels.min()) * (255.0 / max(np.ptp(pixels), 1.0))).round().astype(np.uint8)
+grey = Image.fromarray(stretched).resize(({size}, {size}), Image.Resampling.BILINEAR)
+```
 {region_note(record)}"""
     (folder / "README.md").write_text(text)
 

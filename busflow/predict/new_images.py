@@ -4,9 +4,10 @@ A source is an image file, a folder (every file under it that is not hidden), or
 ``path`` column (paths relative to the CSV's folder, or absolute; an optional ``image_id``
 column names the rows). Each file goes through the checks and decoding of training images
 (busflow.data.images, busflow.data.scan) and the same data.preprocess; a file that fails is kept as
-a row with its reason, never dropped.
+a row with its reason, never dropped. A file named twice (or by two paths) is listed once.
 """
 
+import errno
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,13 @@ import pandas as pd
 
 from busflow.data.duplicates import image_fingerprint
 from busflow.data.formats import format_of
-from busflow.data.images import check_supported_format, decode_image, resize_square
+from busflow.data.images import (
+    HIGH_BIT_DEPTH,
+    HIGH_BIT_DEPTH_MODES,
+    check_supported_format,
+    decode_image,
+    resize_square,
+)
 from busflow.data.label_csv import annotations, is_csv
 from busflow.data.regions import (
     WHOLE,
@@ -49,20 +56,61 @@ class NewImage:
 
 
 def gather(sources) -> list[tuple[str, str]]:
-    """(image_id, path) of every file the sources name, in order; ids are made unique."""
+    """(image_id, path) of every file the sources name, in order, each file once (once_each);
+    ids are made unique."""
+    return unique_ids(once_each(listing(sources))[0])
+
+
+def listing(sources, skip=None) -> list[tuple[str, str]]:
+    """(image_id, path) of every entry the sources name, in order, repeats included."""
     listed = []
     for source in sources:
-        listed += list_source(Path(source))
-    return unique_ids(listed)
+        listed += list_source(Path(source), skip)
+    return listed
 
 
-def list_source(source: Path) -> list[tuple[str, str]]:
-    """A folder or a CSV as its data format lists it (busflow.data.formats), else one file."""
-    if source.is_dir() or (is_csv(source) and source.is_file()):
+def list_source(source: Path, skip=None) -> list[tuple[str, str]]:
+    """A folder or a CSV as its data format lists it (busflow.data.formats), else one file. A
+    folder's listing leaves out ``skip`` (the table this run writes there: an earlier run's
+    would be a failed image row). Raises ConfigError naming a source that does not exist."""
+    if source.is_dir():
+        return skipped(source, format_of(source).unlabelled(source), skip)
+    if is_csv(source) and source.is_file():
         return format_of(source).unlabelled(source)
     if source.exists() or source.is_symlink():
         return [(source.name, str(source))]
     raise ConfigError(f"{source}: no such file or folder. Name image files, folders or a CSV.")
+
+
+def skipped(folder: Path, listed: list[tuple[str, str]], skip) -> list[tuple[str, str]]:
+    if skip is None:
+        return listed
+    written = os.path.realpath(skip)
+    kept = [(image_id, path) for image_id, path in listed if os.path.realpath(path) != written]
+    if not kept:
+        raise ConfigError(
+            f"{folder}: the folder holds no files to predict but {skip}, the table this command "
+            "writes. Put the images in it, or name the image files or a CSV instead."
+        )
+    return kept
+
+
+def entry_key(path) -> str:
+    """One name per directory entry: the folders above it resolved (dir/../dir/x, a linked
+    folder), the file's own name kept, so that two links to one image stay two images."""
+    absolute = os.path.abspath(path)
+    return os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
+
+
+def once_each(listed: list[tuple[str, str]]) -> tuple[list, list]:
+    """(kept, repeated): each file under its first name; the later entries that name a file
+    already listed (given twice, by another path, or as a file and within its folder)."""
+    seen, kept, repeated = set(), [], []
+    for image_id, path in listed:
+        key = entry_key(path)
+        (repeated if key in seen else kept).append((image_id, path))
+        seen.add(key)
+    return kept, repeated
 
 
 def unique_ids(listed: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -72,18 +120,61 @@ def unique_ids(listed: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def read_new_image(image_id: str, path: str, max_pixels: int | None) -> NewImage:
-    """Decode and check one file as the manifest checks a training image."""
+    """Decode and check one file as the manifest checks a training image; a link that leads to
+    no file fails with what it is (link_problem), not with its name's extension."""
     image = NewImage(image_id, path)
+    image.reason = link_problem(path)
+    if image.reason:
+        return image
     try:
         check_supported_format(path)
-        grey, _ = decode_image(path, max_pixels)
+        grey, mode = decode_image(path, max_pixels)
         check_not_blank(path, grey)
     except BadImageError as error:
         image.reason = error.reason
         return image
     image.grey = grey
+    image.warnings += bit_depth_warning(mode)
     image.fingerprint = image_fingerprint(grey)
     return image
+
+
+def bit_depth_warning(mode: str) -> list[str]:
+    """The warning for a file of more than 8 bits per pixel (Pillow ``mode``), none for others:
+    its pixels are not what an 8-bit reader (the export README's plain recipe) would see."""
+    if mode not in HIGH_BIT_DEPTH_MODES:
+        return []
+    return [
+        f"a {HIGH_BIT_DEPTH_MODES[mode]} file (Pillow mode {mode}), stretched to 8 bits: "
+        f"{HIGH_BIT_DEPTH}, as busflow reads every such file, training's too"
+    ]
+
+
+def link_problem(path: str) -> str:
+    """Why the symbolic link ``path`` leads to no image: a loop (links that lead back to each
+    other, or a link to a folder above it, which a folder listing lists as an entry), a broken
+    link, or a link to a folder; "" for a file or a link to one."""
+    if not os.path.islink(path):
+        return ""
+    target = os.readlink(path)
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return (
+                f"a symlink loop (it points at {target}, which leads back to it); fix or remove it"
+            )
+        return f"a broken link (its target {target} does not exist); fix or remove it"
+    if not os.path.isdir(path):
+        return ""
+    above = os.path.realpath(path)
+    here = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    if here == above or here.startswith(above.rstrip(os.sep) + os.sep):
+        return f"a symlink loop (it points at {target}, a folder that holds it); fix or remove it"
+    return (
+        f"a link to a folder ({target}), which is not followed: name that folder itself to "
+        "predict its images"
+    )
 
 
 def model_pixels(image: NewImage, size: int, preprocess, rule: RoiRule) -> np.ndarray:

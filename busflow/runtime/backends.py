@@ -46,13 +46,16 @@ CONDA_ENVS = {
 }
 
 
-def chosen_backend(configured: str | None = None, environ=None) -> str:
+def chosen_backend(
+    configured: str | None = None, environ=None, setting: str = "training.backend"
+) -> str:
     """KERAS_BACKEND from the environment if set (a GPU site's choice), else the config's, else
-    tensorflow. Raises ConfigError for a name that is not a backend."""
+    tensorflow. Raises ConfigError for a name that is not a backend, naming where it came from:
+    KERAS_BACKEND, or ``setting`` (the config key, or a command line's flag)."""
     environ = os.environ if environ is None else environ
     chosen = environ.get("KERAS_BACKEND") or configured or DEFAULT_BACKEND
     if chosen not in BACKENDS:
-        source = "KERAS_BACKEND" if environ.get("KERAS_BACKEND") else "training.backend"
+        source = "KERAS_BACKEND" if environ.get("KERAS_BACKEND") else setting
         raise ConfigError(
             f"{source} '{chosen}' is not a Keras backend busflow runs on: use one of "
             f"{', '.join(BACKENDS)}"
@@ -60,14 +63,15 @@ def chosen_backend(configured: str | None = None, environ=None) -> str:
     return chosen
 
 
-def require_installed(backend: str) -> None:
-    """Raise ConfigError naming the install when ``backend``'s package cannot be imported here."""
+def require_installed(backend: str, setting: str = "training.backend") -> None:
+    """Raise ConfigError naming the install when ``backend``'s package cannot be imported here;
+    ``setting`` (the config key, or a command line's flag) is where another can be chosen."""
     if importlib.util.find_spec(BACKEND_PACKAGES[backend]) is None:
         raise ConfigError(
-            f"training.backend '{backend}' is not installed in this Python "
+            f"{setting} '{backend}' is not installed in this Python "
             f"({BACKEND_PACKAGES[backend]} not found). On the CPU: {CPU_INSTALL[backend]}; on a "
-            f"GPU cluster: pip install -e '.[{GPU_EXTRAS[backend]}]'. Or choose an installed "
-            "backend in training.backend."
+            f"GPU cluster: pip install -e '.[{GPU_EXTRAS[backend]}]'. Or set {setting} to an "
+            "installed backend."
         )
 
 

@@ -51,13 +51,16 @@ def log_first(line: str) -> None:
         log.flush()
 
 
-def select_backend(backend: str | None, keras_job: bool = False) -> None:
+def select_backend(
+    backend: str | None, keras_job: bool = False, setting: str = "training.backend"
+) -> None:
     """Use KERAS_BACKEND from the environment if set (a GPU site's choice), else the config's
     (busflow.runtime.backends.chosen_backend). A Keras job (``keras_job``) stops with a ConfigError
-    that names the install when that backend is not installed, before Keras fails to import it."""
-    chosen = chosen_backend(backend)
+    that names the install when that backend is not installed, before Keras fails to import it.
+    Errors name ``setting`` for ``backend``: the config key, or a command line's flag."""
+    chosen = chosen_backend(backend, setting=setting)
     if keras_job:
-        require_installed(chosen)
+        require_installed(chosen, setting)
     if "keras" in sys.modules and sys.modules["keras"].backend.backend() != chosen:
         raise RuntimeError("Keras was imported before the backend was chosen; call start_job first")
     os.environ["KERAS_BACKEND"] = chosen
