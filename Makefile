@@ -24,9 +24,12 @@ test: $(STAMP)
 	bash tests/install_chromium.sh || echo "Chromium could not be installed: the report test will say so"
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest
 
-## make report: Snakemake's HTML report of the last run (tables, figures, Score-CAM maps)
+## make report [DIR=runs/x] [CONFIG="a.yaml b.yaml"]: Snakemake's HTML report (tables, figures,
+## Score-CAM maps) of the run in DIR (default: this folder), made with the config files CONFIG
 report: $(STAMP)
-	$(BIN)/snakemake --report results/report.html
+	$(BIN)/snakemake $(if $(DIR),--directory $(DIR)) $(if $(CONFIG),--configfile $(CONFIG)) \
+		--report results/report.html
+	@echo "Report: $(if $(DIR),$(DIR)/)results/report.html"
 
 ## make test-fast: unit tests only (no snakemake end-to-end, no SLURM)
 test-fast: $(STAMP)

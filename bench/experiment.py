@@ -120,10 +120,7 @@ def run_experiment(
             "experiments score validation folds: use a finished k-fold or leave-one-site-out run"
         )
     if config["split"]["protocol"] != "leak_free":
-        raise SystemExit(
-            "the paper protocol validates on its test copies: "
-            "experiments need split.protocol: leak_free"
-        )
+        raise SystemExit("the paper protocol validates on its test copies: use leak_free")
     tta = tta_settings(config["evaluation"]["tta_copies"], config["augment"])
     # A run of a subset of models (config models) has no model files of the others.
     selected = set(selected_models(config)) | set(models)

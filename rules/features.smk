@@ -41,7 +41,7 @@ rule extract_vgg16_features:
         weights_file=WEIGHTS_FILE,
         image_size=config["data"]["image_size"],
         batch_size=config["training"]["feature_batch_size"],
-        feature_keys=feature_keys(),
+        feature_keys=feature_keys(MODELS),
         backend=config["training"]["backend"],
         require_gpu=config["training"]["require_gpu"],
         acceleration=ACCELERATION,

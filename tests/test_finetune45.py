@@ -79,3 +79,9 @@ def test_its_job_changes_block4_and_keeps_block3(vgg16_weights_file, tmp_path):
             trained.get_layer(layer).get_weights()[0],
         )
         assert (not np.array_equal(before, after)) == changed, layer
+
+
+def test_extraction_computes_only_the_features_the_selected_models_read():
+    assert feature_keys(["transfer"]) == ["bottleneck"]
+    assert feature_keys(["finetune"]) == ["block4", "bottleneck"]  # it continues transfer
+    assert feature_keys(["baseline"]) == []

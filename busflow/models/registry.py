@@ -125,9 +125,16 @@ def model_spec(name: str) -> ModelSpec:
     )
 
 
-def feature_keys() -> list[str]:
-    """The VGG16 features some model reads, in FEATURES order: what extraction computes."""
-    wanted = {key for spec in MODEL_SPECS for key in spec.features}
+def feature_keys(models=None) -> list[str]:
+    """The VGG16 features that ``models`` (default: every registered model), or a model one of
+    them continues, read, in FEATURES order: what extraction computes. A run of the transfer
+    model alone extracts the bottleneck only (block3 and block4 cost 8x its memory)."""
+    names, specs = list(models or model_names()), []
+    while names:
+        spec = model_spec(names.pop())
+        specs.append(spec)
+        names += [spec.starts_from] if spec.starts_from else []
+    wanted = {key for spec in specs for key in spec.features}
     return [key for key in FEATURES if key in wanted]
 
 
