@@ -99,27 +99,32 @@ def test_without_roi_no_mask_is_read_and_the_columns_are_empty(tmp_path):
     assert (manifest["roi_source"] == "").all() and (manifest["roi_box"] == "").all()
 
 
-def test_a_mask_of_another_size_is_a_named_error(tmp_path):
-    raw = tmp_path / "raw"
-    write_site(raw)
+def wrong_size_mask(raw):
     Image.fromarray(np.full((20, 20), 255, np.uint8)).save(raw / "benign/benign_1_mask.png")
-    with pytest.raises(RegionError, match=r"benign_1_mask\.png: the mask is 20 x 20 .* 60 x 40"):
-        build_manifest(raw, data_cfg(raw))
 
 
-def test_an_empty_mask_is_a_named_error(tmp_path):
-    raw = tmp_path / "raw"
-    write_site(raw)
+def empty_mask(raw):
     Image.fromarray(np.zeros((40, 60), np.uint8)).save(raw / "malignant/malignant_0_mask.png")
-    with pytest.raises(RegionError, match=r"malignant_0_mask\.png: the mask marks no pixel"):
-        build_manifest(raw, data_cfg(raw))
 
 
-def test_a_mask_whose_image_is_gone_is_a_named_error(tmp_path):
+def image_gone(raw):
+    (raw / "benign/benign_2.png").unlink()
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (wrong_size_mask, r"benign_1_mask\.png: the mask is 20 x 20 .* 60 x 40"),
+        (empty_mask, r"malignant_0_mask\.png: the mask marks no pixel"),
+        (image_gone, r"benign_2_mask\.png: a lesion mask with no image"),
+    ],
+    ids=["mask of another size", "empty mask", "mask without its image"],
+)
+def test_a_bad_mask_is_a_named_error(tmp_path, damage, message):
     raw = tmp_path / "raw"
     write_site(raw)
-    (raw / "benign/benign_2.png").unlink()
-    with pytest.raises(RegionError, match=r"benign_2_mask\.png: a lesion mask with no image"):
+    damage(raw)
+    with pytest.raises(RegionError, match=message):
         build_manifest(raw, data_cfg(raw))
 
 
