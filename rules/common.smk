@@ -286,6 +286,7 @@ def export_run(wildcards):
         "classes": config["data"]["classes"],
         "preprocess": config["data"]["preprocess"],
         "roi": ROI,
+        "vgg16_weights_file": str(WEIGHTS_FILE) if WEIGHTS_FILE else None,
         "max_image_pixels": config["data"]["max_image_pixels"],
         "near_duplicate_distance": config["data"]["near_duplicate_distance"],
         "tta_views": view_count(TTA) + 1,

@@ -61,6 +61,7 @@ def export_model(
     roi=None,
     size=SIZE,
     list_input=False,
+    weights_file=None,
 ):
     """Build a small VGG16 classifier, save it as training does, and export it with the job
     (``roi``: the lesion-region rule it records, data.roi's keys; ``size``: its input side;
@@ -106,6 +107,7 @@ def export_model(
         "tta_views": 1,
         "saved_model": fold is None,
         "roi": roi,
+        "vgg16_weights_file": str(weights_file) if weights_file else None,
         "workflow_dir": str(Path(__file__).resolve().parents[1]),
     }
     export_models_job(
@@ -424,3 +426,20 @@ def test_every_saved_model_is_served_one_pixel_tensor(demo_raw, tmp_path, name, 
     assert f"one uint8 tensor of pixels, shape (None, {SIZE}, {SIZE}, 1)" in note
     stock = keras.saving.load_model(folder / "model.keras")
     np.testing.assert_allclose(stock.predict(pixels, verbose=0), served.numpy(), atol=1e-5)
+
+
+def test_the_record_says_what_the_vgg16_started_from(tmp_path, demo_raw, vgg16_weights_file):
+    """A random-init VGG16 is never called ImageNet; a weights file is named with its sha256."""
+    from busflow.hashing import file_sha256
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    random_init = export_model(tmp_path / "a", demo_raw)
+    record = json.loads((random_init / "model.json").read_text())
+    assert "ImageNet" not in record["model"]["title"]
+    assert record["model"]["weights"]["start"].startswith("VGG16, random initialisation")
+    assert "random initialisation" in (random_init / "README.md").read_text()
+    from_file = export_model(tmp_path / "b", demo_raw, weights_file=vgg16_weights_file)
+    weights = json.loads((from_file / "model.json").read_text())["model"]["weights"]
+    assert weights["file"] == vgg16_weights_file.name
+    assert weights["sha256"] == file_sha256(vgg16_weights_file)

@@ -15,6 +15,7 @@ import busflow
 import busflow.models.builders  # noqa: F401  (registers VGGInput, which the saved VGG16 models need to load)
 from busflow.data.images import HIGH_BIT_DEPTH
 from busflow.data.regions import RoiRule
+from busflow.hashing import file_sha256
 from busflow.models.builders import with_stock_layers
 from busflow.models.registry import model_spec
 from busflow.outputs import read_json, save_json
@@ -84,6 +85,24 @@ def check_same_outputs(trained, exported, image_size: int) -> None:
         )
 
 
+def weights_record(pretrained: bool, weights_file) -> dict:
+    """What the model's VGG16 started from: the weights file and its SHA-256, a seeded random
+    initialisation (vgg16_weights: none), or nothing (a model trained from scratch)."""
+    if not pretrained:
+        return {"start": "none (trained from scratch)", "file": None, "sha256": None}
+    if not weights_file:
+        return {
+            "start": "VGG16, random initialisation (not ImageNet)",
+            "file": None,
+            "sha256": None,
+        }
+    return {
+        "start": "VGG16 from the weights file below (ImageNet for Keras' notop file)",
+        "file": Path(weights_file).name,
+        "sha256": file_sha256(weights_file),
+    }
+
+
 def region_words(run: dict) -> str:
     """How model.json's input line names the lesion region (busflow.data.regions), if any."""
     rule = RoiRule.of(run.get("roi") or {})
@@ -110,6 +129,7 @@ def export_record(run: dict, chosen: dict, training_data: dict) -> dict:
             "title": spec.title,
             "fold": run["fold"],
             "folds": run["folds"],
+            "weights": weights_record(spec.pretrained, run.get("vgg16_weights_file")),
         },
         "input": {
             "shape": [size, size, 1],

@@ -70,7 +70,7 @@ MODEL_SPECS = (
     ),
     ModelSpec(
         "transfer",
-        "VGG16 (ImageNet) with a head trained on its bottleneck features",
+        "VGG16 with a head trained on its bottleneck features",
         reads=("bottleneck",),
         pretrained=True,
         trainer="train_transfer_job",

@@ -228,9 +228,10 @@ refused unless `--whole-image` is given. On a whole image its output is not what
 
 def write_readme(folder: Path, record: dict) -> None:
     size = record["input"]["shape"][0]
+    start = (record["model"].get("weights") or {}).get("start", "not recorded")
     text = f"""# {record["model"]["name"]}: {record["model"]["title"]}
 
-Intended use: {INTENDED_USE}.
+Intended use: {INTENDED_USE}. Starting weights: {start} (`model.weights` in `model.json`).
 
 Exported by {record["code_version"]} on {record["created"]}; trained under the
 {record["protocol"]["name"]} protocol ({record["protocol"]["description"]}).

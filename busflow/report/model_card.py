@@ -148,13 +148,23 @@ def failure_lines(ours: pd.DataFrame, external: pd.DataFrame, records: list[dict
     return lines
 
 
+def model_title(model: dict) -> str:
+    """'transfer: VGG16 ... (starting weights: ...)' as the card lists it; exports made before
+    the weights were recorded give the title alone."""
+    weights = model.get("weights")
+    if not weights:
+        return model["title"]
+    named = f"{weights['file']}, sha256 {weights['sha256'][:12]}" if weights["file"] else ""
+    return f"{model['title']} (start: {weights['start']}{'; ' + named if named else ''})"
+
+
 def card_outline(comparison: pd.DataFrame, records: list[dict]) -> list[tuple]:
     """The card as blocks: (h1|h2|p, text), (ul, items) or (table, header, rows)."""
     ours = comparison[comparison["source"] == OURS]
     sites = comparison[comparison["source"].str.startswith("busflow (held-out site")]
     external = comparison[comparison["source"].str.startswith("busflow (external")]
     first = records[0]
-    models = sorted({(r["model"]["name"], r["model"]["title"]) for r in records})
+    models = sorted({(r["model"]["name"], model_title(r["model"])) for r in records})
     return [
         ("h1", "Model card: busflow breast-ultrasound classifiers (benign vs malignant)"),
         ("p", f"**Intended use**: {INTENDED_USE}."),
