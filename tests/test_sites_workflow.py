@@ -2,7 +2,6 @@
 on lesion regions (data.roi: box) from the sites' masks, one site naming its patients."""
 
 import json
-import os
 import shutil
 
 import numpy as np
@@ -158,16 +157,19 @@ def test_a_patient_never_straddles_a_fold_and_its_cis_count_patients(two_site_ru
 
 
 def test_a_changed_mask_re_runs_the_manifest(two_site_run):
-    """The masks are the manifest's inputs under data.roi: a new mask re-plans it (mtime restored
-    after, so the shared run is left as it was)."""
+    """The masks are the manifest's inputs under data.roi: an edited mask re-plans it (Snakemake
+    compares input contents, not only times). The mask is restored after, so the shared run is
+    left as it was."""
     mask = two_site_run / "north/malignant/malignant_0002_mask.png"
-    before = mask.stat()
+    original = mask.read_bytes()
     config = two_site_run / "sites.yaml"
     try:
-        os.utime(mask, (before.st_atime + 3600, before.st_mtime + 3600))
+        lesion = np.asarray(Image.open(mask)).copy()
+        lesion[0, 0] = 255  # the expert's outline grows by a pixel
+        Image.fromarray(lesion).save(mask)
         dry = snakemake(two_site_run, "-n", configfile=config)
         assert "build_manifest" in planned_jobs(dry.stdout + dry.stderr)
     finally:
-        os.utime(mask, (before.st_atime, before.st_mtime))
+        mask.write_bytes(original)
     again = snakemake(two_site_run, "-n", configfile=config)
     assert "Nothing to be done" in again.stdout + again.stderr
