@@ -23,6 +23,8 @@ over it, section by section. Shipped overlays:
 - `config/paper_protocol.yaml`: the paper's leaky split (after augmentation).
 - `config/one_split.yaml`: one train/val/test split instead of k-fold.
 - `config/busi_cpu_224.yaml`, `config/busi_reduced_cpu.yaml`: BUSI on a 2-core CPU.
+- `config/multisite.yaml`: several hospitals (BUSI, BrEaST, BUS-BRA) on lesion regions, each left
+  out in turn; `config/multisite_cpu.yaml`: its 2-core CPU settings.
 
 This page is generated from the schema (`python -m busflow.config.schema_docs > config/README.md`).
 """
