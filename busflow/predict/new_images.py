@@ -204,11 +204,10 @@ def csv_annotations(sources) -> dict[str, RegionSources]:
     return found
 
 
-def locate_regions(images, rule: RoiRule, sources, masks_folder, whole_image: bool) -> None:
+def locate_regions(images, rule: RoiRule, listed: dict, masks_folder, whole_image: bool) -> None:
     """Give each decoded image its region under a model's rule (as the manifest finds training
-    images' regions, busflow.data.regions). One without a region fails with the fix, unless
-    ``whole_image``: then it is predicted whole, with a warning. A bad mask fails its row."""
-    listed = csv_annotations(sources)
+    images' regions, busflow.data.regions); ``listed``: csv_annotations of the sources, read
+    once. One without a region fails with the fix, unless ``whole_image``: then it is predicted whole, with a warning. A bad mask fails its row."""
     for image in images:
         if not image.ok:
             continue

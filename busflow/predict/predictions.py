@@ -52,6 +52,7 @@ from busflow.evaluate.calibration import Recalibration
 from busflow.models.registry import model_names
 from busflow.predict.export import ExportedModel, find_exports, read_export
 from busflow.predict.new_images import (
+    csv_annotations,
     listing,
     locate_regions,
     model_pixels,
@@ -167,6 +168,7 @@ def predict_table(
     note_sizes(exports)
     first = exports[0].record
     rule = region_rule(exports)
+    annotations = csv_annotations(sources) if rule.used else {}  # once, not per chunk
     rows, probabilities = [], [[] for _ in exports]
     for start in range(0, len(listed), CHUNK):
         images = [
@@ -174,7 +176,7 @@ def predict_table(
             for i, p in listed[start : start + CHUNK]
         ]
         if rule.used:
-            locate_regions(images, rule, sources, masks, whole_image)
+            locate_regions(images, rule, annotations, masks, whole_image)
         for k, (export, model) in enumerate(zip(exports, models)):
             probabilities[k] += list(chunk_probabilities(export, model, images, batch_size))
         rows += flag_duplicates(
