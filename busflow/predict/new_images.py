@@ -207,7 +207,8 @@ def csv_annotations(sources) -> dict[str, RegionSources]:
 def locate_regions(images, rule: RoiRule, listed: dict, masks_folder, whole_image: bool) -> None:
     """Give each decoded image its region under a model's rule (as the manifest finds training
     images' regions, busflow.data.regions); ``listed``: csv_annotations of the sources, read
-    once. One without a region fails with the fix, unless ``whole_image``: then it is predicted whole, with a warning. A bad mask fails its row."""
+    once. One without a region fails with the fix, unless ``whole_image``: then it is
+    predicted whole, with a warning. A bad mask fails its row."""
     for image in images:
         if not image.ok:
             continue
