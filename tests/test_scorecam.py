@@ -1,7 +1,11 @@
 """Score-CAM heat maps (busflow.evaluate.scorecam): shape, range, locality,
 determinism, nested VGG16 models."""
 
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -193,3 +197,52 @@ def test_no_tensorflow_calls_in_the_module():
     source = Path(scorecam.__file__).read_text()
     assert not re.search(r"^\s*(import|from)\s+(tensorflow|jax|torch)\b", source, re.MULTILINE)
     assert not re.search(r"\b(tf|jax|torch)\.\w+\(", source)
+
+
+OTHER_BACKEND_SCORE_CAM = """
+import json, sys
+import numpy as np
+sys.path[:0] = [{repo!r}, {tests!r}]
+from test_scorecam import bright_patch_model, patch_image
+from busflow.evaluate import scorecam
+from busflow.models import builders as models
+patch = scorecam.score_cam(bright_patch_model(), patch_image()[None])
+base = models.build_vgg16_base(32)
+head = models.build_head(base.outputs[0].shape[1:])
+head.name = models.HEAD_NAME
+vgg = models.assemble_classifier(base, head, 32, "transfer")
+images = np.random.default_rng(1).integers(0, 256, (2, 32, 32), dtype=np.uint8)
+nested = scorecam.score_cam(vgg, images, top_k=4)
+print(json.dumps({{
+    "patch": patch.heatmaps[0].tolist(),
+    "nested_path": list(scorecam.last_conv_layer_path(vgg)),
+    "nested_shape": list(nested.heatmaps.shape),
+    "nested_range": [float(nested.heatmaps.min()), float(nested.heatmaps.max())],
+    "nested_probability_gap": float(np.abs(
+        nested.probabilities - vgg.predict(images[..., None], verbose=0).ravel()).max()),
+}}))
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_score_cam_gives_the_same_maps_on_the_other_backends(backend):
+    """The tiny end-to-end runs of JAX and torch stop at the table and export (CI time), so
+    Score-CAM's backend-agnostic code is checked here on each: the constructed model's map equals
+    TensorFlow's, and the nested VGG16 classifier runs through its base."""
+    tests = Path(__file__).resolve().parent
+    code = OTHER_BACKEND_SCORE_CAM.format(repo=str(tests.parent), tests=str(tests))
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    reference = scorecam.score_cam(bright_patch_model(), patch_image()[None]).heatmaps[0]
+    np.testing.assert_allclose(np.array(found["patch"]), reference, atol=1e-5)
+    assert found["nested_path"] == [models.BASE_NAME, "block5_conv3"]
+    assert found["nested_shape"] == [2, 32, 32]
+    assert 0.0 <= found["nested_range"][0] <= found["nested_range"][1] <= 1.0
+    assert found["nested_probability_gap"] <= 1e-5
