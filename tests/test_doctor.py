@@ -273,3 +273,12 @@ def test_the_scancel_line_says_whether_squeue_is_safe(
         monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
         code, out = run_doctor(good_setup, capsys)
         assert code == 0 and expected in line_of(out, "scancel"), out
+
+
+def test_the_smoke_fit_runs_its_minimum_epochs_however_slow_the_node():
+    """A loaded login node once fitted 9 epochs in the time budget and failed a backend that
+    trains; the budget now only adds epochs beyond the minimum."""
+    from busflow.runtime.smoke_fit import smoke_fit
+
+    result = smoke_fit(seconds=0.0, min_epochs=4, max_epochs=100)
+    assert result["epochs"] == 4
