@@ -99,3 +99,15 @@ def tiny_run(tmp_path_factory):
         return runs[backend]
 
     return run
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs two pytest-xdist workers with --dist loadgroup: each test file is one unit
+    (its module fixtures run once), and every file that uses the shared tiny runs goes to one
+    worker (a session fixture runs once per worker). The SLURM tests share the tiny run, and the
+    one local cluster, so they are in that group too."""
+    tiny_files = {item.path for item in items if "tiny_run" in item.fixturenames}
+    for item in items:
+        group = "tiny_runs" if item.path in tiny_files else item.path.stem
+        item.add_marker(pytest.mark.xdist_group(group))
