@@ -8,7 +8,7 @@ rule compare_models:
         metrics=[metrics_file(model) for model in MODELS],
         sites=held_out_site_metrics_files(),
         external=external_metrics_files(),
-        references=os.path.join(workflow.basedir, "config", "reference_results.csv"),
+        references=os.path.join(SOURCE, "config", "reference_results.csv"),
         code=script_code("compare_models.py"),
     output:
         csv="results/comparison.csv",

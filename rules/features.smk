@@ -5,7 +5,7 @@ localrules:
 # Runs on the submitting (login) node, which has internet; compute nodes only read the file.
 rule fetch_vgg16_weights:
     output:
-        "resources/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        user_files(["resources/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"]),
     log:
         "results/logs/fetch_vgg16_weights.log",
     conda:

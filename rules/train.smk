@@ -45,7 +45,7 @@ for spec in MODEL_SPECS:
         params:
             **training_run(config, spec, WEIGHTS_FILE, fold_selection),
             model=spec.name,
-            checkpoint=checkpoint_dir(spec.name),
+            checkpoint=checkpoint_dir,
             backend=config["training"]["backend"],
             require_gpu=config["training"]["require_gpu"],
         script:
