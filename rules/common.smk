@@ -1,4 +1,6 @@
 # Glue shared by the rules: config validation, file lists and input functions. No rule here.
+# Rules that run where Snakemake runs say `localrule: True` (a `localrules:` list names the rules
+# before a module renames them, e.g. to busflow_*, and then marks none).
 import filecmp
 import os
 import shutil
@@ -59,7 +61,8 @@ from busflow.models.registry import selected_models, training_run  # noqa: E402
 from busflow.models.registry import weights_description  # noqa: E402
 from busflow.models.weights import resolve_weights_file  # noqa: E402
 from busflow.predict.new_images import listed_files  # noqa: E402
-from busflow.runtime.backends import conda_env  # noqa: E402
+from busflow.runtime.backends import conda_env, container_image  # noqa: E402
+from busflow.runtime.backends import data_container_image  # noqa: E402
 from busflow.runtime.start import import_busflow_from  # noqa: E402
 
 # The jobs' scripts import busflow from this workflow's folder too, in whatever environment runs
@@ -82,6 +85,9 @@ CV = FOLDS > 1
 EXTERNAL = {entry["name"]: entry for entry in config["external"]}
 # The conda env of the Keras jobs, from training.environment (cpu or gpu) and the backend.
 KERAS_ENV = conda_env(config["training"])
+# Their images, with every conda env prebuilt (--sdm conda apptainer; docs/containers.md).
+KERAS_CONTAINER = container_image(config["training"])
+DATA_CONTAINER = data_container_image(config["training"])
 ACCELERATION = acceleration_settings(config["training"])
 # How images are cut to their lesion region (busflow.data.regions): recorded with every model.
 ROI = {key: config["data"][key] for key in ("roi", "roi_margin", "roi_missing")}

@@ -37,6 +37,8 @@ for spec in MODEL_SPECS:
             job_file(f"benchmarks/train_{spec.name}", "tsv")
         conda:
             KERAS_ENV
+        containerized:
+            KERAS_CONTAINER
         threads: GPU_JOB_THREADS
         resources:
             gpu=1,
