@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from busflow.runtime.backends import CONTAINERS, VERSION
+from busflow.runtime.backends import (
+    CONTAINERS,
+    VERSION,
+    container_image,
+    data_container_image,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 # `snakemake --containerize` asks conda for its version, settings and platform, and nothing else:
@@ -112,3 +117,14 @@ def test_the_images_are_tagged_with_busflows_version():
     assert VERSION == project["version"]
     images = [image for by_backend in CONTAINERS.values() for image in by_backend.values()]
     assert all(image.startswith("docker://") and f":{VERSION}" in image for image in images)
+
+
+def test_runs_without_an_image_keep_their_conda_env_and_the_rest_the_cpu_image(monkeypatch):
+    """Backend torch and tensorflow on the GPU have no image: their Keras rules name none
+    (Snakemake then builds the conda env), and the rules without Keras use the CPU image."""
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    for training in ({"backend": "torch"}, {"environment": "gpu", "backend": "tensorflow"}):
+        assert container_image(training) is None
+        assert data_container_image(training) == CONTAINERS["cpu"]["tensorflow"]
+    gpu = {"environment": "gpu", "backend": "jax"}
+    assert container_image(gpu) == data_container_image(gpu) == CONTAINERS["gpu"]["jax"]
