@@ -17,6 +17,8 @@ rule augment_shard:
         "augment"
     conda:
         "../envs/data.yaml"
+    containerized:
+        DATA_CONTAINER
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,

@@ -1,11 +1,50 @@
 # Glue shared by the rules: config validation, file lists and input functions. No rule here.
+# Rules that run where Snakemake runs say `localrule: True` (a `localrules:` list names the rules
+# before a module renames them, e.g. to busflow_*, and then marks none).
+import filecmp
 import os
+import shutil
 import sys
 
+from snakemake.sourcecache import LocalSourceFile
 from snakemake.utils import validate
 
+
+def busflow_source():
+    """The folder that holds this workflow's busflow/ package, scripts/ and config/.
+
+    Not workflow.basedir: where busflow is a module (`module busflow: snakefile: ...`), that is the
+    importing workflow's folder. The folder above this file is the checkout's; from a remote
+    source (github(...)) Snakemake's source cache fetches the files rules/sources.txt lists into
+    .snakemake/busflow-source/ (tests/test_module.py keeps the list complete).
+    """
+    root = workflow.current_basedir.join("..")
+    if isinstance(root, LocalSourceFile):
+        return os.path.normpath(root.get_path_or_uri(secret_free=False))
+    return fetched_source(root)
+
+
+def fetched_source(root):
+    """Copy the listed files of a remote ``root`` out of Snakemake's source cache (a file is
+    rewritten only when its contents changed, so the jobs' code inputs keep their dates).
+    """
+    cache = workflow.sourcecache
+    listing = cache.get_path(root.join("rules/sources.txt"))
+    folder = os.path.abspath(os.path.join(".snakemake", "busflow-source"))
+    with open(listing) as lines:
+        names = [line for line in lines.read().splitlines() if line and line[0] != "#"]
+    for name in names:
+        fetched = cache.get_path(root.join(name))
+        target = os.path.join(folder, name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if not (os.path.exists(target) and filecmp.cmp(fetched, target, shallow=False)):
+            shutil.copyfile(fetched, target)
+    return folder
+
+
+SOURCE = busflow_source()
 # The rules' planning helpers come from the package; it is importable even when not installed.
-sys.path.insert(0, workflow.basedir)
+sys.path.insert(0, SOURCE)
 from busflow.augment.samples import fold_selection as fold_selection_of  # noqa: E402
 from busflow.augment.shards import is_augmented  # noqa: E402
 from busflow.code_closure import code_closure  # noqa: E402
@@ -22,13 +61,14 @@ from busflow.models.registry import selected_models, training_run  # noqa: E402
 from busflow.models.registry import weights_description  # noqa: E402
 from busflow.models.weights import resolve_weights_file  # noqa: E402
 from busflow.predict.new_images import listed_files  # noqa: E402
-from busflow.runtime.backends import conda_env  # noqa: E402
+from busflow.runtime.backends import conda_env, container_image  # noqa: E402
+from busflow.runtime.backends import data_container_image  # noqa: E402
 from busflow.runtime.start import import_busflow_from  # noqa: E402
 
 # The jobs' scripts import busflow from this workflow's folder too, in whatever environment runs
 # them (a conda env built from envs/*.yaml, which do not install busflow; a SLURM job, which
 # parses this file again).
-import_busflow_from(workflow.basedir)
+import_busflow_from(SOURCE)
 
 # Site names and unknown keys before the schema, whose dump would not name the problem.
 check_site_names(config)
@@ -45,6 +85,9 @@ CV = FOLDS > 1
 EXTERNAL = {entry["name"]: entry for entry in config["external"]}
 # The conda env of the Keras jobs, from training.environment (cpu or gpu) and the backend.
 KERAS_ENV = conda_env(config["training"])
+# Their images, with every conda env prebuilt (--sdm conda apptainer; docs/containers.md).
+KERAS_CONTAINER = container_image(config["training"])
+DATA_CONTAINER = data_container_image(config["training"])
 ACCELERATION = acceleration_settings(config["training"])
 # How images are cut to their lesion region (busflow.data.regions): recorded with every model.
 ROI = {key: config["data"][key] for key in ("roi", "roi_margin", "roi_missing")}
@@ -67,10 +110,18 @@ def script_code(script):
     return [
         str(path)
         for path in code_closure(
-            os.path.join(workflow.basedir, "scripts", script),
-            os.path.join(workflow.basedir, "busflow"),
+            os.path.join(SOURCE, "scripts", script),
+            os.path.join(SOURCE, "busflow"),
         )
     ]
+
+
+def user_files(paths):
+    """The user's files (data.raw and its masks, external and predict sets, the VGG16 weights),
+    flagged so that a module's prefix leaves them where the config says: relative to the working
+    directory, as when busflow runs alone. The prefix moves what busflow writes (results/).
+    """
+    return local([str(path) for path in paths])
 
 
 def demo_images():
@@ -78,22 +129,22 @@ def demo_images():
     if not config["demo"]["generate"]:
         return []
     n = config["demo"]["n_per_class"]
-    return [
-        str(demo_file(config["data"]["raw"], label, i))
+    return user_files(
+        demo_file(config["data"]["raw"], label, i)
         for label in config["data"]["classes"]
         for i in range(n)
-    ]
+    )
 
 
 def demo_masks():
     """The lesion masks generate_demo_data writes beside its PNGs (empty unless demo.generate)."""
     if not config["demo"]["generate"]:
         return []
-    return [
-        str(demo_mask_file(config["data"]["raw"], label, i))
+    return user_files(
+        demo_mask_file(config["data"]["raw"], label, i)
         for label in config["data"]["classes"]
         for i in range(config["demo"]["n_per_class"])
-    ]
+    )
 
 
 def raw_images(wildcards):
@@ -110,7 +161,7 @@ def raw_images(wildcards):
         for site in sites_of(config["data"])
         for path in candidate_files(site.path, config["data"])
     ]
-    return sorted(set(listed) | set(demo_images()))
+    return user_files(sorted(set(listed) | set(demo_images())))
 
 
 def raw_masks(wildcards):
@@ -122,7 +173,7 @@ def raw_masks(wildcards):
         for path in mask_files(site.path, config["data"], site.masks)
     ]
     demo = demo_masks() if config["data"]["roi"] != "none" else []
-    return sorted(set(listed) | set(demo))
+    return user_files(sorted(set(listed) | set(demo)))
 
 
 def raw_layout(wildcards):
@@ -140,13 +191,13 @@ def raw_layout(wildcards):
 
 def external_images(name):
     """An external set's files (folder images, or the CSV and the images it lists)."""
-    return candidate_files(EXTERNAL[name]["path"], config["data"])
+    return user_files(candidate_files(EXTERNAL[name]["path"], config["data"]))
 
 
 def external_masks(name):
     """An external set's lesion masks under data.roi (see raw_masks)."""
     entry = EXTERNAL[name]
-    return mask_files(entry["path"], config["data"], entry.get("masks"))
+    return user_files(mask_files(entry["path"], config["data"], entry.get("masks")))
 
 
 def external_layout(wildcards):
@@ -217,8 +268,10 @@ def fold_selection(wildcards):
     return selection(wildcards.get("fold", 0))
 
 
-def checkpoint_dir(model):
-    return lambda wildcards: in_run(f"models/{model}.checkpoint").format(**wildcards)
+def checkpoint_dir(wildcards, output):
+    """<model>.checkpoint beside the job's <model>.keras: derived from the output, so that it moves
+    with a module's prefix (a param's path would not)."""
+    return output.model.removesuffix(".keras") + ".checkpoint"
 
 
 def metrics_file(model):
@@ -246,7 +299,7 @@ def history_files(model):
 
 
 def weights_input(wildcards):
-    return [str(WEIGHTS_FILE)] if WEIGHTS_FILE else []
+    return user_files([WEIGHTS_FILE] if WEIGHTS_FILE else [])
 
 
 def model_weights(wildcards):
@@ -299,7 +352,7 @@ PREDICT = {entry["name"]: entry for entry in config["predict"]}
 
 def predict_set_files(wildcards):
     """A set's files, so that adding or changing an image re-runs its predictions."""
-    return listed_files(PREDICT[wildcards.name]["path"])
+    return user_files(listed_files(PREDICT[wildcards.name]["path"]))
 
 
 def final_outputs():

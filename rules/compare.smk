@@ -1,14 +1,9 @@
-localrules:
-    compare_models,
-    plot_figures,
-
-
 rule compare_models:
     input:
         metrics=[metrics_file(model) for model in MODELS],
         sites=held_out_site_metrics_files(),
         external=external_metrics_files(),
-        references=os.path.join(workflow.basedir, "config", "reference_results.csv"),
+        references=os.path.join(SOURCE, "config", "reference_results.csv"),
         code=script_code("compare_models.py"),
     output:
         csv="results/comparison.csv",
@@ -20,8 +15,11 @@ rule compare_models:
         md="results/comparison.md",
     log:
         "results/logs/compare_models.log",
+    localrule: True
     conda:
         "../envs/data.yaml"
+    containerized:
+        DATA_CONTAINER
     params:
         roi=ROI,
     script:
@@ -57,8 +55,11 @@ rule plot_figures:
         ),
     log:
         "results/logs/plot_figures.log",
+    localrule: True
     conda:
         "../envs/data.yaml"
+    containerized:
+        DATA_CONTAINER
     params:
         models=MODELS,
         folds=FOLDS,

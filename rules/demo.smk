@@ -1,7 +1,3 @@
-localrules:
-    generate_demo_data,
-
-
 rule generate_demo_data:
     input:
         code=script_code("generate_demo_data.py"),
@@ -10,8 +6,11 @@ rule generate_demo_data:
         demo_masks(),
     log:
         "results/logs/generate_demo_data.log",
+    localrule: True
     conda:
         "../envs/data.yaml"
+    containerized:
+        DATA_CONTAINER
     params:
         # <raw>/<class>/<file>.png: the folder two levels up from any output
         raw=lambda wildcards, output: os.path.dirname(os.path.dirname(output[0])),

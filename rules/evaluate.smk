@@ -16,6 +16,8 @@ rule choose_operating_point:
         model="|".join(MODELS),
     conda:
         KERAS_ENV
+    containerized:
+        KERAS_CONTAINER
     threads: 2
     resources:
         mem_mb=8000,
@@ -58,6 +60,8 @@ rule evaluate_model:
         model="|".join(MODELS),
     conda:
         KERAS_ENV
+    containerized:
+        KERAS_CONTAINER
     threads: 2
     resources:
         mem_mb=8000,
@@ -71,10 +75,6 @@ rule evaluate_model:
         acceleration=ACCELERATION,
     script:
         "../scripts/evaluate_model.py"
-
-
-localrules:
-    summarise_folds,
 
 
 # k-fold only: each metric's mean over the folds with a t-interval, and the pooled out-of-fold
@@ -95,8 +95,11 @@ rule summarise_folds:
         "results/logs/summarise_folds/{model}.log",
     wildcard_constraints:
         model="|".join(MODELS),
+    localrule: True
     conda:
         "../envs/data.yaml"
+    containerized:
+        DATA_CONTAINER
     params:
         evaluation=config["evaluation"],
     script:

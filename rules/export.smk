@@ -20,6 +20,8 @@ rule export_models:
         job_file("benchmarks/export_models", "tsv")
     conda:
         KERAS_ENV
+    containerized:
+        KERAS_CONTAINER
     threads: 2
     resources:
         mem_mb=8000,
@@ -30,10 +32,6 @@ rule export_models:
         backend=config["training"]["backend"],
     script:
         "../scripts/export_models.py"
-
-
-localrules:
-    write_model_card,
 
 
 rule write_model_card:
@@ -50,7 +48,10 @@ rule write_model_card:
         ),
     log:
         "results/logs/write_model_card.log",
+    localrule: True
     conda:
         "../envs/data.yaml"
+    containerized:
+        DATA_CONTAINER
     script:
         "../scripts/write_model_card.py"

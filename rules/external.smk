@@ -3,10 +3,6 @@
 # flagged by the manifest and left out of the metrics.
 
 
-localrules:
-    build_external_manifest,
-
-
 rule build_external_manifest:
     input:
         images=lambda wildcards: external_images(wildcards.name),
@@ -20,8 +16,11 @@ rule build_external_manifest:
         "results/logs/build_external_manifest/{name}.log",
     wildcard_constraints:
         name="|".join(EXTERNAL) or "no-external-set",
+    localrule: True
     conda:
         "../envs/data.yaml"
+    containerized:
+        DATA_CONTAINER
     params:
         source=lambda wildcards: EXTERNAL[wildcards.name]["path"],
         masks=lambda wildcards: EXTERNAL[wildcards.name].get("masks"),
@@ -55,6 +54,8 @@ rule evaluate_external:
         model="|".join(MODELS),
     conda:
         KERAS_ENV
+    containerized:
+        KERAS_CONTAINER
     threads: 2
     resources:
         mem_mb=8000,

@@ -1,15 +1,14 @@
-localrules:
-    fetch_vgg16_weights,
-
-
 # Runs on the submitting (login) node, which has internet; compute nodes only read the file.
 rule fetch_vgg16_weights:
     output:
-        "resources/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        user_files(["resources/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"]),
     log:
         "results/logs/fetch_vgg16_weights.log",
+    localrule: True
     conda:
         "../envs/data.yaml"
+    containerized:
+        DATA_CONTAINER
     script:
         "../scripts/fetch_vgg16_weights.py"
 
@@ -32,6 +31,8 @@ rule extract_vgg16_features:
         split="train|val|test|pool",
     conda:
         KERAS_ENV
+    containerized:
+        KERAS_CONTAINER
     threads: GPU_JOB_THREADS
     resources:
         gpu=1,

@@ -1,7 +1,3 @@
-localrules:
-    build_manifest,
-
-
 rule build_manifest:
     input:
         raw_images,
@@ -17,8 +13,11 @@ rule build_manifest:
         "results/logs/build_manifest.log",
     benchmark:
         "results/benchmarks/build_manifest.tsv"
+    localrule: True
     conda:
         "../envs/data.yaml"
+    containerized:
+        DATA_CONTAINER
     params:
         raw=config["data"]["raw"],
         data=config["data"],

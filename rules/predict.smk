@@ -15,6 +15,8 @@ rule predict_images:
         name="|".join(PREDICT) or "no-predict-set",
     conda:
         KERAS_ENV
+    containerized:
+        KERAS_CONTAINER
     threads: 2
     resources:
         mem_mb=8000,

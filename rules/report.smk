@@ -25,6 +25,8 @@ rule gradcam_examples:
         model="|".join(MODELS),
     conda:
         KERAS_ENV
+    containerized:
+        KERAS_CONTAINER
     threads: 2
     resources:
         mem_mb=8000,

@@ -1,7 +1,3 @@
-localrules:
-    split_images,
-
-
 # The split record (split.record, outside results/) is this rule's memory, not a product: the job
 # reads it and adds the new images to it. It is a param, not an input or output: Snakemake deletes
 # a job's outputs before running it, and a rule cannot read its own output; as an input, the
@@ -18,8 +14,11 @@ rule split_images:
         units="results/qc/split_units.csv",
     log:
         "results/logs/split_images.log",
+    localrule: True
     conda:
         "../envs/data.yaml"
+    containerized:
+        DATA_CONTAINER
     params:
         split=config["split"],
         folds=FOLDS,

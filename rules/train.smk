@@ -37,6 +37,8 @@ for spec in MODEL_SPECS:
             job_file(f"benchmarks/train_{spec.name}", "tsv")
         conda:
             KERAS_ENV
+        containerized:
+            KERAS_CONTAINER
         threads: GPU_JOB_THREADS
         resources:
             gpu=1,
@@ -45,7 +47,7 @@ for spec in MODEL_SPECS:
         params:
             **training_run(config, spec, WEIGHTS_FILE, fold_selection),
             model=spec.name,
-            checkpoint=checkpoint_dir(spec.name),
+            checkpoint=checkpoint_dir,
             backend=config["training"]["backend"],
             require_gpu=config["training"]["require_gpu"],
         script:

@@ -144,6 +144,7 @@ def test_every_rule_declares_exactly_its_scripts_import_closure_as_code(every_ru
 
 WORKFLOW_PARTS = (
     "Snakefile",
+    "workflow",
     "rules",
     "scripts",
     "busflow",

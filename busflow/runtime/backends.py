@@ -81,3 +81,29 @@ def conda_env(training: dict) -> str:
     the GPU env the backend needs."""
     environment = training.get("environment", "cpu")
     return CONDA_ENVS[environment][chosen_backend(training.get("backend"))]
+
+
+# The images of `--sdm conda apptainer` runs (docs/containers.md): Dockerfile (the demo's CPU
+# config) and Dockerfile.gpu (config/gpu.yaml), both written by `snakemake --containerize`, build
+# every rule's conda env into the image, so a node runs no conda solve and downloads no package.
+# Tagged with busflow's version (tests/test_containers.py checks it is pyproject.toml's).
+IMAGE = "docker://ghcr.io/busflow/busflow"
+VERSION = "0.1.0"
+CONTAINERS = {
+    "cpu": {"tensorflow": f"{IMAGE}:{VERSION}", "jax": f"{IMAGE}:{VERSION}"},
+    "gpu": {"jax": f"{IMAGE}:{VERSION}-gpu"},
+}
+
+
+def container_image(training: dict) -> str | None:
+    """The image holding the conda env of the Keras rules (``conda_env``) for training.environment
+    and the backend; None where no image is built (backend torch, or tensorflow on the GPU):
+    those rules build their conda env as without a container."""
+    environment = training.get("environment", "cpu")
+    return CONTAINERS[environment].get(chosen_backend(training.get("backend")))
+
+
+def data_container_image(training: dict) -> str:
+    """The image of the rules without Keras (envs/data.yaml, which every image holds): the Keras
+    rules' image where there is one, so that a run pulls one image; else the CPU image."""
+    return container_image(training) or CONTAINERS["cpu"]["tensorflow"]
