@@ -12,7 +12,7 @@ import busflow.models.builders  # noqa: F401  (registers VGGInput, which the sav
 from busflow.augment.samples import load_role
 from busflow.config.sections import EvaluationSettings
 from busflow.evaluate.calibration import calibration_summary
-from busflow.evaluate.crossval import fold_means, fold_rows
+from busflow.evaluate.crossval import fold_ensemble, fold_means, fold_rows
 from busflow.evaluate.metrics import (
     ci_unit,
     evaluate_predictions,
@@ -285,7 +285,7 @@ def external_metrics(
 
 def ensemble_of(applied: list[tuple]) -> tuple[np.ndarray, float]:
     """The fold models' mean probability and the mean of their thresholds."""
-    return np.mean([p for p, _ in applied], axis=0), float(np.mean([t for _, t in applied]))
+    return fold_ensemble([p for p, _ in applied], [t for _, t in applied])
 
 
 def ensemble_table(ids, labels, applied: list[tuple]) -> pd.DataFrame:

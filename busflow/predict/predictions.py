@@ -49,6 +49,7 @@ from busflow.data.preprocess import Preprocess
 from busflow.data.regions import RoiRule
 from busflow.errors import BusflowError, ConfigError, ExportError
 from busflow.evaluate.calibration import Recalibration
+from busflow.evaluate.crossval import fold_ensemble
 from busflow.models.registry import model_names
 from busflow.predict.export import ExportedModel, find_exports, read_export
 from busflow.predict.new_images import (
@@ -324,8 +325,9 @@ def assemble(table: pd.DataFrame, exports, probabilities: np.ndarray, first: dic
         if len(members) > 1:
             for k in members:
                 table[f"{name}_fold{exports[k].fold}_probability"] = probabilities[k]
-        mean = probabilities[members].mean(axis=0)
-        threshold = float(np.mean([exports[k].threshold for k in members]))
+        mean, threshold = fold_ensemble(
+            probabilities[members], [exports[k].threshold for k in members]
+        )
         table[f"{name}_probability"] = mean
         table[f"{name}_threshold"] = threshold
         table[f"{name}_decision"] = np.where(
