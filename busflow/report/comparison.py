@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from busflow.data.regions import RoiRule
+from busflow.report.estimates import format_estimate
 
 ESTIMATES = ["accuracy", "auc", "sensitivity", "specificity"]
 COLUMNS = [
@@ -143,15 +144,6 @@ def n_label(n, unit, n_units) -> str:
     if not isinstance(unit, str) or unit in ("images", "") or pd.isna(n_units):
         return str(int(n))
     return f"{int(n)} ({int(n_units)} {unit.split(' (')[0]})"
-
-
-def format_estimate(value, low=None, high=None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    text = f"{value:.3f}"
-    if low is not None and not (isinstance(low, float) and math.isnan(low)):
-        text += f" ({low:.3f}-{high:.3f})"
-    return text
 
 
 def display_cells(row) -> list[str]:
