@@ -21,6 +21,7 @@ from busflow.models.registry import acceleration_settings, feature_keys  # noqa:
 from busflow.models.registry import selected_models, training_run  # noqa: E402
 from busflow.models.registry import weights_description  # noqa: E402
 from busflow.models.weights import resolve_weights_file  # noqa: E402
+from busflow.protocol import validates_on_test  # noqa: E402
 from busflow.predict.new_images import listed_files  # noqa: E402
 from busflow.runtime.backends import conda_env  # noqa: E402
 from busflow.runtime.start import import_busflow_from  # noqa: E402
@@ -170,7 +171,7 @@ def n_shards(split):
 
 def eval_split(split):
     """The paper's protocol has no val split: like the paper, it validates on the (leaky) test copies."""
-    return "test" if (split == "val" and PROTOCOL == "paper") else split
+    return "test" if (split == "val" and validates_on_test(PROTOCOL)) else split
 
 
 def shard_files(split):

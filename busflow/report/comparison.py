@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from busflow.data.regions import RoiRule
+from busflow.protocol import note as leak_note
 from busflow.report.estimates import format_estimate
 
 ESTIMATES = ["accuracy", "auc", "sensitivity", "specificity"]
@@ -43,10 +44,6 @@ HEADER = [
     "ECE",
     "Brier",
 ]
-LEAK_NOTE = {
-    True: "leaky: augmented copies of one image are in both train and test (the paper's protocol)",
-    False: "leak-free: duplicate groups split before augmentation; test images never augmented",
-}
 
 
 OURS = "busflow (this run)"
@@ -69,7 +66,7 @@ def run_row(metrics: dict) -> dict:
         "weights": metrics.get("weights", ""),
         "evaluation": evaluation_label(metrics),
         "n": metrics["n"],
-        "note": LEAK_NOTE[bool(metrics["leaky"])],
+        "note": leak_note(bool(metrics["leaky"])),
         "trained_on": metrics.get("device", {}).get("training", ""),
         **ci_unit_of(metrics),
     }
