@@ -12,7 +12,7 @@ from busflow.augment.samples import load_split, load_train_val, select_roles
 from busflow.config.sections import FitSettings
 from busflow.models import builders as models
 from busflow.models.features import feature_below
-from busflow.models.registry import ModelSpec, model_spec
+from busflow.models.registry import ModelSpec, Trainer, model_spec
 from busflow.models.training import (
     Checkpoint,
     TrainingPlan,
@@ -65,12 +65,7 @@ def train_model_job(model: str, inputs: dict, run: dict, out: dict) -> None:
     start_settings, image_size, weights_file, selection, acceleration. out: model, history,
     device, checkpoint."""
     spec = model_spec(model)
-    trainers = {
-        "train_baseline_job": train_baseline_job,
-        "train_transfer_job": train_transfer_job,
-        "train_finetune_job": train_finetune_job,
-    }
-    trainers[spec.trainer](spec, inputs, {**run, "model": model}, out)
+    TRAINERS[spec.trainer](spec, inputs, {**run, "model": model}, out)
 
 
 def _plan(
@@ -257,3 +252,11 @@ def train_finetune_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
     models.copy_trained_layers(trainer, base, head, blocks)
     finetuned = keras.Model(classifier.inputs, classifier.outputs, name=spec.name)
     _write_training_outputs(finetuned, history, out, out["checkpoint"], resolved)
+
+
+# Each registry Trainer's job function (busflow.models.registry.Trainer).
+TRAINERS = {
+    Trainer.FROM_SCRATCH: train_baseline_job,
+    Trainer.HEAD: train_transfer_job,
+    Trainer.FINETUNE: train_finetune_job,
+}
