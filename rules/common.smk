@@ -12,9 +12,10 @@ from busflow.code_closure import code_closure  # noqa: E402
 from busflow.config.settings import check_settings, check_site_names  # noqa: E402
 from busflow.config.settings import check_config_keys  # noqa: E402
 from busflow.data.demo import demo_file, demo_mask_file  # noqa: E402
-from busflow.data.formats import candidate_files, layout_of  # noqa: E402
+from busflow.config.sites import sites_of  # noqa: E402
+from busflow.data.formats import candidate_files, check_sources, layout_of  # noqa: E402
 from busflow.data.lesions import mask_files  # noqa: E402
-from busflow.data.sites import fold_count, held_out_sites, sites_of  # noqa: E402
+from busflow.data.sites import fold_count, held_out_sites  # noqa: E402
 from busflow.evaluate.tta import tta_settings, view_count  # noqa: E402
 from busflow.models.registry import MODEL_SPECS, PIXELS, model_spec  # noqa: E402
 from busflow.models.registry import acceleration_settings, feature_keys  # noqa: E402
@@ -36,6 +37,7 @@ check_site_names(config)
 check_config_keys(config)
 validate(config, schema="../config/schema.yaml")
 check_settings(config)
+check_sources(config)
 
 MODELS = selected_models(config)
 PROTOCOL = config["split"]["protocol"]

@@ -5,8 +5,7 @@ import os
 import re
 
 from busflow.config.sections import FitSettings, SplitSettings, schema
-from busflow.data.formats import check_source
-from busflow.data.sites import is_multi_site, sites_of
+from busflow.config.sites import is_multi_site, sites_of
 from busflow.errors import ConfigError
 from busflow.models.registry import MODEL_SPECS, model_names
 from busflow.protocol import LEAK_FREE, validates_on_test
@@ -90,16 +89,8 @@ def check_external_sets(config: dict) -> None:
                     "overwrite each other. Give each set its own name."
                 )
             seen.add(name)
-    for i, entry in enumerate(config["external"]):
-        check_csv_exists(entry["path"], f"external[{i}] ({entry['name']})")
     for i, entry in enumerate(config.get("predict", [])):
         check_predict_path(entry["path"], i, entry["name"])
-
-
-def check_csv_exists(path, setting: str) -> None:
-    """A set that cannot be read at all (a missing CSV) stops at planning with busflow's message
-    (busflow.data.formats: Snakemake would stop with a MissingInputException, even under -n)."""
-    check_source(path, setting)
 
 
 def check_predict_path(path, index: int, name: str) -> None:
@@ -215,7 +206,6 @@ def check_sites(config: dict) -> None:
             )
         sites = sites_of(config["data"])
         for i, site in enumerate(sites):
-            check_csv_exists(site.path, f"data.raw[{i}] ({site.name})")
             for other in sites[:i]:
                 if same_place(site.path, other.path):
                     raise ConfigError(
