@@ -174,10 +174,9 @@ def train_transfer_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
     )
 
 
-def _compiled_head(train_features, settings, jit_compile) -> keras.Model:
+def _compiled_head(train_features, settings: FitSettings, jit_compile) -> keras.Model:
     """The transfer head as ``settings`` (training.transfer) builds it on these training
     features, compiled with its optimizer."""
-    settings = FitSettings.of(settings)
     stats = models.feature_channel_stats(train_features) if settings.standardise_features else None
     head = models.build_head(
         train_features.shape[1:], settings.dropout, settings.pooling, settings.l2, stats
@@ -189,7 +188,7 @@ def _compiled_head(train_features, settings, jit_compile) -> keras.Model:
 
 
 def warm_up_head(
-    head: keras.Model, features: tuple, epochs: int, head_settings, jit_compile
+    head: keras.Model, features: tuple, epochs: int, head_settings: FitSettings, jit_compile
 ) -> None:
     """Replace ``head``'s weights by a fresh head trained only ``epochs`` epochs on bottleneck
     features. Its initial weights come from the global seed (the finetune job's), its batch order
@@ -198,7 +197,6 @@ def warm_up_head(
     A head trained to convergence drives the training loss to ~0, and block5 then gets almost no
     gradient; a head stopped early leaves it some (tuned on BUSI's validation folds, see bench/).
     """
-    head_settings = FitSettings.of(head_settings)
     fresh = _compiled_head(features[0], head_settings, jit_compile)
     train_epochs(fresh, features, epochs, head_settings.batch_size, head_settings.seed)
     head.set_weights(fresh.get_weights())
