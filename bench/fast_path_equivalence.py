@@ -29,6 +29,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # busflow from the checkout
+from busflow.report.estimates import format_metric  # noqa: E402
 from busflow.runtime.start import select_backend  # noqa: E402
 
 METRICS = ("accuracy", "auc")
@@ -189,7 +190,7 @@ def print_report(runs: list[dict], comparisons: list[dict]) -> None:
         f"\n{'run':<26}{'accuracy (95% CI)':<24}{'AUC (95% CI)':<24}{'extract s':>10}{'train':>7}"
     )
     for r in runs:
-        cells = "".join(f"{ci(r['metrics'][name]):<24}" for name in METRICS)
+        cells = "".join(f"{format_metric(r['metrics'][name]):<24}" for name in METRICS)
         extract = "-" if r["extract_seconds"] is None else f"{r['extract_seconds']:.1f}"
         print(
             f"{r['model'] + ' ' + r['variant']:<26}{cells}{extract:>10}{r['train_seconds']:>7.1f}"
@@ -206,10 +207,6 @@ def print_report(runs: list[dict], comparisons: list[dict]) -> None:
             f"{c['fast']:<26}{c['reference']:<22}{c['what']:<27}{inside:<18}"
             f"{c['same_label_fraction']:>6.3f}{c['max_abs_probability_difference']:>8.4f}"
         )
-
-
-def ci(metric: dict) -> str:
-    return f"{metric['value']:.3f} ({metric['ci_low']:.3f}-{metric['ci_high']:.3f})"
 
 
 def main(argv=None) -> int:

@@ -51,15 +51,17 @@ from busflow.code_closure import code_closure  # noqa: E402
 from busflow.config.settings import check_settings, check_site_names  # noqa: E402
 from busflow.config.settings import check_config_keys  # noqa: E402
 from busflow.data.demo import demo_file, demo_mask_file  # noqa: E402
-from busflow.data.formats import candidate_files, layout_of  # noqa: E402
+from busflow.config.sites import sites_of  # noqa: E402
+from busflow.data.formats import candidate_files, check_sources, layout_of  # noqa: E402
 from busflow.data.lesions import mask_files  # noqa: E402
-from busflow.data.sites import fold_count, held_out_sites, sites_of  # noqa: E402
+from busflow.data.sites import fold_count, held_out_sites  # noqa: E402
 from busflow.evaluate.tta import tta_settings, view_count  # noqa: E402
 from busflow.models.registry import MODEL_SPECS, PIXELS, model_spec  # noqa: E402
 from busflow.models.registry import acceleration_settings, feature_keys  # noqa: E402
 from busflow.models.registry import selected_models, training_run  # noqa: E402
 from busflow.models.registry import weights_description  # noqa: E402
 from busflow.models.weights import resolve_weights_file  # noqa: E402
+from busflow.protocol import validates_on_test  # noqa: E402
 from busflow.predict.new_images import listed_files  # noqa: E402
 from busflow.runtime.backends import conda_env, container_image  # noqa: E402
 from busflow.runtime.backends import data_container_image  # noqa: E402
@@ -75,6 +77,7 @@ check_site_names(config)
 check_config_keys(config)
 validate(config, schema="../config/schema.yaml")
 check_settings(config)
+check_sources(config)
 
 MODELS = selected_models(config)
 PROTOCOL = config["split"]["protocol"]
@@ -221,7 +224,7 @@ def n_shards(split):
 
 def eval_split(split):
     """The paper's protocol has no val split: like the paper, it validates on the (leaky) test copies."""
-    return "test" if (split == "val" and PROTOCOL == "paper") else split
+    return "test" if (split == "val" and validates_on_test(PROTOCOL)) else split
 
 
 def shard_files(split):

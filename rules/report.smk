@@ -2,14 +2,14 @@
 # Grad-CAM: it needs forward passes only, so it runs on every Keras backend (busflow/evaluate/scorecam.py).
 
 
-rule gradcam_examples:
+rule scorecam_examples:
     input:
         # k-fold: the fold-0 model on its own test fold
         model=in_run("models/{model}.keras", fold=0),
         operating_point=in_run("operating_point/{model}.json", fold=0),
         test=shard_files("test"),
         split=split_input,
-        code=script_code("gradcam_examples.py"),
+        code=script_code("scorecam_examples.py"),
     output:
         report(
             "results/figures/cam_{model}.png",
@@ -18,9 +18,9 @@ rule gradcam_examples:
             labels={"model": "{model}"},
         ),
     log:
-        "results/logs/gradcam_examples/{model}.log",
+        "results/logs/scorecam_examples/{model}.log",
     benchmark:
-        "results/benchmarks/gradcam_examples/{model}.tsv"
+        "results/benchmarks/scorecam_examples/{model}.tsv"
     wildcard_constraints:
         model="|".join(MODELS),
     conda:
@@ -38,4 +38,4 @@ rule gradcam_examples:
         selection=selection(0),
         backend=config["training"]["backend"],
     script:
-        "../scripts/gradcam_examples.py"
+        "../scripts/scorecam_examples.py"

@@ -91,7 +91,7 @@ KERAS_RULES = (
     "choose_operating_point",
     "evaluate_model",
     "evaluate_external",
-    "gradcam_examples",
+    "scorecam_examples",
     "export_models",
     "predict_images",
 )

@@ -1,5 +1,6 @@
 """The comparison table: this run's three rows beside the six published ones, sources labelled."""
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -81,3 +82,11 @@ def test_rows_predicted_with_test_time_views_say_how_many():
     plain = {**fake_metrics("baseline"), "evaluation": "5-fold CV", "test_time_augmentation": 0}
     table = comparison_table([tta, plain], pd.read_csv(REFERENCES))
     assert table["evaluation"].tolist()[:2] == ["5-fold CV, mean of 4 test-time views", "5-fold CV"]
+
+
+def test_an_estimate_is_written_with_its_interval_and_without_a_missing_one():
+    from busflow.report.estimates import format_estimate, format_metric
+
+    assert format_metric({"value": 0.9, "ci_low": 0.85, "ci_high": 0.95}) == "0.900 (0.850-0.950)"
+    assert format_estimate(0.9, math.nan, math.nan) == "0.900"
+    assert format_estimate(math.nan) == "n/a"

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from busflow.evaluate.crossval import mean_interval, summarise_folds
+from busflow.evaluate.crossval import fold_ensemble, mean_interval, summarise_folds
 from busflow.evaluate.metrics import evaluate_predictions
 
 EVAL_CFG = {"bootstrap": 50, "seed": 1, "ci_level": 0.95, "calibration_bins": 10}
@@ -35,6 +35,11 @@ def fold_predictions(fold, n, quality, seed):
             "probability": probabilities,
         }
     )
+
+
+def test_fold_ensemble_averages_the_fold_models_probabilities_and_thresholds():
+    probability, threshold = fold_ensemble(np.array([[0.2, 0.9], [0.4, 0.5]]), [0.4, 0.6])
+    assert np.allclose(probability, [0.3, 0.7]) and math.isclose(threshold, 0.5)
 
 
 def test_summary_reports_the_fold_mean_with_ci_and_pools_out_of_fold_predictions():

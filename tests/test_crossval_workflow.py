@@ -76,7 +76,7 @@ def cv_run(tmp_path_factory):
     )
     # The CSV set: hospital_b's malignant images plus one image of the training data itself,
     # copied in once the first run has generated it. The CSV exists from the start: a missing
-    # external CSV stops planning (busflow.config.settings.check_csv_exists).
+    # external CSV stops planning (busflow.data.formats.check_sources).
     rows = [
         f"hospital_b/malignant/{p.name},malignant"
         for p in sorted((workdir / "hospital_b/malignant").iterdir())

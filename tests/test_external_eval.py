@@ -4,9 +4,10 @@ fold-averaged (ensemble) prediction's, whose bootstrap runs once."""
 import numpy as np
 
 import busflow.jobs.evaluation as evaluation_jobs
+from busflow.config.sections import EvaluationSettings
 
 LABELS = np.array([0, 1] * 20)
-EVAL = {"bootstrap": 50, "seed": 3}
+EVAL = EvaluationSettings.of({"bootstrap": 50, "seed": 3})
 
 
 def fold_predictions(n_folds: int) -> list[tuple[np.ndarray, float]]:

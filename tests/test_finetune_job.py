@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from busflow.config.sections import FitSettings
 from busflow.jobs import training as model_jobs
 from busflow.jobs.training import _compiled_head, train_finetune_job, warm_up_head
 from busflow.models import builders as models
@@ -66,9 +67,9 @@ def test_warm_up_gives_the_head_a_fresh_head_trained_that_many_epochs(feature_fi
     transfer_head = models.build_head(features[0].shape[1:])
     before = [w.copy() for w in transfer_head.get_weights()]
     keras.utils.set_random_seed(5)
-    warm_up_head(transfer_head, features, 2, HEAD, jit_compile=False)
+    warm_up_head(transfer_head, features, 2, FitSettings.of(HEAD), jit_compile=False)
     keras.utils.set_random_seed(5)
-    expected = _compiled_head(features[0], HEAD, jit_compile=False)
+    expected = _compiled_head(features[0], FitSettings.of(HEAD), jit_compile=False)
     train_epochs(expected, features, 2, HEAD["batch_size"], HEAD["seed"])
     after = transfer_head.get_weights()
     assert all(np.array_equal(a, e) for a, e in zip(after, expected.get_weights()))

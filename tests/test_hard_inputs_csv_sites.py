@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from busflow.config.settings import check_settings, check_site_names
+from busflow.data.formats import check_sources
 from busflow.data.images import decode_image
 from busflow.data.manifest import build_manifest
 from busflow.errors import BadImageError, ConfigError
@@ -90,7 +91,7 @@ def test_two_sites_reading_one_folder_are_refused(cfg, raw_copy):
 def test_a_missing_csv_site_is_named_at_planning(cfg, raw_copy, tmp_path):
     sites = [{"name": "a", "path": str(raw_copy)}, {"name": "b", "path": str(tmp_path / "no.csv")}]
     with pytest.raises(ConfigError, match=r"no.csv: CSV of images not found.*data.raw\[1\] \(b\)"):
-        check_settings(multi_site_config(cfg, sites))
+        check_sources(multi_site_config(cfg, sites))
 
 
 @pytest.mark.workflow

@@ -57,7 +57,7 @@ def no_prediction(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("predict_table ran before the error")
 
-    monkeypatch.setattr("busflow.predict.predictions.predict_table", refuse)
+    monkeypatch.setattr("busflow.predict.cli.predict_table", refuse)
 
 
 def copy_export(folder, tmp_path):
@@ -73,7 +73,7 @@ def predict(*args, **kwargs) -> pd.DataFrame:
 
 
 def cli(*argv) -> int:
-    from busflow.predict.predictions import main
+    from busflow.predict.cli import main
 
     return main([str(a) for a in argv])
 

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from busflow.data.images import load_training_image
 from busflow.data.preprocess import (
     Preprocess,
     field_box,
@@ -13,6 +12,7 @@ from busflow.data.preprocess import (
     overlay_mask,
     suppress_overlays,
 )
+from busflow.data.regions import RoiRule, model_input
 
 
 def tissue(shape, seed=0, level=100):
@@ -80,6 +80,7 @@ def test_settings_are_checked():
 def test_the_model_sees_the_cropped_field(tmp_path):
     path = tmp_path / "scan.png"
     Image.fromarray(framed_scan()).save(path)
-    plain = load_training_image(path, 32)
-    cropped = load_training_image(path, 32, Preprocess.from_config({"crop_to_field": True}))
+    plain = model_input(path, 32, None, None, RoiRule())
+    field = Preprocess.from_config({"crop_to_field": True})
+    cropped = model_input(path, 32, field, None, RoiRule())
     assert (plain[0] == 0).all() and (cropped[0] > 0).mean() > 0.8

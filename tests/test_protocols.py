@@ -48,3 +48,11 @@ def test_inflation_is_paper_minus_leak_free():
 def test_swapped_runs_are_refused():
     with pytest.raises(ValueError, match="leak_free run"):
         side_by_side(run_table("paper", 0.97, 0.99), run_table("leak_free", 0.85, 0.92))
+
+
+def test_every_protocol_is_described_once_and_only_the_papers_is_leaky():
+    from busflow.protocol import DESCRIPTIONS, NOTES, PROTOCOLS, is_leaky, note
+
+    assert set(DESCRIPTIONS) == set(NOTES) == set(PROTOCOLS)
+    assert [is_leaky(p) for p in PROTOCOLS] == [False, True]
+    assert note(True).startswith("leaky") and note(False).startswith("leak-free")

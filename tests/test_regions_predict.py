@@ -90,7 +90,7 @@ def test_a_csv_box_and_a_mask_folder_give_the_same_region(roi_export, clinic, tm
 
 
 def test_the_command_line_takes_masks_and_whole_image(roi_export, clinic, tmp_path):
-    from busflow.predict.predictions import main
+    from busflow.predict.cli import main
 
     out = tmp_path / "p.csv"
     assert main([str(roi_export), str(clinic / "bare.png"), "--whole-image", "-o", str(out)]) == 0

@@ -4,7 +4,13 @@ settings, each written once."""
 import pytest
 
 from busflow.models.features import FEATURES, feature_below
-from busflow.models.registry import TRAINING_RUN_KEYS, ModelSpec, model_spec, training_run
+from busflow.models.registry import (
+    TRAINING_RUN_KEYS,
+    ModelSpec,
+    Trainer,
+    model_spec,
+    training_run,
+)
 from busflow.runtime.doctor import load_config
 
 
@@ -16,7 +22,7 @@ def test_a_model_that_trains_a_block_must_read_the_feature_below_it():
             "blocks 4 and 5 on block4 features",
             reads=("block4", "bottleneck"),
             pretrained=True,
-            trainer="train_finetune_job",
+            trainer=Trainer.FINETUNE,
             starts_from="transfer",
             trained_blocks=(4, 5),
         )
@@ -35,3 +41,9 @@ def test_the_training_run_holds_what_the_train_script_reads():
     }
     baseline = training_run(config, model_spec("baseline"), "weights.h5", None)
     assert baseline["weights_file"] is None and baseline["start_settings"] is None
+
+
+def test_every_trainer_has_a_job_function():
+    from busflow.jobs.training import TRAINERS
+
+    assert set(TRAINERS) == set(Trainer)

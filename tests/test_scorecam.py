@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from busflow.evaluate import scorecam
-from busflow.jobs.scorecam import gradcam_examples_job
+from busflow.jobs.scorecam import scorecam_examples_job
 from busflow.models import builders as models
 
 SIZE = 16
@@ -185,7 +185,7 @@ def test_the_rule_job_writes_a_png_grid(tmp_path, patch_model):
     shard = tmp_path / "0.npz"
     write_shard(shard, arrays, {"protocol": "leak_free", "leaky": False})
     out = tmp_path / "figures" / "cam_bright.png"
-    gradcam_examples_job(model_file, [shard], "bright", ["benign", "malignant"], 2, 3, out)
+    scorecam_examples_job(model_file, [shard], "bright", ["benign", "malignant"], 2, 3, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from PIL import Image
 

@@ -15,8 +15,8 @@ from busflow.augment.shards import (
     shard_meta,
     write_shard,
 )
-from busflow.data.images import load_training_image
 from busflow.data.manifest import build_manifest
+from busflow.data.regions import RoiRule, model_input
 from busflow.split.assign import assign_splits
 
 DATA_CFG = {
@@ -82,7 +82,7 @@ def test_test_split_is_never_augmented(tables, cfg):
     assert len(shard["labels"]) == (split_table["split"] == "test").sum()
     paths = manifest.set_index("image_id")["path"]
     for image, image_id in zip(shard["images"], shard["image_ids"]):
-        assert np.array_equal(image, load_training_image(paths[image_id], 32))
+        assert np.array_equal(image, model_input(paths[image_id], 32, None, None, RoiRule()))
 
 
 def test_paper_protocol_puts_copies_of_one_image_in_train_and_test(demo_raw, cfg):

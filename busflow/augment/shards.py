@@ -22,6 +22,7 @@ from busflow.config.sections import AugmentSettings, DataSettings, SplitSettings
 from busflow.data.preprocess import Preprocess
 from busflow.data.regions import Region, RoiRule, model_input
 from busflow.hashing import stable_int, stable_unit
+from busflow.protocol import is_leaky, splits_copies
 from busflow.split.folds import ORIGINAL_WHEN_NOT_KEPT
 
 
@@ -66,7 +67,7 @@ def plan_shard(
     # The paper and k-fold pools augment every image; leak-free augments the training split only.
     pool = (
         images
-        if protocol == "paper" or spec.split == "pool"
+        if splits_copies(protocol) or spec.split == "pool"
         else images[images["split"] == spec.split]
     )
     if is_augmented(spec.split, protocol):
@@ -78,7 +79,7 @@ def plan_shard(
         if shard_of(image_id, spec.n_shards) != spec.shard:
             continue
         copies = list(range(counts[image_id]))
-        if protocol == "paper" and spec.split != "pool":
+        if splits_copies(protocol) and spec.split != "pool":
             copies = [
                 k
                 for k in copies
@@ -95,7 +96,7 @@ def plan_shard(
 def is_augmented(split: str, protocol: str) -> bool:
     """Whether a split's shards hold augmented copies: train, the k-fold pool, and every split of
     the paper's protocol (it augments first). The rules size the shards by it too."""
-    return split in ("train", "pool") or protocol == "paper"
+    return split in ("train", "pool") or splits_copies(protocol)
 
 
 def image_samples(
@@ -168,7 +169,7 @@ def shard_meta(spec: ShardSpec, cfg: dict) -> dict:
     protocol = split.protocol
     return {
         "protocol": protocol,
-        "leaky": protocol == "paper",
+        "leaky": is_leaky(protocol),
         "split": spec.split,
         "shard": spec.shard,
         "n_shards": spec.n_shards,

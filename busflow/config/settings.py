@@ -5,16 +5,16 @@ import os
 import re
 
 from busflow.config.sections import FitSettings, SplitSettings, schema
-from busflow.data.formats import check_source
-from busflow.data.sites import is_multi_site, sites_of
+from busflow.config.sites import is_multi_site, sites_of
 from busflow.errors import ConfigError
 from busflow.models.registry import MODEL_SPECS, model_names
+from busflow.protocol import LEAK_FREE, validates_on_test
 
 
 def check_epoch_selection(config: dict) -> None:
     """Under the paper's protocol the validation samples are the test copies (as in the paper), so
     choosing an epoch on them would select on the test set: only keep_epoch: last is allowed."""
-    if config["split"]["protocol"] != "paper":
+    if not validates_on_test(config["split"]["protocol"]):
         return
     for model in model_names():
         keep = FitSettings.of(config["training"][model]).keep_epoch
@@ -50,7 +50,7 @@ def check_operating_point(config: dict) -> None:
     """The paper protocol's validation images are test copies: a threshold or recalibration fitted
     on them would be fitted on the test set, so only the fixed threshold is allowed there."""
     evaluation = config["evaluation"]
-    if config["split"]["protocol"] != "paper":
+    if not validates_on_test(config["split"]["protocol"]):
         return
     if evaluation["operating_point"]["rule"] != "fixed" or evaluation["recalibration"] != "none":
         raise ConfigError(
@@ -89,16 +89,8 @@ def check_external_sets(config: dict) -> None:
                     "overwrite each other. Give each set its own name."
                 )
             seen.add(name)
-    for i, entry in enumerate(config["external"]):
-        check_csv_exists(entry["path"], f"external[{i}] ({entry['name']})")
     for i, entry in enumerate(config.get("predict", [])):
         check_predict_path(entry["path"], i, entry["name"])
-
-
-def check_csv_exists(path, setting: str) -> None:
-    """A set that cannot be read at all (a missing CSV) stops at planning with busflow's message
-    (busflow.data.formats: Snakemake would stop with a MissingInputException, even under -n)."""
-    check_source(path, setting)
 
 
 def check_predict_path(path, index: int, name: str) -> None:
@@ -214,7 +206,6 @@ def check_sites(config: dict) -> None:
             )
         sites = sites_of(config["data"])
         for i, site in enumerate(sites):
-            check_csv_exists(site.path, f"data.raw[{i}] ({site.name})")
             for other in sites[:i]:
                 if same_place(site.path, other.path):
                     raise ConfigError(
@@ -229,7 +220,7 @@ def check_sites(config: dict) -> None:
             "evaluation.leave_one_site_out needs two or more sites: set data.raw to a list of "
             "{name, path} folders, or set evaluation.leave_one_site_out: false."
         )
-    if config["evaluation"]["folds"] != 1 or config["split"]["protocol"] != "leak_free":
+    if config["evaluation"]["folds"] != 1 or config["split"]["protocol"] != LEAK_FREE:
         raise ConfigError(
             "evaluation.leave_one_site_out makes one fold per site: keep evaluation.folds: 1 and "
             "split.protocol: leak_free with it."

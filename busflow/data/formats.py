@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from busflow.config.sections import DataSettings
+from busflow.config.sites import is_multi_site, sites_of
 from busflow.data.label_csv import is_csv, read_label_csv, scan_csv
 from busflow.data.layout import LayoutRules, layout_signature, readable_candidate_files
 from busflow.data.regions import is_mask_beside_an_image
@@ -168,3 +169,14 @@ def scan_source(source, data_cfg, setting: str) -> tuple[pd.DataFrame, pd.DataFr
 def check_source(source, setting: str) -> None:
     """Planning: a ConfigError naming ``setting`` when ``source`` cannot be read at all."""
     format_of(source).check(source, setting)
+
+
+def check_sources(config: dict) -> None:
+    """Planning, after busflow.config.settings.check_settings: every external set and every site
+    of several can be read at all. A missing CSV stops with busflow's message naming the setting
+    (Snakemake would stop with a MissingInputException, even under -n)."""
+    for i, entry in enumerate(config["external"]):
+        check_source(entry["path"], f"external[{i}] ({entry['name']})")
+    if is_multi_site(config["data"]):
+        for i, site in enumerate(sites_of(config["data"])):
+            check_source(site.path, f"data.raw[{i}] ({site.name})")

@@ -109,14 +109,3 @@ def resize_square(grey: np.ndarray, size: int) -> np.ndarray:
         return grey
     resized = Image.fromarray(grey).resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(resized, dtype=np.uint8)
-
-
-def load_training_image(path, size: int, preprocess=None) -> np.ndarray:
-    """The pixels a model sees for one file: grey, size x size, uint8. ``preprocess``
-    (busflow.data.preprocess.Preprocess) runs at full resolution, before the resize."""
-    grey, _ = decode_image(
-        path, max_pixels=None
-    )  # the manifest has checked its size against the config
-    if preprocess is not None:
-        grey = preprocess.apply(grey)
-    return resize_square(grey, size)

@@ -13,12 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 from busflow.config.sections import DataSettings
+from busflow.config.sites import sites_of
 from busflow.data.duplicates import group_duplicates
 from busflow.data.formats import scan_source
 from busflow.data.lesions import attach_regions, check_masks_have_images, region_table
 from busflow.data.patients import check_patients_within_sites, patient_groups
 from busflow.data.regions import REGION_COLUMNS, RoiRule
-from busflow.data.sites import sites_of
 from busflow.errors import DatasetLayoutError
 
 MANIFEST_COLUMNS = [

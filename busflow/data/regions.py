@@ -35,12 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from busflow.data.images import (
-    IMAGE_EXTENSIONS,
-    decode_image,
-    load_training_image,
-    resize_square,
-)
+from busflow.data.images import IMAGE_EXTENSIONS, decode_image, resize_square
 from busflow.data.label_csv import BOX_COLUMNS
 from busflow.errors import BusflowError
 
@@ -320,11 +315,14 @@ def region_pixels(grey: np.ndarray, region: Region | None, rule: RoiRule, prepro
     return grey if preprocess is None else preprocess.apply(grey)
 
 
+def square_input(grey: np.ndarray, size: int, preprocess, region: Region | None, rule: RoiRule):
+    """The one path from a full-size grey image to a model's size x size uint8 pixels: cut to
+    its region, data.preprocess at full resolution, then the square resize."""
+    return resize_square(region_pixels(grey, region, rule, preprocess), size)
+
+
 def model_input(path, size: int, preprocess, region: Region | None, rule: RoiRule) -> np.ndarray:
     """What a model sees of one file, wherever an image enters one (shards, external sets; the
-    predict command goes through region_pixels too): decoded, cut to its region, preprocessed,
-    resized to size x size."""
-    if not rule.used:
-        return load_training_image(path, size, preprocess)
+    predict command's decoded images go through square_input too): decoded, then square_input."""
     grey, _ = decode_image(path, max_pixels=None)  # the manifest has checked its size
-    return resize_square(region_pixels(grey, region, rule, preprocess), size)
+    return square_input(grey, size, preprocess, region, rule)

@@ -10,26 +10,7 @@ duplicate group that spans the held-out site and a training site is kept out of 
 training (split ``excluded``), so no picture of the held-out hospital is trained on.
 """
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Site:
-    name: str
-    path: str
-    masks: str | None = None  # a folder of lesion masks (busflow.data.regions)
-
-
-def sites_of(data_cfg: dict) -> list[Site]:
-    """The sites of ``data.raw``; a single folder is one site named after the folder."""
-    raw = data_cfg["raw"]
-    if not is_multi_site(data_cfg):
-        return [Site(name="", path=str(raw), masks=data_cfg.get("masks"))]
-    return [Site(entry["name"], entry["path"], entry.get("masks")) for entry in raw]
-
-
-def is_multi_site(data_cfg: dict) -> bool:
-    return isinstance(data_cfg["raw"], (list, tuple))
+from busflow.config.sites import sites_of
 
 
 def leave_one_site_out(config: dict) -> bool:

@@ -24,6 +24,12 @@ def mean_interval(values, level: float = 0.95) -> tuple[float, float, float]:
     return mean, float(mean - half), float(mean + half)
 
 
+def fold_ensemble(probabilities, thresholds) -> tuple[np.ndarray, float]:
+    """The fold models' ensemble: the mean of their probabilities (one row per fold model) and of
+    their thresholds. Evaluation on external sets and the predict command both average so."""
+    return np.mean(probabilities, axis=0), float(np.mean(thresholds))
+
+
 def fold_means(records: list[dict], level: float) -> dict:
     """Each metric's mean over the folds' records, with its t-interval and standard deviation."""
     metrics = {}

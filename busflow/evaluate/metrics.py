@@ -18,6 +18,7 @@ from sklearn.metrics import (
 
 from busflow.config.sections import EvaluationSettings
 from busflow.data.patients import PATIENT_KEY
+from busflow.protocol import splits_copies
 
 METRIC_NAMES = ["accuracy", "auc", "sensitivity", "specificity", "precision", "f1"]
 
@@ -88,7 +89,7 @@ def ci_unit(groups, protocol: str = "leak_free") -> str:
         return "patients"
     if named.any():
         return "patients or duplicate groups"  # where the data names no patient
-    if protocol == "paper":
+    if splits_copies(protocol):
         return "source images (with their augmented copies and duplicates)"
     return "duplicate groups" if keys.nunique() < len(keys) else "images"
 

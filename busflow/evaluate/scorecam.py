@@ -24,8 +24,8 @@ run it on TensorFlow; other backends' bilinear resizing may differ in the last d
    the map is flat, e.g. when no channel raises the class's probability.
 
 The explained class is the predicted one (probability >= 0.5: the second class, else the first).
-The rule keeps the name the issue that asked for heat maps gave it (gradcam_examples); everything it
-shows is labelled Score-CAM. Import this only after busflow.runtime.start.start_job has chosen the
+The rule is scorecam_examples (first asked for as Grad-CAM heat maps); everything it shows is
+labelled Score-CAM. Import this only after busflow.runtime.start.start_job has chosen the
 backend.
 """
 

@@ -5,6 +5,7 @@ import pandas as pd
 
 from busflow.evaluate.crossval import summarise_folds
 from busflow.outputs import read_json, save_json, write_csv
+from busflow.report.estimates import format_metric
 
 
 def summarise_folds_job(metrics_files, prediction_files, eval_cfg: dict, out: dict) -> None:
@@ -18,9 +19,5 @@ def summarise_folds_job(metrics_files, prediction_files, eval_cfg: dict, out: di
     m = summary["metrics"]
     print(
         f"{summary['model']} {summary['evaluation']}: accuracy "
-        f"{format_mean(m['accuracy'])}, AUC {format_mean(m['auc'])}"
+        f"{format_metric(m['accuracy'])}, AUC {format_metric(m['auc'])}"
     )
-
-
-def format_mean(metric: dict) -> str:
-    return f"{metric['value']:.3f} ({metric['ci_low']:.3f}-{metric['ci_high']:.3f})"

@@ -12,7 +12,7 @@ import busflow.models.builders  # noqa: F401  (registers VGGInput, which the sav
 from busflow.augment.samples import load_role
 from busflow.config.sections import EvaluationSettings
 from busflow.evaluate.calibration import calibration_summary
-from busflow.evaluate.crossval import fold_means, fold_rows
+from busflow.evaluate.crossval import fold_ensemble, fold_means, fold_rows
 from busflow.evaluate.metrics import (
     ci_unit,
     evaluate_predictions,
@@ -48,7 +48,11 @@ def choose_operating_point_job(
     data, _ = load_role(val_shards, "val", selection)
     model = set_predict_jit(keras.models.load_model(model_file), resolved["jit_compile"])
     probabilities = predict_with_tta(
-        predictor(model, eval_cfg), data["images"], data["image_ids"], data["copy_index"], tta
+        predictor(model, eval_cfg.batch_size),
+        data["images"],
+        data["image_ids"],
+        data["copy_index"],
+        tta,
     )
     chosen = choose_operating_point(
         data["labels"], probabilities, rule, eval_cfg.recalibration, eval_cfg.calibration_bins
@@ -88,7 +92,11 @@ def evaluate_model_job(
     data, meta = load_role(test_shards, "test", selection)
     model = set_predict_jit(keras.models.load_model(model_file), resolved["jit_compile"])
     raw = predict_with_tta(
-        predictor(model, eval_cfg), data["images"], data["image_ids"], data["copy_index"], tta
+        predictor(model, eval_cfg.batch_size),
+        data["images"],
+        data["image_ids"],
+        data["copy_index"],
+        tta,
     )
     chosen = (
         read_json(operating_point_file)
@@ -171,7 +179,11 @@ def evaluate_external_job(
         for path in model_files
     ]
     raw = predict_each_with_tta(
-        [predictor(model, eval_cfg) for model in models], images, ids, np.zeros(len(ids), int), tta
+        [predictor(model, eval_cfg.batch_size) for model in models],
+        images,
+        ids,
+        np.zeros(len(ids), int),
+        tta,
     )
     chosen = [read_json(path) for path in operating_point_files] or [
         fixed_operating_point(OperatingPointRule("fixed", 0.5, 0.9))
@@ -240,12 +252,11 @@ def groups_in(used: pd.DataFrame):
 
 
 def external_metrics(
-    labels, applied: list[tuple], chosen: list[dict], eval_cfg, groups=None
+    labels, applied: list[tuple], chosen: list[dict], eval_cfg: EvaluationSettings, groups=None
 ) -> dict:
     """The metrics of one model (``applied``: one (probabilities, threshold) per fold model): its
     own, or under k-fold the fold means, each fold's, and the ensemble's (bootstrapped once).
     ``groups``: each image's patient or duplicate group, which the bootstrap resamples."""
-    eval_cfg = EvaluationSettings.of(eval_cfg)
     records = [
         {
             "fold": i,
@@ -285,7 +296,7 @@ def external_metrics(
 
 def ensemble_of(applied: list[tuple]) -> tuple[np.ndarray, float]:
     """The fold models' mean probability and the mean of their thresholds."""
-    return np.mean([p for p, _ in applied], axis=0), float(np.mean([t for _, t in applied]))
+    return fold_ensemble([p for p, _ in applied], [t for _, t in applied])
 
 
 def ensemble_table(ids, labels, applied: list[tuple]) -> pd.DataFrame:

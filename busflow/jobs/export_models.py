@@ -32,14 +32,9 @@ from busflow.predict.export import (
     write_readme,
     write_training_hashes,
 )
+from busflow.protocol import DESCRIPTIONS, is_leaky
 from busflow.runtime.acceleration import model_precision
 
-PROTOCOLS = {
-    "leak_free": "split before augmentation, duplicate groups kept together: no copy or near "
-    "duplicate of a validation or test image was trained on",
-    "paper": "the paper's split after augmentation: copies of one image sit in train and test, "
-    "so its test figures are inflated (leaky)",
-}
 # Largest difference allowed between the exported and the trained model on the same pixels.
 MAX_EXPORT_DIFFERENCE = 1e-5
 
@@ -156,8 +151,8 @@ def export_record(run: dict, chosen: dict, training_data: dict) -> dict:
         "training_data": training_data,
         "protocol": {
             "name": run["protocol"],
-            "leaky": run["protocol"] == "paper",
-            "description": PROTOCOLS[run["protocol"]],
+            "leaky": is_leaky(run["protocol"]),
+            "description": DESCRIPTIONS[run["protocol"]],
         },
         "backend": {"name": keras.backend.backend(), "keras_version": keras.version()},
     }

@@ -1,4 +1,4 @@
-"""Rule gradcam_examples: Score-CAM heat maps (gradient-free, any Keras
+"""Rule scorecam_examples: Score-CAM heat maps (gradient-free, any Keras
 backend) of a few test images."""
 
 from pathlib import Path
@@ -12,7 +12,7 @@ from busflow.evaluate.scorecam import pick_examples, plot_cam_grid, score_cam
 from busflow.outputs import read_json
 
 
-def gradcam_examples_job(
+def scorecam_examples_job(
     model_file,
     test_shards,
     model_name: str,
@@ -23,7 +23,7 @@ def gradcam_examples_job(
     selection=None,
     operating_point_file=None,
 ) -> None:
-    """Rule gradcam_examples: Score-CAM heat maps of a few test images of each class, as one PNG.
+    """Rule scorecam_examples: Score-CAM heat maps of a few test images of each class, as one PNG.
     With ``operating_point_file`` the predicted class, the shown probability and right/wrong follow
     the model's operating point (recalibration and threshold), as the metrics do."""
     data, meta = load_role(test_shards, "test", selection)

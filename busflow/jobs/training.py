@@ -12,7 +12,7 @@ from busflow.augment.samples import load_split, load_train_val, select_roles
 from busflow.config.sections import FitSettings
 from busflow.models import builders as models
 from busflow.models.features import feature_below
-from busflow.models.registry import ModelSpec, model_spec
+from busflow.models.registry import ModelSpec, Trainer, model_spec
 from busflow.models.training import (
     Checkpoint,
     TrainingPlan,
@@ -65,12 +65,7 @@ def train_model_job(model: str, inputs: dict, run: dict, out: dict) -> None:
     start_settings, image_size, weights_file, selection, acceleration. out: model, history,
     device, checkpoint."""
     spec = model_spec(model)
-    trainers = {
-        "train_baseline_job": train_baseline_job,
-        "train_transfer_job": train_transfer_job,
-        "train_finetune_job": train_finetune_job,
-    }
-    trainers[spec.trainer](spec, inputs, {**run, "model": model}, out)
+    TRAINERS[spec.trainer](spec, inputs, {**run, "model": model}, out)
 
 
 def _plan(
@@ -179,10 +174,9 @@ def train_transfer_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
     )
 
 
-def _compiled_head(train_features, settings, jit_compile) -> keras.Model:
+def _compiled_head(train_features, settings: FitSettings, jit_compile) -> keras.Model:
     """The transfer head as ``settings`` (training.transfer) builds it on these training
     features, compiled with its optimizer."""
-    settings = FitSettings.of(settings)
     stats = models.feature_channel_stats(train_features) if settings.standardise_features else None
     head = models.build_head(
         train_features.shape[1:], settings.dropout, settings.pooling, settings.l2, stats
@@ -194,7 +188,7 @@ def _compiled_head(train_features, settings, jit_compile) -> keras.Model:
 
 
 def warm_up_head(
-    head: keras.Model, features: tuple, epochs: int, head_settings, jit_compile
+    head: keras.Model, features: tuple, epochs: int, head_settings: FitSettings, jit_compile
 ) -> None:
     """Replace ``head``'s weights by a fresh head trained only ``epochs`` epochs on bottleneck
     features. Its initial weights come from the global seed (the finetune job's), its batch order
@@ -203,7 +197,6 @@ def warm_up_head(
     A head trained to convergence drives the training loss to ~0, and block5 then gets almost no
     gradient; a head stopped early leaves it some (tuned on BUSI's validation folds, see bench/).
     """
-    head_settings = FitSettings.of(head_settings)
     fresh = _compiled_head(features[0], head_settings, jit_compile)
     train_epochs(fresh, features, epochs, head_settings.batch_size, head_settings.seed)
     head.set_weights(fresh.get_weights())
@@ -257,3 +250,11 @@ def train_finetune_job(spec: ModelSpec, inputs: dict, run: dict, out: dict) -> N
     models.copy_trained_layers(trainer, base, head, blocks)
     finetuned = keras.Model(classifier.inputs, classifier.outputs, name=spec.name)
     _write_training_outputs(finetuned, history, out, out["checkpoint"], resolved)
+
+
+# Each registry Trainer's job function (busflow.models.registry.Trainer).
+TRAINERS = {
+    Trainer.FROM_SCRATCH: train_baseline_job,
+    Trainer.HEAD: train_transfer_job,
+    Trainer.FINETUNE: train_finetune_job,
+}

@@ -7,6 +7,7 @@ and config/schema.yaml), and, if no existing builder fits, a builder in busflow/
 """
 
 from dataclasses import dataclass
+from enum import Enum
 
 from busflow.errors import ConfigError
 from busflow.models.features import FEATURES, feature_below
@@ -14,6 +15,15 @@ from busflow.models.features import FEATURES, feature_below
 # What a model's training job reads: the augmented pixel shards, or VGG16 features cached once per
 # sample by extract_vgg16_features (busflow.models.features.FEATURES).
 PIXELS = "pixels"
+
+
+class Trainer(Enum):
+    """How a model is trained; busflow.jobs.training.TRAINERS holds each one's job function (the
+    registry cannot import it: that module imports Keras, which planning must not)."""
+
+    FROM_SCRATCH = "from_scratch"  # the pixels, every layer
+    HEAD = "head"  # a head on cached VGG16 bottleneck features
+    FINETUNE = "finetune"  # VGG16 blocks and the head, on cached features below them
 
 
 @dataclass(frozen=True)
@@ -25,7 +35,7 @@ class ModelSpec:
     reads: what its training job reads: ("pixels",) or feature keys (FEATURES).
     pretrained: starts from the ImageNet VGG16 weights (the table names them; else "trained from
         scratch").
-    trainer: the busflow.jobs.training function that trains it.
+    trainer: how it is trained (Trainer).
     starts_from: the model whose saved file it continues from (its settings come too).
     trained_blocks: VGG16 conv blocks it fine-tunes (the rest stay frozen).
     mem_mb, runtime: the training job's first-attempt memory (MB) and time (minutes) on SLURM;
@@ -36,7 +46,7 @@ class ModelSpec:
     title: str
     reads: tuple[str, ...]
     pretrained: bool
-    trainer: str
+    trainer: Trainer
     starts_from: str | None = None
     trained_blocks: tuple[int, ...] = ()
     mem_mb: int = 16000
@@ -65,7 +75,7 @@ MODEL_SPECS = (
         "small CNN trained from scratch",
         reads=(PIXELS,),
         pretrained=False,
-        trainer="train_baseline_job",
+        trainer=Trainer.FROM_SCRATCH,
         runtime=120,
     ),
     ModelSpec(
@@ -73,14 +83,14 @@ MODEL_SPECS = (
         "VGG16 with a head trained on its bottleneck features",
         reads=("bottleneck",),
         pretrained=True,
-        trainer="train_transfer_job",
+        trainer=Trainer.HEAD,
     ),
     ModelSpec(
         "finetune",
         "VGG16 with block5 and the head fine-tuned (SGD)",
         reads=("block4", "bottleneck"),
         pretrained=True,
-        trainer="train_finetune_job",
+        trainer=Trainer.FINETUNE,
         starts_from="transfer",
         trained_blocks=(5,),
         mem_mb=32000,
@@ -91,7 +101,7 @@ MODEL_SPECS = (
         "VGG16 with blocks 4 and 5 and the head fine-tuned (SGD)",
         reads=("block3", "bottleneck"),
         pretrained=True,
-        trainer="train_finetune_job",
+        trainer=Trainer.FINETUNE,
         starts_from="transfer",
         trained_blocks=(4, 5),
         mem_mb=48000,

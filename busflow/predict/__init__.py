@@ -3,5 +3,5 @@ images (rules export_models, predict_images; ``python -m busflow.predict``).
 
 ``export`` writes each model as stock Keras 3 with its model.json; ``new_images`` lists and decodes
 unlabelled images as training did; ``predictions`` loads exports and makes the per-image table
-(the rule and the command line share it).
+(the rule and the command line share it); ``cli`` is the command line.
 """

@@ -1,8 +1,8 @@
 """python -m busflow.predict MODEL_DIR IMAGES... [-o predictions.csv]: see
-busflow.predict.predictions."""
+busflow.predict.cli."""
 
 import sys
 
-from busflow.predict.predictions import main
+from busflow.predict.cli import main
 
 sys.exit(main())

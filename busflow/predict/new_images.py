@@ -22,7 +22,6 @@ from busflow.data.images import (
     HIGH_BIT_DEPTH_MODES,
     check_supported_format,
     decode_image,
-    resize_square,
 )
 from busflow.data.label_csv import annotations, is_csv
 from busflow.data.regions import (
@@ -32,7 +31,7 @@ from busflow.data.regions import (
     RegionSources,
     RoiRule,
     find_region,
-    region_pixels,
+    square_input,
 )
 from busflow.data.scan import check_not_blank
 from busflow.errors import BadImageError, ConfigError
@@ -180,9 +179,7 @@ def link_problem(path: str) -> str:
 def model_pixels(image: NewImage, size: int, preprocess, rule: RoiRule) -> np.ndarray:
     """(size, size, 1) uint8: the lesion region (data.roi), data.preprocess at full size, then
     the square resize of training."""
-    return resize_square(region_pixels(image.grey, image.region, rule, preprocess), size)[
-        :, :, None
-    ]
+    return square_input(image.grey, size, preprocess, image.region, rule)[:, :, None]
 
 
 def csv_annotations(sources) -> dict[str, RegionSources]:

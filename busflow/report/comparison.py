@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 
 from busflow.data.regions import RoiRule
+from busflow.protocol import note as leak_note
+from busflow.report.estimates import format_estimate
 
 ESTIMATES = ["accuracy", "auc", "sensitivity", "specificity"]
 COLUMNS = [
@@ -42,10 +44,6 @@ HEADER = [
     "ECE",
     "Brier",
 ]
-LEAK_NOTE = {
-    True: "leaky: augmented copies of one image are in both train and test (the paper's protocol)",
-    False: "leak-free: duplicate groups split before augmentation; test images never augmented",
-}
 
 
 OURS = "busflow (this run)"
@@ -68,7 +66,7 @@ def run_row(metrics: dict) -> dict:
         "weights": metrics.get("weights", ""),
         "evaluation": evaluation_label(metrics),
         "n": metrics["n"],
-        "note": LEAK_NOTE[bool(metrics["leaky"])],
+        "note": leak_note(bool(metrics["leaky"])),
         "trained_on": metrics.get("device", {}).get("training", ""),
         **ci_unit_of(metrics),
     }
@@ -143,15 +141,6 @@ def n_label(n, unit, n_units) -> str:
     if not isinstance(unit, str) or unit in ("images", "") or pd.isna(n_units):
         return str(int(n))
     return f"{int(n)} ({int(n_units)} {unit.split(' (')[0]})"
-
-
-def format_estimate(value, low=None, high=None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    text = f"{value:.3f}"
-    if low is not None and not (isinstance(low, float) and math.isnan(low)):
-        text += f" ({low:.3f}-{high:.3f})"
-    return text
 
 
 def display_cells(row) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from busflow.protocol import LEAK_FREE, PAPER
 from busflow.report.comparison import OURS, format_estimate
 
 
@@ -24,7 +25,7 @@ def side_by_side(leak_free: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     for model in a.index.intersection(b.index, sort=False):
         row = {"model": model}
         for metric in ("accuracy", "auc"):
-            for name, table in (("leak_free", a), ("paper", b)):
+            for name, table in ((LEAK_FREE, a), (PAPER, b)):
                 row[f"{metric}_{name}"] = format_estimate(
                     *table.loc[model, [metric, f"{metric}_ci_low", f"{metric}_ci_high"]]
                 )

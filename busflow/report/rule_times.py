@@ -54,7 +54,7 @@ RULE_ORDER = [
     "evaluate_external",
     "compare_models",
     "plot_figures",
-    "gradcam_examples",
+    "scorecam_examples",
     "export_models",
     "write_model_card",
     "predict_images",

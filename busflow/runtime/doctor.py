@@ -298,8 +298,8 @@ def check_weights(config: dict, directory: Path) -> Check:
 
 
 def check_data(config: dict, directory: Path) -> Check:
+    from busflow.config.sites import sites_of
     from busflow.data.layout import LayoutRules, check_layout, list_candidate_files
-    from busflow.data.sites import sites_of
     from busflow.errors import DatasetLayoutError
 
     if config["demo"]["generate"]:

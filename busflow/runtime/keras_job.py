@@ -5,7 +5,6 @@ import os
 
 import keras
 
-from busflow.config.sections import EvaluationSettings
 from busflow.runtime.acceleration import apply_acceleration
 from busflow.runtime.devices import device_line, job_device, list_devices
 from busflow.runtime.start import log_first
@@ -27,8 +26,6 @@ def accelerate(acceleration: dict | None) -> dict:
     return {**resolved, "device": record}
 
 
-def predictor(model: keras.Model, eval_cfg: dict):
+def predictor(model: keras.Model, batch_size: int):
     """The model's probability of malignancy for a batch of grey uint8 images."""
-    return lambda images: model.predict(
-        images[..., None], batch_size=EvaluationSettings.of(eval_cfg).batch_size, verbose=0
-    ).ravel()
+    return lambda images: model.predict(images[..., None], batch_size=batch_size, verbose=0).ravel()

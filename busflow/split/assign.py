@@ -24,6 +24,7 @@ import pandas as pd
 from busflow.config.sections import SplitSettings
 from busflow.errors import ConfigError
 from busflow.hashing import stable_unit
+from busflow.protocol import PROTOCOLS, is_leaky, splits_copies
 from busflow.split.folds import check_every_fold_has_every_class, fold_roles, in_validation_share
 from busflow.split.record import (
     CONFLICT_COLUMNS,
@@ -33,7 +34,6 @@ from busflow.split.record import (
     updated_record,
 )
 
-PROTOCOLS = ("leak_free", "paper")
 SPLIT_COLUMNS = ["image_id", "label", "group", "fold", "split", "protocol", "leaky"]
 
 
@@ -133,7 +133,7 @@ def plan_split(
     columns = ["image_id", "label", "group"] + (["site"] if held_out_sites else [])
     usable = manifest[~manifest["conflict"].astype(bool)][columns]
     conflicts = pd.DataFrame(columns=CONFLICT_COLUMNS)
-    if protocol == "paper":
+    if splits_copies(protocol):
         # The paper's split is per augmented copy, made in busflow.augment.shards /
         # busflow.split.folds.
         table = pd.concat(
@@ -154,7 +154,7 @@ def plan_split(
             check_every_fold_has_every_class(table)
         else:
             check_every_split_has_every_class(table)
-    table = table.assign(protocol=protocol, leaky=protocol == "paper")
+    table = table.assign(protocol=protocol, leaky=is_leaky(protocol))
     return SplitPlan(
         table[SPLIT_COLUMNS].sort_values(["fold", "image_id"], ignore_index=True), record, conflicts
     )

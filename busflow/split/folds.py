@@ -22,6 +22,7 @@ import pandas as pd
 from busflow.config.sections import SplitSettings
 from busflow.errors import ConfigError
 from busflow.hashing import stable_unit
+from busflow.protocol import splits_copies
 
 ROLES = ("train", "val", "test")
 ORIGINAL_WHEN_NOT_KEPT = -1  # copy_index of the extra, unaugmented sample when keep_original is off
@@ -83,7 +84,7 @@ def sample_mask(
     if role not in ROLES:
         raise ValueError(f"role '{role}' is not one of {', '.join(ROLES)}")
     image_ids, copy_index = np.asarray(image_ids), np.asarray(copy_index)
-    if selection["protocol"] == "paper":
+    if splits_copies(selection["protocol"]):
         return _paper_mask(image_ids, copy_index, fold, role, selection)
     rows = split_table[split_table["fold"] == fold]
     split_of = dict(zip(rows["image_id"], rows["split"]))

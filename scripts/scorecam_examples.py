@@ -1,12 +1,12 @@
-"""Rule gradcam_examples: Score-CAM heat maps (gradient-free, any backend) of a few test images."""
+"""Rule scorecam_examples: Score-CAM heat maps (gradient-free, any backend) of a few test images."""
 
 from busflow.runtime.start import start_job
 
 start_job(snakemake, snakemake.params.backend)
 
-from busflow.jobs.scorecam import gradcam_examples_job  # noqa: E402  (Keras only after the backend is set)
+from busflow.jobs.scorecam import scorecam_examples_job  # noqa: E402  (Keras only after the backend is set)
 
-gradcam_examples_job(
+scorecam_examples_job(
     model_file=snakemake.input.model,
     test_shards=snakemake.input.test,
     model_name=snakemake.wildcards.model,
