@@ -291,6 +291,7 @@ def export_run(wildcards):
         "near_duplicate_distance": config["data"]["near_duplicate_distance"],
         "tta_views": view_count(TTA) + 1,
         "saved_model": config["export"]["saved_model"],
+        "onnx": config["export"]["onnx"],
     }
 
 

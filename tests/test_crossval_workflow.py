@@ -39,6 +39,7 @@ def cv_config(workdir, folds, external=()):
             "training": TINY_TRAINING,
             "models": list(MODELS),
             "external": list(external),
+            "export": {"onnx": False},  # tiny_run tests the ONNX export
         },
     )
 
