@@ -311,6 +311,11 @@ def final_outputs():
         "results/figures/roc.png",
         "results/figures/confusion_matrices.png",
         "results/figures/calibration.png",
+        *expand(
+            "results/figures/external/{name}/{figure}.png",
+            name=EXTERNAL,
+            figure=["roc", "calibration"],
+        ),
         *expand("results/figures/training_{model}.png", model=MODELS),
         *expand("results/figures/cam_{model}.png", model=MODELS),
         "results/model_card.md",
