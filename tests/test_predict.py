@@ -488,3 +488,23 @@ def test_the_record_says_what_the_vgg16_started_from(tmp_path, demo_raw, vgg16_w
     weights = json.loads((from_file / "model.json").read_text())["model"]["weights"]
     assert weights["file"] == vgg16_weights_file.name
     assert weights["sha256"] == file_sha256(vgg16_weights_file)
+
+
+def test_a_failing_onnx_export_is_recorded_and_leaves_the_rest_of_the_export(monkeypatch, tmp_path):
+    import keras
+
+    from busflow.predict import onnx_export
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+
+    def refuse(*args, **kwargs):
+        raise ValueError("dtype policy mixed_float16 is not supported\nmore detail")
+
+    monkeypatch.setattr(model, "export", refuse)
+    record = onnx_export.onnx_export(model, tmp_path, wanted=True)
+    assert record == {
+        "onnx": None,
+        "onnx_note": "not exported: Keras' ONNX export on tensorflow failed: dtype policy "
+        "mixed_float16 is not supported",
+    }
+    assert not (tmp_path / "model.onnx").exists()

@@ -40,7 +40,15 @@ def onnx_export(model, folder: Path, wanted: bool) -> dict:
         return {"onnx": None, "onnx_note": not_installed_note(backend, missing)}
     if backend == "tensorflow":
         constant_standardisation(model)
-    model.export(str(folder / ONNX_FILE), format="onnx", verbose=False)
+    try:
+        model.export(str(folder / ONNX_FILE), format="onnx", verbose=False)
+    except Exception as error:  # an optional extra: the SavedModel and model.keras still stand
+        (folder / ONNX_FILE).unlink(missing_ok=True)
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return {
+            "onnx": None,
+            "onnx_note": f"not exported: Keras' ONNX export on {backend} failed: {first_line}",
+        }
     size = int(model.inputs[0].shape[1])
     difference = runtime_difference(model, folder / ONNX_FILE, size)
     if difference is not None and difference > MAX_ONNX_DIFFERENCE:
