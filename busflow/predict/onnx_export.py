@@ -122,7 +122,8 @@ def onnx_readme(record: dict) -> str:
     if not exports.get("onnx"):
         return ""
     return f"""
-`{exports["onnx"]}` is the same model for ONNX Runtime ({exports["onnx_note"]}):
+`{exports["onnx"]}` is the same model for ONNX Runtime ({exports["onnx_note"]}). To use it,
+replace the first recipe's `model = ...` and `raw = ...` lines by:
 
 ```python
 import onnxruntime
