@@ -347,6 +347,7 @@ def export_run(wildcards):
         "near_duplicate_distance": config["data"]["near_duplicate_distance"],
         "tta_views": view_count(TTA) + 1,
         "saved_model": config["export"]["saved_model"],
+        "onnx": config["export"]["onnx"],
     }
 
 
@@ -366,6 +367,11 @@ def final_outputs():
         "results/figures/roc.png",
         "results/figures/confusion_matrices.png",
         "results/figures/calibration.png",
+        *expand(
+            "results/figures/external/{name}/{figure}.png",
+            name=EXTERNAL,
+            figure=["roc", "calibration"],
+        ),
         *expand("results/figures/training_{model}.png", model=MODELS),
         *expand("results/figures/cam_{model}.png", model=MODELS),
         "results/model_card.md",

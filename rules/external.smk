@@ -77,3 +77,48 @@ rule evaluate_external:
         acceleration=ACCELERATION,
     script:
         "../scripts/evaluate_external.py"
+
+
+# Where the cross-hospital drop shows: each external set's ROC (over the run's own test ROC) and
+# calibration, in results/figures/external/<name>/ and the report.
+rule plot_external_figures:
+    input:
+        external_predictions=expand(
+            "results/external/{{name}}/eval/{model}/predictions.csv", model=MODELS
+        ),
+        external_metrics=expand(
+            "results/external/{{name}}/eval/{model}/metrics.json", model=MODELS
+        ),
+        internal_predictions=[predictions_file(model) for model in MODELS],
+        internal_metrics=[metrics_file(model) for model in MODELS],
+        code=script_code("plot_external_figures.py"),
+    output:
+        roc=report(
+            "results/figures/external/{name}/roc.png",
+            caption="../report/external_roc.rst",
+            category="External sets",
+            subcategory="{name}",
+            labels={"set": "{name}", "figure": "ROC"},
+        ),
+        calibration=report(
+            "results/figures/external/{name}/calibration.png",
+            caption="../report/external_calibration.rst",
+            category="External sets",
+            subcategory="{name}",
+            labels={"set": "{name}", "figure": "calibration and precision-recall"},
+        ),
+    log:
+        "results/logs/plot_external_figures/{name}.log",
+    wildcard_constraints:
+        name="|".join(EXTERNAL) or "no-external-set",
+    localrule: True
+    conda:
+        "../envs/data.yaml"
+    containerized:
+        DATA_CONTAINER
+    params:
+        models=MODELS,
+        folds=FOLDS,
+        calibration_bins=config["evaluation"]["calibration_bins"],
+    script:
+        "../scripts/plot_external_figures.py"

@@ -82,7 +82,9 @@ def tiny_run(tmp_path_factory):
     def run(backend: str = "tensorflow") -> Path:
         if backend not in runs:
             workdir = tmp_path_factory.mktemp(f"tiny_{backend}")
-            overlay = write_config(workdir / "tiny.yaml", tiny_demo_config(backend))
+            # the one run whose ONNX exports the tests read (where the backend writes them)
+            config = {**tiny_demo_config(backend), "export": {"onnx": True}}
+            overlay = write_config(workdir / "tiny.yaml", config)
             # KERAS_BACKEND in the environment wins over training.backend (a site's choice), and
             # this file sets it: the jobs must not inherit it here.
             env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}

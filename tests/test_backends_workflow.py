@@ -56,6 +56,28 @@ def test_every_backend_lands_near_tensorflow(backend_runs, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_each_backend_writes_onnx_where_keras_can_and_says_why_not_elsewhere(backend_runs, backend):
+    """model.export(format="onnx") on TensorFlow (tf2onnx) and torch (onnxscript); ONNX Runtime
+    gives the exported model.keras's probabilities. JAX's exporter is not in the onnx extra."""
+    import keras
+    import numpy as np
+    import onnxruntime
+
+    pixels = np.random.default_rng(2).integers(0, 256, (3, 64, 64, 1), dtype=np.uint8)
+    for model in model_names():
+        folder = backend_runs[backend] / "results/export" / model
+        exports = json.loads((folder / "model.json").read_text())["exports"]
+        if backend == "jax":
+            assert exports["onnx"] is None and "jax2onnx" in exports["onnx_note"]
+            continue
+        assert exports["onnx"] == "model.onnx", exports["onnx_note"]
+        session = onnxruntime.InferenceSession(str(folder / "model.onnx"))
+        served = session.run(None, {"pixels": pixels})[0]
+        stock = keras.saving.load_model(folder / "model.keras").predict(pixels, verbose=0)
+        np.testing.assert_allclose(served, stock, rtol=0, atol=1e-5, err_msg=model)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_each_keras_job_says_its_backend(backend_runs, backend):
     logs = backend_runs[backend] / "results" / "logs"
     for model in model_names():

@@ -39,6 +39,7 @@ def cv_config(workdir, folds, external=()):
             "training": TINY_TRAINING,
             "models": list(MODELS),
             "external": list(external),
+            "export": {"onnx": False},  # tiny_run tests the ONNX export
         },
     )
 
@@ -121,6 +122,15 @@ def test_the_table_reports_the_fold_mean_and_its_interval(cv_run):
             <= ours.loc[model, "auc"]
             <= ours.loc[model, "auc_ci_high"]
         )
+
+
+def test_each_external_set_gets_its_roc_and_calibration_figures(cv_run):
+    from PIL import Image
+
+    for name in ("hospital_b", "listed"):
+        for figure in ("roc", "calibration"):
+            path = cv_run / f"results/figures/external/{name}/{figure}.png"
+            assert Image.open(path).size[0] > 300, path
 
 
 def test_external_sets_get_a_row_per_model_and_training_duplicates_are_left_out(cv_run):

@@ -282,3 +282,34 @@ def test_the_smoke_fit_runs_its_minimum_epochs_however_slow_the_node():
 
     result = smoke_fit(seconds=0.0, min_epochs=4, max_epochs=100)
     assert result["epochs"] == 4
+
+
+def test_help_lists_the_options_the_output_every_check_and_the_exit_codes():
+    """As a user runs it; every check name the code can print is explained."""
+    result = subprocess.run(
+        [sys.executable, "-m", "busflow.runtime.doctor", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
+    assert result.returncode == 0
+    shown = result.stdout
+    source = (REPO / "busflow/runtime/doctor.py").read_text()
+    names = set(re.findall(r'\b(?:ok|fail|skip)\(\s*"([^"]+)"', source))
+    assert len(names) >= 10
+    for name in names:
+        assert re.search(rf"^  {re.escape(name)}  ", shown, re.M), name
+    words = " ".join(shown.split())
+    for text in (
+        "--configfile",
+        "--profile",
+        "--directory",
+        "status ok, FAIL, or skip",
+        '"fix: <what to do>"',
+        "FAIL config",
+        "Exit codes: 0 no check failed",
+        "1 a check failed",
+        "2 a wrong option",
+    ):
+        assert text in words, text

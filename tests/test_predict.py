@@ -62,10 +62,12 @@ def export_model(
     size=SIZE,
     list_input=False,
     weights_file=None,
+    onnx=False,
 ):
     """Build a small VGG16 classifier, save it as training does, and export it with the job
     (``roi``: the lesion-region rule it records, data.roi's keys; ``size``: its input side;
-    ``list_input``: rebuilt from its inputs and outputs lists, as fine-tuning saves its models)."""
+    ``list_input``: rebuilt from its inputs and outputs lists, as fine-tuning saves its models;
+    ``onnx``: export.onnx)."""
     import keras
 
     from busflow.jobs.export_models import export_models_job
@@ -106,6 +108,7 @@ def export_model(
         "near_duplicate_distance": 6,
         "tta_views": 1,
         "saved_model": fold is None,
+        "onnx": onnx,
         "roi": roi,
         "vgg16_weights_file": str(weights_file) if weights_file else None,
         "workflow_dir": str(Path(__file__).resolve().parents[1]),
@@ -428,6 +431,48 @@ def test_every_saved_model_is_served_one_pixel_tensor(demo_raw, tmp_path, name, 
     np.testing.assert_allclose(stock.predict(pixels, verbose=0), served.numpy(), atol=1e-5)
 
 
+def test_the_onnx_file_reproduces_busflows_probabilities_in_onnx_runtime(
+    tmp_path, demo_raw, new_images
+):
+    """model.onnx, with the export README's pixels and model.json's recalibration, gives
+    busflow.predict's probabilities (the onnx extra is part of the test extra)."""
+    import onnxruntime
+
+    from busflow.predict.predictions import predict_table
+
+    folder = export_model(tmp_path, demo_raw, name="finetune", list_input=True, onnx=True)
+    record = json.loads((folder / "model.json").read_text())
+    assert record["exports"]["onnx"] == "model.onnx"
+    assert "ONNX Runtime gives the Keras model's probabilities" in record["exports"]["onnx_note"]
+    assert "onnxruntime.InferenceSession" in (folder / "README.md").read_text()
+    expected = predict_table([folder], [new_images]).set_index("image_id")["finetune_probability"]
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"))
+    names = ["grey.png", "rgb_of_grey.png", "small.png", "copy_of_training.png"]
+    grey = [
+        Image.open(new_images / name).convert("L").resize((SIZE, SIZE), Image.Resampling.BILINEAR)
+        for name in names
+    ]
+    pixels = np.stack([np.asarray(g, np.uint8) for g in grey])[..., None]
+    raw = session.run(None, {"pixels": pixels})[0][:, 0].astype(float)
+    cal = record["recalibration"]
+    p = np.clip(raw, 1e-7, 1 - 1e-7)
+    served = 1 / (1 + np.exp(-(cal["scale"] * np.log(p / (1 - p)) + cal["shift"])))
+    np.testing.assert_allclose(served, expected[names].to_numpy(float), rtol=0, atol=1e-5)
+
+
+def test_without_the_exporter_model_json_says_why_no_onnx_was_written(monkeypatch, tmp_path):
+    from busflow.predict import onnx_export
+
+    monkeypatch.setitem(onnx_export.ONNX_EXPORTERS, "tensorflow", ("tf2onnx_not_installed",))
+    record = onnx_export.onnx_export(None, tmp_path, wanted=True)
+    assert record["onnx"] is None
+    assert "tf2onnx_not_installed" in record["onnx_note"] and ".[onnx]" in record["onnx_note"]
+    assert "jax2onnx" in onnx_export.not_installed_note("jax", ["jax2onnx"])
+    assert onnx_export.onnx_export(None, tmp_path, wanted=False)["onnx_note"] == (
+        "not exported: export.onnx is false"
+    )
+
+
 def test_the_record_says_what_the_vgg16_started_from(tmp_path, demo_raw, vgg16_weights_file):
     """A random-init VGG16 is never called ImageNet; a weights file is named with its sha256."""
     from busflow.hashing import file_sha256
@@ -443,3 +488,23 @@ def test_the_record_says_what_the_vgg16_started_from(tmp_path, demo_raw, vgg16_w
     weights = json.loads((from_file / "model.json").read_text())["model"]["weights"]
     assert weights["file"] == vgg16_weights_file.name
     assert weights["sha256"] == file_sha256(vgg16_weights_file)
+
+
+def test_a_failing_onnx_export_is_recorded_and_leaves_the_rest_of_the_export(monkeypatch, tmp_path):
+    import keras
+
+    from busflow.predict import onnx_export
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+
+    def refuse(*args, **kwargs):
+        raise ValueError("dtype policy mixed_float16 is not supported\nmore detail")
+
+    monkeypatch.setattr(model, "export", refuse)
+    record = onnx_export.onnx_export(model, tmp_path, wanted=True)
+    assert record == {
+        "onnx": None,
+        "onnx_note": "not exported: Keras' ONNX export on tensorflow failed: dtype policy "
+        "mixed_float16 is not supported",
+    }
+    assert not (tmp_path / "model.onnx").exists()

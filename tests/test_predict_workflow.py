@@ -80,6 +80,32 @@ def test_the_saved_model_gives_the_keras_models_probabilities(run):
     np.testing.assert_allclose(served, model.predict(pixels, verbose=0), atol=1e-5)
 
 
+def test_each_models_onnx_file_gives_busflows_probabilities_in_onnx_runtime(run, predictions):
+    """The tiny run's model.onnx files (TensorFlow, tf2onnx) reproduce busflow.predict's
+    probabilities to 1e-5, with model.json's recalibration and the export README's pixels."""
+    import onnxruntime
+
+    table = predictions["table"]
+    names = ["new_patient.png", "seen_before.png"]
+    for model in model_names():
+        folder = run / "results/export" / model
+        record = json.loads((folder / "model.json").read_text())
+        assert record["exports"]["onnx"] == "model.onnx", record["exports"]["onnx_note"]
+        size = record["input"]["shape"][0]
+        grey = [
+            Image.open(run / "clinic" / name).convert("L").resize((size, size), Image.BILINEAR)
+            for name in names
+        ]
+        session = onnxruntime.InferenceSession(str(folder / "model.onnx"))
+        raw = session.run(None, {"pixels": np.stack(grey)[..., None]})[0][:, 0].astype(float)
+        cal = record["recalibration"]
+        if cal["method"] != "none":
+            p = np.clip(raw, 1e-7, 1 - 1e-7)
+            raw = 1 / (1 + np.exp(-(cal["scale"] * np.log(p / (1 - p)) + cal["shift"])))
+        expected = table.loc[names, f"{model}_probability"].astype(float).to_numpy()
+        np.testing.assert_allclose(raw, expected, rtol=0, atol=1e-5, err_msg=model)
+
+
 def test_the_model_card_is_honest_about_use_protocol_results_and_other_hospitals(run):
     card = (run / "results/model_card.md").read_text()
     comparison = pd.read_csv(run / "results/comparison.csv")

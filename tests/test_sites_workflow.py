@@ -71,6 +71,7 @@ def two_site_run(tmp_path_factory):
             "evaluation": {"leave_one_site_out": True, "bootstrap": 50},
             "training": {model: {"epochs": 1} for model in MODELS},
             "models": list(MODELS),
+            "export": {"onnx": False},  # tiny_run tests the ONNX export
         },
     )
     snakemake(workdir, "--cores", "2", configfile=config)

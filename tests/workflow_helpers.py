@@ -24,6 +24,8 @@ TINY_DEMO = {
         "finetune45": {"epochs": 2},
     },
     "evaluation": {"bootstrap": 50},
+    # ONNX costs each export job seconds a model: only tiny_run (tests/conftest.py) writes it.
+    "export": {"onnx": False},
 }
 
 

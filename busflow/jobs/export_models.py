@@ -32,6 +32,7 @@ from busflow.predict.export import (
     write_readme,
     write_training_hashes,
 )
+from busflow.predict.onnx_export import onnx_export
 from busflow.protocol import DESCRIPTIONS, is_leaky
 from busflow.runtime.acceleration import model_precision
 
@@ -43,7 +44,8 @@ def export_models_job(
     model_file, operating_point_file, manifest_csv, split_csv, run: dict, out_dir
 ):
     """run: model, fold (None for one split), folds, protocol, image_size, classes, preprocess,
-    max_image_pixels, near_duplicate_distance, tta_views, saved_model (bool), workflow_dir."""
+    max_image_pixels, near_duplicate_distance, tta_views, saved_model (bool), onnx (bool;
+    absent: false), workflow_dir."""
     folder = Path(out_dir)
     clear_folder(folder)
     trained = keras.models.load_model(model_file)
@@ -60,7 +62,11 @@ def export_models_job(
         training_data_record(manifest, split, run["fold"] or 0, run["near_duplicate_distance"]),
     )
     record["backend"]["precision"] = model_precision(trained)
-    record["exports"] = {"keras": MODEL_FILE, **saved_model_export(exported, folder, run)}
+    record["exports"] = {
+        "keras": MODEL_FILE,
+        **saved_model_export(exported, folder, run),
+        **onnx_export(exported, folder, run.get("onnx", False)),
+    }
     save_json(record, folder / "model.json")
     write_readme(folder, record)
     written = ", ".join(sorted(p.name for p in folder.iterdir()))
@@ -165,13 +171,9 @@ SAVED_MODEL_BACKENDS = ("tensorflow", "jax")
 
 def saved_model_export(model, folder: Path, run: dict) -> dict:
     """``model.export`` as a TensorFlow SavedModel when asked, TensorFlow is installed and the
-    backend can write one; ONNX is not written (busflow installs no ONNX exporter). Says why when
-    one is missing: model.keras loads on every backend, so it can be re-exported elsewhere."""
-    record = {
-        "saved_model": None,
-        "onnx": None,
-        "onnx_note": "not exported: busflow installs no ONNX exporter (tf2onnx or onnxscript)",
-    }
+    backend can write one. Says why when it is missing: model.keras loads on every backend, so it
+    can be re-exported elsewhere."""
+    record = {"saved_model": None}
     backend = keras.backend.backend()
     if not run["saved_model"]:
         record["saved_model_note"] = "not exported: export.saved_model is false"

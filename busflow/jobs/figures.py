@@ -1,4 +1,5 @@
-"""Rule plot_figures: training curves, ROC curves and confusion matrices."""
+"""Rules plot_figures (training curves, ROC curves, confusion matrices, calibration) and
+plot_external_figures (ROC and calibration on each external set)."""
 
 import pandas as pd
 
@@ -37,4 +38,40 @@ def plot_figures_job(
     )
     figures.plot_confusion_matrices(
         {m: metrics[m]["confusion_matrix"] for m in models}, list(classes), out["confusion"]
+    )
+
+
+def auc_of(record: dict) -> float:
+    """The AUC a figure's legend gives: the pooled out-of-fold or the fold models' ensemble
+    prediction's under k-fold (the one its predictions.csv holds), else the record's own."""
+    chosen = record.get("pooled") or record.get("ensemble") or record
+    return chosen["metrics"]["auc"]["value"]
+
+
+def plot_external_figures_job(
+    name: str,
+    models,
+    folds: int,
+    external_predictions,
+    external_metrics,
+    internal_predictions,
+    internal_metrics,
+    out: dict,
+    calibration_bins: int = 10,
+) -> None:
+    """ROC (beside the model's ROC on the run's own test images) and calibration of every model
+    on external set ``name``; the files are aligned with ``models``."""
+    external = {m: pd.read_csv(p) for m, p in zip(models, external_predictions)}
+    internal = {m: pd.read_csv(p) for m, p in zip(models, internal_predictions)}
+    aucs = {
+        m: (auc_of(read_json(i)), auc_of(read_json(e)))
+        for m, i, e in zip(models, internal_metrics, external_metrics)
+    }
+    of = "" if folds == 1 else f" (mean of the {folds} fold models)"
+    figures.plot_external_roc(external, internal, aucs, out["roc"], f"ROC on {name}{of}")
+    figures.plot_calibration(
+        external,
+        calibration_bins,
+        out["calibration"],
+        f"Calibration and precision-recall on {name}{of}",
     )

@@ -5,7 +5,8 @@ layer a stock Keras layer, VGG16's input scaling included), ``model.json`` (what
 be, the operating point and recalibration chosen on validation images, the training data's
 fingerprint, protocol, backend, versions), ``training_hashes.csv`` (the hashes of the images it
 trained on, so that a prediction can say when a new image is a copy of one), ``README.md`` (how to
-use it without busflow) and, where TensorFlow is installed, ``saved_model/`` (``model.export``).
+use it without busflow) and, where TensorFlow is installed, ``saved_model/`` (``model.export``);
+where the onnx extra is, ``model.onnx`` (busflow.predict.onnx_export).
 
 ``model.json`` carries ``format``: a busflow that reads another format refuses the folder by name
 (busflow.predict.export.read_export) instead of guessing what the fields meant.
@@ -227,6 +228,8 @@ refused unless `--whole-image` is given. On a whole image its output is not what
 
 
 def write_readme(folder: Path, record: dict) -> None:
+    from busflow.predict.onnx_export import onnx_readme  # imports Keras: only when writing
+
     size = record["input"]["shape"][0]
     start = (record["model"].get("weights") or {}).get("start", "not recorded")
     text = f"""# {record["model"]["name"]}: {record["model"]["title"]}
@@ -267,7 +270,7 @@ pixels = np.asarray(Image.open("scan.png"), np.float64)
 stretched = ((pixels - pixels.min()) * (255.0 / max(np.ptp(pixels), 1.0))).round().astype(np.uint8)
 grey = Image.fromarray(stretched).resize(({size}, {size}), Image.Resampling.BILINEAR)
 ```
-{region_note(record)}"""
+{onnx_readme(record)}{region_note(record)}"""
     (folder / "README.md").write_text(text)
 
 

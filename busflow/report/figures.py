@@ -86,6 +86,39 @@ def plot_roc_curves(
     plt.close(figure)
 
 
+def plot_external_roc(
+    external: dict[str, pd.DataFrame],
+    internal: dict[str, pd.DataFrame],
+    aucs: dict[str, tuple[float, float]],
+    path,
+    title: str,
+) -> None:
+    """Each model's ROC on an external set (solid) over its ROC on the run's own test images
+    (dashed, same colour): the gap between them is the drop on another hospital's images.
+    ``aucs``: model -> (internal AUC, external AUC)."""
+    figure, ax = plt.subplots(figsize=(5.6, 5.6))
+    for model, table in external.items():
+        fpr, tpr, _ = roc_curve(table["label"], table["probability"])
+        (line,) = ax.plot(fpr, tpr, label=f"{model}, external (AUC {aucs[model][1]:.3f})")
+        fpr, tpr, _ = roc_curve(internal[model]["label"], internal[model]["probability"])
+        ax.plot(
+            fpr,
+            tpr,
+            linestyle="--",
+            color=line.get_color(),
+            alpha=0.6,
+            label=f"{model}, own test images (AUC {aucs[model][0]:.3f})",
+        )
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey", linewidth=1)
+    ax.set_xlabel("1 - specificity (false positive rate)")
+    ax.set_ylabel("sensitivity (true positive rate)")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
 def plot_confusion_matrices(matrices: dict[str, list], class_names: list[str], path) -> None:
     figure, axes = plt.subplots(1, len(matrices), figsize=(3.6 * len(matrices), 3.4), squeeze=False)
     for ax, (model, matrix) in zip(axes[0], matrices.items()):

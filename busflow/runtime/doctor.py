@@ -20,6 +20,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -451,9 +452,37 @@ def run_checks(config: dict, profile: dict, sources: dict, directory: Path) -> l
     ]
 
 
+HELP_EPILOG = """\
+Output: one line per check, "<status> <check>: <what was found>", status ok, FAIL, or skip (a
+SLURM check off a SLURM node); each FAIL is followed by "fix: <what to do>". Then "no problems
+found" or "<n> problem(s): <checks>". The checks, in order:
+  versions        Python, and the installed Snakemake, Keras and backend package
+  backend         Keras starts on the backend the jobs will use (training.backend; KERAS_BACKEND
+                  wins), and the devices it sees
+  smoke fit       a tiny conv net fitted for about two seconds there: does the loss go down?
+  GPU build       the backend's CUDA libraries are installed (unless training.require_gpu: false)
+  weights         the VGG16 weights file the jobs will read exists (compute nodes cannot
+                  download it)
+  data            each data.raw site is a folder of one sub-folder per class (skipped under
+                  demo.generate)
+  SLURM plugin    snakemake-executor-plugin-slurm is installed
+  GPU partitions  sinfo lists partitions with GPUs, and the GPU rules' slurm_partition is one
+  account         the profiles' slurm_account is one of your accounts (sacctmgr)
+  scancel         informational: whether slurm-status-command squeue is safe here (MinJobAge),
+                  so that a job you scancel fails instead of leaving Snakemake waiting
+A config file or profile that does not load is reported first, as "FAIL config".
+
+Exit codes: 0 no check failed (skips allowed); 1 a check failed, or a config file or profile
+did not load; 2 a wrong option (argparse's usage error).
+"""
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m busflow.runtime.doctor", description=__doc__.splitlines()[0]
+        prog="python -m busflow.runtime.doctor",
+        description=textwrap.fill(__doc__.splitlines()[0], 79),
+        epilog=HELP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--configfile", nargs="+", default=[], help="your config files, as given to snakemake"
@@ -462,7 +491,7 @@ def main(argv=None) -> int:
         "--profile",
         action="append",
         default=[],
-        help="your site profile folder (as --profile of snakemake)",
+        help="your site profile folder (as --profile of snakemake); repeat it for several",
     )
     parser.add_argument(
         "--directory", default=".", help="the run's working directory (snakemake --directory)"
