@@ -175,8 +175,42 @@ def eval_split(split):
 
 def shard_files(split):
     """A split's shards; under k-fold every split reads the pool and picks its fold's samples."""
-    split = "pool" if CV else eval_split(split)
+    split = shard_split(split)
     return [f"results/shards/{split}/{i}.npz" for i in range(n_shards(split))]
+
+
+def shard_split(split):
+    """The shards a split's samples come from: its own, the paper's test for val, or the pool."""
+    return "pool" if CV else eval_split(split)
+
+
+def shard_splits():
+    """The splits that have shards, each with its slice of the manifest (rule split_views)."""
+    return sorted({shard_split(split) for split in ("train", "val", "test")})
+
+
+def view_files(split):
+    """A shard split's slices of the manifest and the split (busflow.split.views)."""
+    return {
+        f"{split}_{table}": f"results/splits/{split}/{table}.csv"
+        for table in ("manifest", "split")
+    }
+
+
+def views_of(*splits):
+    """Input function: the slices that the shards of ``splits`` are made from ("{split}": the
+    job's wildcard). It asks the split_views checkpoint, so that once that has run, Snakemake
+    plans the job again and skips it when its slices came out the same: a test image's new
+    pixels re-run no training (see busflow/split/views.py)."""
+
+    def inputs(wildcards):
+        checkpoints.split_views.get()
+        names = [split.format(**wildcards) for split in splits]
+        return sorted(
+            {path for name in names for path in view_files(shard_split(name)).values()}
+        )
+
+    return inputs
 
 
 def features_file(split):
