@@ -11,7 +11,8 @@ from busflow.augment.shards import is_augmented  # noqa: E402
 from busflow.code_closure import code_closure  # noqa: E402
 from busflow.config.settings import check_settings, check_site_names  # noqa: E402
 from busflow.config.settings import check_config_keys  # noqa: E402
-from busflow.data.demo import demo_file, demo_mask_file  # noqa: E402
+from busflow.data.demo import demo_file, demo_mask_file, demo_record_file  # noqa: E402
+from busflow.data.demo import demo_is_written, demo_settings  # noqa: E402
 from busflow.data.formats import candidate_files, layout_of  # noqa: E402
 from busflow.data.lesions import mask_files  # noqa: E402
 from busflow.data.sites import fold_count, held_out_sites, sites_of  # noqa: E402
@@ -96,21 +97,43 @@ def demo_masks():
     ]
 
 
+def demo_record():
+    """The record generate_demo_data leaves beside the demo (busflow.data.demo.DEMO_RECORD)."""
+    return (
+        str(demo_record_file(config["data"]["raw"]))
+        if config["demo"]["generate"]
+        else []
+    )
+
+
+def demo_to_write():
+    """Whether generate_demo_data has still to write the demo of this config (no record of it in
+    data.raw, or one of other settings): then the manifest's inputs name every demo file.
+    """
+    demo = config["demo"]
+    settings = demo_settings(
+        demo["n_per_class"], demo["size"], demo["seed"], masks=True
+    )
+    return demo["generate"] and not demo_is_written(config["data"]["raw"], settings)
+
+
 def raw_images(wildcards):
     """What the manifest reads: every candidate file of each site of data.raw, plus the demo files
-    to generate.
+    still to generate.
 
     Listing the files (not the folder) makes adding or removing an image re-run the manifest;
     naming the demo files up front keeps that set the same before and after generating them.
-    Broken links are left out here (Snakemake would stop at planning, naming no fix): raw_layout
-    re-runs the manifest, which reports them by name.
+    Once the demo is written, its folder is data like any other: a demo image deleted drops out
+    of the manifest (re-writing it instead would undo the user's change and re-run every step
+    for an image that comes back the same). Broken links are left out here (Snakemake would
+    stop at planning, naming no fix): raw_layout re-runs the manifest, which names them.
     """
     listed = [
         str(path)
         for site in sites_of(config["data"])
         for path in candidate_files(site.path, config["data"])
     ]
-    return sorted(set(listed) | set(demo_images()))
+    return sorted(set(listed) | set(demo_images() if demo_to_write() else []))
 
 
 def raw_masks(wildcards):
@@ -121,7 +144,7 @@ def raw_masks(wildcards):
         for site in sites_of(config["data"])
         for path in mask_files(site.path, config["data"], site.masks)
     ]
-    demo = demo_masks() if config["data"]["roi"] != "none" else []
+    demo = demo_masks() if config["data"]["roi"] != "none" and demo_to_write() else []
     return sorted(set(listed) | set(demo))
 
 

@@ -8,6 +8,7 @@ rule generate_demo_data:
     output:
         demo_images(),
         demo_masks(),
+        record=demo_record(),
     log:
         "results/logs/generate_demo_data.log",
     conda:
