@@ -372,6 +372,7 @@ def final_outputs():
         "results/model_card.md",
         "results/model_card.html",
         *export_dirs(),
+        "results/export/index.json",
         *[f"results/predictions/{entry['name']}.csv" for entry in config["predict"]],
     ]
 

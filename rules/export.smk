@@ -33,6 +33,28 @@ rule export_models:
 
 
 localrules:
+    index_exports,
+
+
+# results/export must hold exactly this run's models: after `models` or `evaluation.folds` change,
+# the exports of the earlier run would otherwise stay beside them and python -m busflow.predict
+# results/export would use them. This removes them and lists the run's exports in index.json,
+# which predict reads (busflow/predict/export_index.py).
+rule index_exports:
+    input:
+        exports=export_dirs(),
+        code=script_code("index_exports.py"),
+    output:
+        "results/export/index.json",
+    log:
+        "results/logs/index_exports.log",
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/index_exports.py"
+
+
+localrules:
     write_model_card,
 
 
