@@ -1,8 +1,9 @@
 # One job per shard (scatter); training jobs gather all shards of a split (or, k-fold, of the pool).
 rule augment_shard:
     input:
-        manifest="results/manifest.csv",
-        split="results/split.csv",
+        # the split's slices (rule split_views), not the whole manifest: see busflow/split/views.py
+        manifest="results/splits/{split}/manifest.csv",
+        split="results/splits/{split}/split.csv",
         code=script_code("augment_shard.py"),
     output:
         "results/shards/{split}/{shard}.npz",

@@ -50,7 +50,8 @@ from busflow.augment.shards import is_augmented  # noqa: E402
 from busflow.code_closure import code_closure  # noqa: E402
 from busflow.config.settings import check_settings, check_site_names  # noqa: E402
 from busflow.config.settings import check_config_keys  # noqa: E402
-from busflow.data.demo import demo_file, demo_mask_file  # noqa: E402
+from busflow.data.demo import demo_file, demo_mask_file, demo_record_file  # noqa: E402
+from busflow.data.demo import demo_is_written, demo_settings  # noqa: E402
 from busflow.config.sites import sites_of  # noqa: E402
 from busflow.data.formats import candidate_files, check_sources, layout_of  # noqa: E402
 from busflow.data.lesions import mask_files  # noqa: E402
@@ -150,21 +151,43 @@ def demo_masks():
     )
 
 
+def demo_record():
+    """The record generate_demo_data leaves beside the demo (busflow.data.demo.DEMO_RECORD)."""
+    if not config["demo"]["generate"]:
+        return []
+    return user_files([demo_record_file(config["data"]["raw"])])[0]
+
+
+def demo_to_write():
+    """Whether generate_demo_data has still to write the demo of this config (no record of it in
+    data.raw, or one of other settings): then the manifest's inputs name every demo file.
+    """
+    demo = config["demo"]
+    settings = demo_settings(
+        demo["n_per_class"], demo["size"], demo["seed"], masks=True
+    )
+    return demo["generate"] and not demo_is_written(config["data"]["raw"], settings)
+
+
 def raw_images(wildcards):
     """What the manifest reads: every candidate file of each site of data.raw, plus the demo files
-    to generate.
+    still to generate.
 
     Listing the files (not the folder) makes adding or removing an image re-run the manifest;
     naming the demo files up front keeps that set the same before and after generating them.
-    Broken links are left out here (Snakemake would stop at planning, naming no fix): raw_layout
-    re-runs the manifest, which reports them by name.
+    Once the demo is written, its folder is data like any other: a demo image deleted drops out
+    of the manifest (re-writing it instead would undo the user's change and re-run every step
+    for an image that comes back the same). Broken links are left out here (Snakemake would
+    stop at planning, naming no fix): raw_layout re-runs the manifest, which names them.
     """
     listed = [
         str(path)
         for site in sites_of(config["data"])
         for path in candidate_files(site.path, config["data"])
     ]
-    return user_files(sorted(set(listed) | set(demo_images())))
+    return user_files(
+        sorted(set(listed) | set(demo_images() if demo_to_write() else []))
+    )
 
 
 def raw_masks(wildcards):
@@ -175,7 +198,7 @@ def raw_masks(wildcards):
         for site in sites_of(config["data"])
         for path in mask_files(site.path, config["data"], site.masks)
     ]
-    demo = demo_masks() if config["data"]["roi"] != "none" else []
+    demo = demo_masks() if config["data"]["roi"] != "none" and demo_to_write() else []
     return user_files(sorted(set(listed) | set(demo)))
 
 
@@ -229,8 +252,42 @@ def eval_split(split):
 
 def shard_files(split):
     """A split's shards; under k-fold every split reads the pool and picks its fold's samples."""
-    split = "pool" if CV else eval_split(split)
+    split = shard_split(split)
     return [f"results/shards/{split}/{i}.npz" for i in range(n_shards(split))]
+
+
+def shard_split(split):
+    """The shards a split's samples come from: its own, the paper's test for val, or the pool."""
+    return "pool" if CV else eval_split(split)
+
+
+def shard_splits():
+    """The splits that have shards, each with its slice of the manifest (rule split_views)."""
+    return sorted({shard_split(split) for split in ("train", "val", "test")})
+
+
+def view_files(split):
+    """A shard split's slices of the manifest and the split (busflow.split.views)."""
+    return {
+        f"{split}_{table}": f"results/splits/{split}/{table}.csv"
+        for table in ("manifest", "split")
+    }
+
+
+def views_of(*splits):
+    """Input function: the slices that the shards of ``splits`` are made from ("{split}": the
+    job's wildcard). It asks the split_views checkpoint, so that once that has run, Snakemake
+    plans the job again and skips it when its slices came out the same: a test image's new
+    pixels re-run no training (see busflow/split/views.py)."""
+
+    def inputs(wildcards):
+        checkpoints.split_views.get()
+        names = [split.format(**wildcards) for split in splits]
+        return sorted(
+            {path for name in names for path in view_files(shard_split(name)).values()}
+        )
+
+    return inputs
 
 
 def features_file(split):
@@ -377,6 +434,7 @@ def final_outputs():
         "results/model_card.md",
         "results/model_card.html",
         *export_dirs(),
+        "results/export/index.json",
         *[f"results/predictions/{entry['name']}.csv" for entry in config["predict"]],
     ]
 

@@ -4,6 +4,7 @@ rule generate_demo_data:
     output:
         demo_images(),
         demo_masks(),
+        record=demo_record(),
     log:
         "results/logs/generate_demo_data.log",
     localrule: True

@@ -5,6 +5,7 @@ rule choose_operating_point:
         model=in_run("models/{model}.keras"),
         val=shard_files("val"),
         split=split_input,
+        views=views_of("val"),
         code=script_code("choose_operating_point.py"),
     output:
         in_run("operating_point/{model}.json"),

@@ -34,6 +34,27 @@ rule export_models:
         "../scripts/export_models.py"
 
 
+# results/export must hold exactly this run's models: after `models` or `evaluation.folds` change,
+# the exports of the earlier run would otherwise stay beside them and python -m busflow.predict
+# results/export would use them. This removes them and lists the run's exports in index.json,
+# which predict reads (busflow/predict/export_index.py).
+rule index_exports:
+    input:
+        exports=export_dirs(),
+        code=script_code("index_exports.py"),
+    output:
+        "results/export/index.json",
+    log:
+        "results/logs/index_exports.log",
+    localrule: True
+    conda:
+        "../envs/data.yaml"
+    containerized:
+        DATA_CONTAINER
+    script:
+        "../scripts/index_exports.py"
+
+
 rule write_model_card:
     input:
         comparison="results/comparison.csv",

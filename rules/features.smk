@@ -20,6 +20,7 @@ rule extract_vgg16_features:
     input:
         shards=lambda wildcards: shard_files(wildcards.split),
         weights=weights_input,
+        views=views_of("{split}"),
         code=script_code("extract_vgg16_features.py"),
     output:
         "results/features/{split}.npz",

@@ -25,3 +25,32 @@ rule split_images:
         held_out_sites=held_out_sites(config),
     script:
         "../scripts/split_images.py"
+
+
+# Each shard split's slice of the manifest and the split: all the augment jobs read. A checkpoint,
+# so that Snakemake plans the jobs below it again once it has run, and skips those whose slices
+# came out byte-identical: new pixels in a test image re-run the test shards and the evaluation,
+# not the training (busflow/split/views.py).
+checkpoint split_views:
+    input:
+        manifest="results/manifest.csv",
+        split="results/split.csv",
+        code=script_code("split_views.py"),
+    output:
+        **{
+            name: path
+            for split in shard_splits()
+            for name, path in view_files(split).items()
+        },
+    log:
+        "results/logs/split_views.log",
+    localrule: True
+    conda:
+        "../envs/data.yaml"
+    containerized:
+        DATA_CONTAINER
+    params:
+        splits=shard_splits(),
+        protocol=PROTOCOL,
+    script:
+        "../scripts/split_views.py"

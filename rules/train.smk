@@ -26,6 +26,8 @@ for spec in MODEL_SPECS:
         input:
             **training_inputs(spec),
             split=split_input,
+            # only the train and val slices: a test image's change re-runs no training
+            views=views_of("train", "val"),
             code=script_code("train_model.py"),
         output:
             model=in_run(f"models/{spec.name}.keras"),

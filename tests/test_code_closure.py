@@ -80,7 +80,9 @@ def rule_scripts() -> dict[str, str]:
     scripts = {}
     for smk in (REPO / "rules").glob("*.smk"):
         for rule, body in re.findall(
-            r"^rule (\w+):\n(.*?)(?=^rule |\Z)", smk.read_text(), re.S | re.M
+            r"^(?:rule|checkpoint) (\w+):\n(.*?)(?=^(?:rule|checkpoint) |\Z)",
+            smk.read_text(),
+            re.S | re.M,
         ):
             match = re.search(r'script:\s*"\.\./scripts/([\w.]+)"', body)
             if match:
@@ -91,7 +93,9 @@ def rule_scripts() -> dict[str, str]:
 def planned_code_inputs(dry_run: str) -> dict[str, set[Path]]:
     """rule -> the busflow modules among its inputs, from a dry run's job listing."""
     inputs = {}
-    for rule, listed in re.findall(r"^\s*(?:local)?rule (\w+):\n\s+input: (.*)$", dry_run, re.M):
+    for rule, listed in re.findall(
+        r"^\s*(?:local)?(?:rule|checkpoint) (\w+):\n\s+input: (.*)$", dry_run, re.M
+    ):
         inputs[rule] = {Path(p) for p in listed.split(", ") if f"{PACKAGE}/" in p}
     return inputs
 

@@ -136,3 +136,15 @@ def test_masks_are_written_beside_the_images_and_mark_the_lesion(tmp_path):
         image = np.asarray(Image.open(path), dtype=float)
         assert 0 < mask.mean() < 0.5
         assert image[mask].mean() < image[~mask].mean()  # the lesion is the dark mass
+
+
+def test_the_demo_folder_records_the_settings_it_was_written_with(tmp_path):
+    """The workflow writes the demo only while the folder holds no demo of the config's settings;
+    afterwards a demo image deleted by the user stays deleted (rules/common.smk raw_images)."""
+    from busflow.data.demo import demo_is_written, demo_settings
+
+    settings = demo_settings(2, 32, 0, masks=True)
+    assert not demo_is_written(tmp_path / "demo", settings)
+    generate_demo_dataset(tmp_path / "demo", n_per_class=2, size=32, masks=True)
+    assert demo_is_written(tmp_path / "demo", settings)
+    assert not demo_is_written(tmp_path / "demo", demo_settings(3, 32, 0, masks=True))

@@ -15,7 +15,11 @@ def rule_scripts() -> dict[str, str]:
     found = {}
     for smk in sorted((REPO / "rules").glob("*.smk")):
         text = smk.read_text()
-        starts = list(re.finditer(r"^\s*rule (\w+):|^\s*rule:\n\s+name:\s*\n\s+(\S+)", text, re.M))
+        starts = list(
+            re.finditer(
+                r"^\s*(?:rule|checkpoint) (\w+):|^\s*rule:\n\s+name:\s*\n\s+(\S+)", text, re.M
+            )
+        )
         for start, end in zip(starts, [*starts[1:], None]):
             body = text[start.end() : end.start() if end else len(text)]
             script = re.search(r'"\.\./scripts/(\w+)\.py"', body)

@@ -508,3 +508,56 @@ def test_a_failing_onnx_export_is_recorded_and_leaves_the_rest_of_the_export(mon
         "mixed_float16 is not supported",
     }
     assert not (tmp_path / "model.onnx").exists()
+
+
+def export_copy(exported: Path, folder: Path, name: str, fold=None, folds=1) -> Path:
+    """A copy of an export, recorded as model ``name`` (fold ``fold`` of ``folds``)."""
+    shutil.copytree(exported, folder)
+    record = json.loads((folder / "model.json").read_text())
+    record["model"].update(name=name, fold=fold, folds=folds)
+    (folder / "model.json").write_text(json.dumps(record))
+    return folder
+
+
+def test_the_export_folder_holds_the_runs_models_and_predict_refuses_others_by_name(
+    exported, tmp_path
+):
+    """Issue 35, 7: after models: [baseline], the earlier run's transfer export stayed in
+    results/export and python -m busflow.predict results/export used it without a word."""
+    from busflow.jobs.index_exports import index_exports_job
+    from busflow.predict.predictions import load_exports
+
+    root = tmp_path / "export"
+    baseline = export_copy(exported, root / "baseline", "baseline")
+    export_copy(exported, root / "transfer", "transfer")  # the earlier run's
+    index_exports_job([baseline], root / "index.json")
+    assert sorted(p.name for p in root.iterdir()) == ["baseline", "index.json"]
+    assert [e.name for e in load_exports([root])] == ["baseline"]
+    stray = export_copy(exported, root / "transfer", "transfer")  # copied in again
+    with pytest.raises(ExportError, match=f"{stray} is not one of this run's exports"):
+        load_exports([root])
+    shutil.rmtree(stray)
+    (baseline / "model.json").write_text((baseline / "model.json").read_text() + "\n")
+    with pytest.raises(ExportError, match="index.json was written before .*baseline changed"):
+        load_exports([root])
+    assert [e.name for e in load_exports([baseline])] == ["baseline"]  # a folder by its path
+
+
+def test_a_one_split_export_left_beside_the_folds_is_removed_or_refused(exported, tmp_path):
+    """Issue 35, 7: evaluation.folds 1 -> 2 left the one-split export's files in
+    results/export/baseline, above fold0/ and fold1/."""
+    from busflow.jobs.index_exports import index_exports_job
+    from busflow.predict.predictions import load_exports
+
+    root = tmp_path / "export"
+    export_copy(exported, root / "baseline", "baseline")
+    folds = [
+        export_copy(exported, root / "baseline" / f"fold{k}", "baseline", k, 2) for k in (0, 1)
+    ]
+    export_copy(exported, root / "baseline" / "fold2", "baseline", 2, 3)  # of folds: 3 before
+    with pytest.raises(ExportError, match="more exports inside it"):
+        load_exports([root / "baseline"])
+    index_exports_job(folds, root / "index.json")
+    assert sorted(p.name for p in (root / "baseline").iterdir()) == ["fold0", "fold1"]
+    assert [e.fold for e in load_exports([root])] == [0, 1]
+    assert [e.fold for e in load_exports([root / "baseline"])] == [0, 1]

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -34,6 +35,7 @@ def test_models_selects_what_is_trained_and_tabulated_and_keeps_what_it_continue
     assert jobs["train_finetune"] == 1 and jobs["train_transfer"] == 1  # finetune continues it
     assert "train_baseline" not in jobs and "train_finetune45" not in jobs
     assert jobs["evaluate_model"] == 1
+    assert jobs["export_models"] == 1 and jobs["index_exports"] == 1
     wrong = write_config(tmp_path / "wrong.yaml", {"models": ["finetune", "resnet"]})
     result = snakemake(tmp_path, "-n", configfile=wrong, check=False)
     assert (
@@ -194,6 +196,55 @@ def test_editing_figure_code_reruns_only_the_figure_rule(demo_run):
         figures.write_bytes(original)
         os.utime(figures, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert set(jobs) == {"plot_figures", "all"}
+
+
+def test_deleting_a_demo_image_drops_it_from_the_manifest_and_writes_no_demo(demo_run):
+    """Issue 35, 6: 'Nothing to be done', and the manifest and split kept the image. Once
+    written, the demo folder is data like any other (rules/common.smk raw_images)."""
+    image = demo_run / "resources/demo_data/benign/benign_0003.png"
+    content, stat = image.read_bytes(), image.stat()
+    image.unlink()
+    try:
+        jobs = planned_jobs(in_demo(demo_run, "-n", "results/split.csv").stdout)
+    finally:
+        image.write_bytes(content)
+        os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert set(jobs) == {"build_manifest", "split_images"}
+    nothing = in_demo(demo_run, "-n")
+    assert "Nothing to be done" in nothing.stdout + nothing.stderr
+
+
+def test_new_pixels_in_a_test_image_rerun_its_evaluation_and_no_training(demo_run):
+    """Issue 35, 8: one test image's new pixels retrained all four models, whose train and val
+    data came out byte-identical. The shards read their split's slice (rule split_views, a
+    checkpoint): Snakemake skips the jobs whose slices came out the same."""
+    from PIL import Image
+
+    split = pd.read_csv(demo_run / "results/split.csv")
+    test_id = split.loc[split["split"] == "test", "image_id"].iloc[0]
+    image = demo_run / "resources/demo_data" / f"{test_id}.png"
+    pixels = np.asarray(Image.open(image)).copy()
+    pixels[:8, :8] = 255 - pixels[:8, :8]
+    Image.fromarray(pixels).save(image)
+    kept = [
+        *(demo_run / "results/models").glob("*.keras"),
+        *(demo_run / "results/history").glob("*.csv"),
+        *(demo_run / "results/shards/train").glob("*.npz"),
+        demo_run / "results/features/train.npz",
+        demo_run / "results/features/val.npz",
+        *(demo_run / "results/operating_point").glob("*.json"),
+    ]
+    redone = [
+        demo_run / "results/shards/test/0.npz",
+        demo_run / "results/eval/baseline/metrics.json",
+    ]
+    before = {path: path.stat().st_mtime_ns for path in kept + redone}
+    targets = [str(p.relative_to(demo_run)) for p in kept + redone]
+    in_demo(demo_run, "--cores", "2", *targets)
+    assert {p: p.stat().st_mtime_ns for p in kept} == {p: before[p] for p in kept}
+    assert all(p.stat().st_mtime_ns > before[p] for p in redone)
+    nothing = in_demo(demo_run, "-n", *targets)
+    assert "Nothing to be done" in nothing.stdout + nothing.stderr
 
 
 def test_a_corrupt_new_image_stops_the_run_by_name_and_keeps_the_models(demo_run):

@@ -18,6 +18,7 @@ are learnable but not trivially separable.
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 from collections.abc import Sequence
 
@@ -173,6 +174,34 @@ def demo_mask_file(out_dir, label: str, index: int) -> pathlib.Path:
     return image.with_name(f"{image.stem}_mask.png")
 
 
+# Beside the class folders (hidden: no layout check or listing reads it): the settings of the demo
+# written there, so that the workflow can tell a demo still to write from a written one.
+DEMO_RECORD = ".busflow_demo.json"
+
+
+def demo_record_file(out_dir) -> pathlib.Path:
+    return pathlib.Path(out_dir) / DEMO_RECORD
+
+
+def demo_settings(n_per_class: int, size: int, seed: int, classes=CLASSES, masks=False) -> dict:
+    return {
+        "n_per_class": int(n_per_class),
+        "size": int(size),
+        "seed": int(seed),
+        "classes": list(classes),
+        "masks": bool(masks),
+    }
+
+
+def demo_is_written(out_dir, settings: dict) -> bool:
+    """Whether ``out_dir`` holds the demo of these settings (its record says so). Then the folder
+    is the data set like any other: a demo image deleted since is not written again."""
+    try:
+        return json.loads(demo_record_file(out_dir).read_text()) == settings
+    except (OSError, ValueError):
+        return False
+
+
 def generate_demo_dataset(
     out_dir,
     n_per_class: int = 60,
@@ -186,7 +215,8 @@ def generate_demo_dataset(
     Each image has its own generator seeded by (seed, class index, image index),
     so asking for more images leaves the earlier ones unchanged. Files with
     other names in out_dir are left alone; our own names are overwritten. ``masks``: also write
-    each lesion's mask beside its image (<name>_mask.png, white = lesion), BUSI's layout.
+    each lesion's mask beside its image (<name>_mask.png, white = lesion), BUSI's layout. Last,
+    the settings go to DEMO_RECORD (demo_is_written).
     """
     out_dir = pathlib.Path(out_dir)
     written = []
@@ -202,6 +232,8 @@ def generate_demo_dataset(
                     demo_mask_file(out_dir, label, i)
                 )
             written.append(path)
+    settings = demo_settings(n_per_class, size, seed, classes, masks)
+    demo_record_file(out_dir).write_text(json.dumps(settings, indent=2) + "\n")
     return written
 
 

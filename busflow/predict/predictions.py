@@ -16,7 +16,8 @@ from busflow.errors import ExportError
 from busflow.evaluate.calibration import Recalibration
 from busflow.evaluate.crossval import fold_ensemble
 from busflow.models.registry import model_names
-from busflow.predict.export import ExportedModel, find_exports, read_export
+from busflow.predict.export import ExportedModel, read_export
+from busflow.predict.export_index import run_folders
 from busflow.predict.new_images import (
     csv_annotations,
     listing,
@@ -33,8 +34,9 @@ CHUNK = 64
 
 
 def load_exports(paths) -> list[ExportedModel]:
-    """Every export at or under ``paths``, checked; one model from two sizes or runs is refused."""
-    folders = [folder for path in paths for folder in find_exports(path)]
+    """Every export at or under ``paths`` (what an export root's index.json lists), checked; one
+    model from two sizes or runs is refused."""
+    folders = [folder for path in paths for folder in run_folders(path)]
     if not folders:
         raise ExportError(
             f"{', '.join(map(str, paths))}: no exported model here (no model.json at or below). "
