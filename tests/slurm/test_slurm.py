@@ -145,10 +145,18 @@ def read_metrics(workdir, model):
 def refused_then_allowed(cluster, tiny_config, cpu_allowed, tmp_path_factory):
     """One run directory, twice: with the default training.require_gpu the first GPU job finds no
     GPU and the run stops (retries off: the error would only repeat); then the same run with
-    require_gpu: false finishes from what the first one left. Accounting of each attempt."""
+    require_gpu: false finishes from what the first one left. Accounting of each attempt.
+    The first run targets the baseline and the test shards only: one GPU job, not the three
+    feature jobs as well, which Snakemake would let fail one after another on the one GPU."""
     workdir = tmp_path_factory.mktemp("slurm")
     started = now_for_sacct()
-    refused = slurm_run(workdir, tiny_config, check=False, options=["--retries", "0"])
+    refused = slurm_run(
+        workdir,
+        tiny_config,
+        check=False,
+        options=["--retries", "0"],
+        targets=["results/models/baseline.keras", "results/shards/test/0.npz"],
+    )
     refused_jobs = accounting_since(started)
     outputs_after_refusal = sorted(
         str(p.relative_to(workdir)) for p in (workdir / "results").rglob("*") if p.is_file()
