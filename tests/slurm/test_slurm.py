@@ -300,11 +300,15 @@ def checkpointed_epochs(workdir: Path) -> int:
         return 0
 
 
-def resumed_epochs(workdir: Path) -> list[int]:
-    """The epoch after which each resumed part of train_baseline's log picked up."""
+def baseline_log(workdir: Path) -> str:
+    """train_baseline's log: Snakemake starts it afresh for each run of the job."""
     log = workdir / "results" / "logs" / "train_baseline.log"
-    text = log.read_text() if log.is_file() else ""
-    return [int(n) for n in re.findall(r"resuming from checkpoint after epoch (\d+) of", text)]
+    return log.read_text() if log.is_file() else ""
+
+
+def resumed_epochs(log: str) -> list[int]:
+    """The epoch after which the training in ``log`` picked up from its checkpoint."""
+    return [int(n) for n in re.findall(r"resuming from checkpoint after epoch (\d+) of", log)]
 
 
 def training_pids(workdir: Path, job_id: str) -> list[str]:
@@ -342,7 +346,8 @@ def requeue_then_kill(workdir: Path, events: list, deadline: float) -> None:
     as the kernel's OOM killer or a failing node does it (the job fails; Snakemake retries it).
     (A plain `scancel` is not used: SLURM reports 'CANCELLED by <uid>', which
     snakemake-executor-plugin-slurm 2.8.0 does not recognise, so Snakemake would wait forever.)
-    ``events``: ("requeued" | "killed", job id, epochs checkpointed then), or ("error", text)."""
+    ``events``: ("requeued" | "killed", job id, epochs checkpointed then, and for "killed" the
+    requeued run's log), or ("error", text)."""
     try:
 
         def checkpointed_and_running():
@@ -355,12 +360,12 @@ def requeue_then_kill(workdir: Path, events: list, deadline: float) -> None:
 
         def resumed_and_trained_on():
             """the requeued job resumed and checkpointed one more epoch"""
-            resumed = resumed_epochs(workdir)
+            resumed = resumed_epochs(baseline_log(workdir))
             progressed = resumed and checkpointed_epochs(workdir) > resumed[-1]
             return progressed and training_pids(workdir, job_id)
 
         pids = wait_until(resumed_and_trained_on, deadline)
-        events.append(("killed", job_id, checkpointed_epochs(workdir)))
+        events.append(("killed", job_id, checkpointed_epochs(workdir), baseline_log(workdir)))
         for pid in pids:
             os.kill(int(pid), signal.SIGKILL)
     except Exception as error:  # reported by the test, not lost in this thread
@@ -403,17 +408,19 @@ def test_a_requeued_then_killed_training_job_resumes_each_time_to_the_same_end(
     finally:
         watcher.join()
     assert [event[0] for event in events] == ["requeued", "killed"], events
-    (_, job_id, requeued_at), (_, _, killed_at) = events
+    (_, job_id, requeued_at), (_, _, killed_at, requeued_log) = events
     # The requeued job ran again under its id (only because sbatch had --requeue: the test
     # cluster has JobRequeue=0), then failed when killed; the retry is a new job that completes.
     assert states_of(job_id) == ["REQUEUED", "FAILED"], states_of(job_id)
     jobs = accounting_since(started)
     baseline = jobs[jobs["comment"].str.startswith("rule_train_baseline")]
     assert (baseline["state"] == "COMPLETED").sum() == 1, baseline
-    log = (run / "results" / "logs" / "train_baseline.log").read_text()
-    assert len(re.findall(rf"SLURM job {job_id}\b", log)) == 2, log[-3000:]
-    after_requeue, after_kill = resumed_epochs(run)
-    assert requeued_at <= after_requeue < after_kill and killed_at <= after_kill < 20
+    # The requeued run (its log, read before the kill) resumed; so did the retry (the log now).
+    assert re.search(rf"SLURM job {job_id}\b", requeued_log), requeued_log[-3000:]
+    resumed = resumed_epochs(requeued_log), resumed_epochs(baseline_log(run))
+    assert len(resumed[0]) == len(resumed[1]) == 1, resumed
+    (after_requeue,), (after_kill,) = resumed
+    assert requeued_at <= after_requeue < after_kill and killed_at <= after_kill < 20, resumed
     pd.testing.assert_frame_equal(
         read_history(run, "baseline"), read_history(local_run, "baseline")
     )
