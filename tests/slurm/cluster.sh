@@ -25,6 +25,8 @@
 #   this one and silently drain the node. One fake typed GPU (gres.conf, File=/dev/null) so
 #   `--gpus=1` and `--gres=gpu:1` jobs are accepted and run; gres/gpu is an accounted TRES.
 # - MinJobAge=600 so finished jobs stay visible to squeue/scontrol for a while.
+# - JobRequeue=0, as on many real sites: only a job submitted with `sbatch --requeue` (what
+#   profiles/slurm asks for) can be requeued, so the requeue test shows that setting matters.
 # - Idempotent: `start` on a healthy cluster with unchanged configs only says so; a rewritten
 #   config restarts the daemons that read it. start/stop are serialised by a lock file, and the
 #   daemons are started with no inherited descriptors (a caller capturing our output never hangs).
@@ -268,6 +270,7 @@ InactiveLimit=0
 KillWait=5
 Waittime=0
 MinJobAge=600
+JobRequeue=0
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory

@@ -1,7 +1,8 @@
 """The workflow on a real one-node SLURM cluster (tests/slurm/cluster.sh): a GPU job that finds no
 GPU stops (the fake GPU is /dev/null) and keeps what finished, the same run with
 training.require_gpu: false submits through sbatch with a GPU request and gives results equal to
-a local run, and a training job killed mid-run is re-submitted and resumes to the same end.
+a local run, and a training job requeued mid-run (pre-emption) and then killed resumes each
+time to the same end.
 Without the cluster: a site profile composes with profiles/slurm, and the gres setting."""
 
 import json
@@ -144,10 +145,18 @@ def read_metrics(workdir, model):
 def refused_then_allowed(cluster, tiny_config, cpu_allowed, tmp_path_factory):
     """One run directory, twice: with the default training.require_gpu the first GPU job finds no
     GPU and the run stops (retries off: the error would only repeat); then the same run with
-    require_gpu: false finishes from what the first one left. Accounting of each attempt."""
+    require_gpu: false finishes from what the first one left. Accounting of each attempt.
+    The first run targets the baseline and the test shards only: one GPU job, not the three
+    feature jobs as well, which Snakemake would let fail one after another on the one GPU."""
     workdir = tmp_path_factory.mktemp("slurm")
     started = now_for_sacct()
-    refused = slurm_run(workdir, tiny_config, check=False, options=["--retries", "0"])
+    refused = slurm_run(
+        workdir,
+        tiny_config,
+        check=False,
+        options=["--retries", "0"],
+        targets=["results/models/baseline.keras", "results/shards/test/0.npz"],
+    )
     refused_jobs = accounting_since(started)
     outputs_after_refusal = sorted(
         str(p.relative_to(workdir)) for p in (workdir / "results").rglob("*") if p.is_file()
@@ -166,12 +175,6 @@ def refused_then_allowed(cluster, tiny_config, cpu_allowed, tmp_path_factory):
 @pytest.fixture(scope="module")
 def slurm_workflow(refused_then_allowed):
     return refused_then_allowed["workdir"], refused_then_allowed["jobs"]
-
-
-def failed_gpu_logs(workdir: Path) -> list[Path]:
-    logs = [workdir / "results" / "logs" / f"{rule}.log" for rule in GPU_RULES[1:]]
-    logs += list((workdir / "results" / "logs" / "extract_vgg16_features").glob("*.log"))
-    return [log for log in logs if log.is_file() and "WrongDeviceError" in log.read_text()]
 
 
 def test_a_gpu_job_that_finds_no_gpu_stops_the_run_with_the_fix(refused_then_allowed):
@@ -272,6 +275,12 @@ def running_job_of(rule: str) -> str | None:
     return None
 
 
+def job_state(job_id: str) -> str:
+    return subprocess.run(
+        ["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True
+    ).stdout.strip()
+
+
 def slurm_job_of_process(pid: str) -> str | None:
     try:
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
@@ -283,49 +292,110 @@ def slurm_job_of_process(pid: str) -> str | None:
     return None
 
 
-def kill_when_checkpointed(workdir: Path, min_epoch: int, killed: list, deadline: float) -> None:
-    """SIGKILL train_baseline's process inside its SLURM job once ``min_epoch`` epochs are saved.
-
-    A process killed outright, as the kernel's OOM killer or a failing node does it, is what a
-    job must survive. (A plain `scancel` is not used: SLURM reports 'CANCELLED by <uid>', which
-    snakemake-executor-plugin-slurm 2.8.0 does not recognise, so Snakemake would wait forever.)
-    """
+def checkpointed_epochs(workdir: Path) -> int:
     state = workdir / "results" / "models" / "baseline.checkpoint" / "state.json"
-    while time.time() < deadline and not killed:
-        try:
-            epochs = len(json.loads(state.read_text())["history"])
-        except (OSError, ValueError, KeyError):
-            epochs = 0
-        job_id = running_job_of("train_baseline") if epochs >= min_epoch else None
-        if job_id:
-            # Only this test's baseline job: its script lives under workdir/.snakemake/scripts, and
-            # every model's job runs train_model.py, so the SLURM job id picks the baseline's.
-            folders = "|".join(sorted({re.escape(str(workdir)), re.escape(str(workdir.resolve()))}))
-            pattern = rf"({folders})/\.snakemake/scripts/\S*train_model\.py"
-            candidates = subprocess.run(
-                ["pgrep", "-f", pattern], capture_output=True, text=True
-            ).stdout.split()
-            pids = [pid for pid in candidates if slurm_job_of_process(pid) == job_id]
-            for pid in pids:
-                os.kill(int(pid), signal.SIGKILL)
-            if pids:
-                killed.append((job_id, epochs))
-                return
-        time.sleep(0.1)
+    try:
+        return len(json.loads(state.read_text())["history"])
+    except (OSError, ValueError, KeyError):
+        return 0
 
 
-def test_killed_training_job_is_resubmitted_and_resumes_to_the_same_end(
+def baseline_log(workdir: Path) -> str:
+    """train_baseline's log: Snakemake starts it afresh for each run of the job."""
+    log = workdir / "results" / "logs" / "train_baseline.log"
+    return log.read_text() if log.is_file() else ""
+
+
+def resumed_epochs(log: str) -> list[int]:
+    """The epoch after which the training in ``log`` picked up from its checkpoint."""
+    return [int(n) for n in re.findall(r"resuming from checkpoint after epoch (\d+) of", log)]
+
+
+def training_pids(workdir: Path, job_id: str) -> list[str]:
+    """train_model.py processes of this run's SLURM job ``job_id``: the script lives under
+    workdir/.snakemake/scripts, and every model's job runs it, so the job id picks the one."""
+    folders = "|".join(sorted({re.escape(str(workdir)), re.escape(str(workdir.resolve()))}))
+    pattern = rf"({folders})/\.snakemake/scripts/\S*train_model\.py"
+    candidates = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+    return [pid for pid in candidates.stdout.split() if slurm_job_of_process(pid) == job_id]
+
+
+def wait_until(condition, deadline: float, interval: float = 0.1):
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(getattr(condition, "__doc__", None) or "condition")
+
+
+def requeue(job_id: str) -> None:
+    """`scontrol requeue`, as pre-emption with PreemptMode=REQUEUE does it; then lift the hold
+    of about 2 minutes (Reason BeginTime) that SLURM 22.05 puts on a requeued job, which only
+    makes the test wait."""
+    subprocess.run(["scontrol", "requeue", job_id], check=True, capture_output=True)
+    wait_until(lambda: job_state(job_id) == "PENDING", time.time() + 60)
+    subprocess.run(
+        ["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True, capture_output=True
+    )
+
+
+def requeue_then_kill(workdir: Path, events: list, deadline: float) -> None:
+    """Pre-empt train_baseline's SLURM job once 2 epochs are checkpointed (requeued: the same job
+    runs again); once that run has resumed and checkpointed another epoch, SIGKILL its process,
+    as the kernel's OOM killer or a failing node does it (the job fails; Snakemake retries it).
+    (A plain `scancel` is not used: SLURM reports 'CANCELLED by <uid>', which
+    snakemake-executor-plugin-slurm 2.8.0 does not recognise, so Snakemake would wait forever.)
+    ``events``: ("requeued" | "killed", job id, epochs checkpointed then, and for "killed" the
+    requeued run's log), or ("error", text)."""
+    try:
+
+        def checkpointed_and_running():
+            """train_baseline running with 2 epochs checkpointed"""
+            return checkpointed_epochs(workdir) >= 2 and running_job_of("train_baseline")
+
+        job_id = wait_until(checkpointed_and_running, deadline)
+        events.append(("requeued", job_id, checkpointed_epochs(workdir)))
+        requeue(job_id)
+
+        def resumed_and_trained_on():
+            """the requeued job resumed and checkpointed one more epoch"""
+            resumed = resumed_epochs(baseline_log(workdir))
+            progressed = resumed and checkpointed_epochs(workdir) > resumed[-1]
+            return progressed and training_pids(workdir, job_id)
+
+        pids = wait_until(resumed_and_trained_on, deadline)
+        events.append(("killed", job_id, checkpointed_epochs(workdir), baseline_log(workdir)))
+        for pid in pids:
+            os.kill(int(pid), signal.SIGKILL)
+    except Exception as error:  # reported by the test, not lost in this thread
+        events.append(("error", repr(error)))
+
+
+def states_of(job_id: str) -> list[str]:
+    """Every run of SLURM job ``job_id`` in order (sacct -D: a requeued run keeps its record)."""
+    out = subprocess.run(
+        ["sacct", "-D", "-X", "-n", "-P", "-j", job_id, "--format=State"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.split()
+
+
+def test_a_requeued_then_killed_training_job_resumes_each_time_to_the_same_end(
     slurm_workflow, tiny_config, cpu_allowed, local_run, tmp_path
 ):
+    """Pre-emption (SLURM requeues the job: same id, same attempt) and a kill (the job fails and
+    Snakemake re-submits it) in one run of the baseline: each run resumes from the checkpoint,
+    and the model is the one an uninterrupted run gives."""
     # A copy of the finished SLURM run in which only the baseline trains again, and is scored.
     # (--forcerun: a deleted model alone would not re-run, its evaluation being up to date.)
     run = tmp_path / "run"
     shutil.copytree(slurm_workflow[0], run, symlinks=True)
     started = now_for_sacct()
-    killed = []
-    watcher = threading.Thread(
-        target=kill_when_checkpointed, args=(run, 2, killed, time.time() + 900)
-    )
+    events = []
+    watcher = threading.Thread(target=requeue_then_kill, args=(run, events, time.time() + 900))
     watcher.start()
     try:
         slurm_run(
@@ -336,16 +406,21 @@ def test_killed_training_job_is_resubmitted_and_resumes_to_the_same_end(
             targets=["results/eval/baseline/metrics.json"],
         )
     finally:
-        killed.append(None) if not killed else None
         watcher.join()
-    assert killed and killed[0] is not None, "train_baseline finished before it could be killed"
-    job_id, _ = killed[0]
+    assert [event[0] for event in events] == ["requeued", "killed"], events
+    (_, job_id, requeued_at), (_, _, killed_at, requeued_log) = events
+    # The requeued job ran again under its id (only because sbatch had --requeue: the test
+    # cluster has JobRequeue=0), then failed when killed; the retry is a new job that completes.
+    assert states_of(job_id) == ["REQUEUED", "FAILED"], states_of(job_id)
     jobs = accounting_since(started)
     baseline = jobs[jobs["comment"].str.startswith("rule_train_baseline")]
-    assert baseline.set_index("job_id").loc[job_id, "state"] == "FAILED"
-    assert (baseline["state"] == "COMPLETED").sum() == 1
-    log = (run / "results" / "logs" / "train_baseline.log").read_text()
-    assert "resuming from checkpoint after epoch" in log
+    assert (baseline["state"] == "COMPLETED").sum() == 1, baseline
+    # The requeued run (its log, read before the kill) resumed; so did the retry (the log now).
+    assert re.search(rf"SLURM job {job_id}\b", requeued_log), requeued_log[-3000:]
+    resumed = resumed_epochs(requeued_log), resumed_epochs(baseline_log(run))
+    assert len(resumed[0]) == len(resumed[1]) == 1, resumed
+    (after_requeue,), (after_kill,) = resumed
+    assert requeued_at <= after_requeue < after_kill and killed_at <= after_kill < 20, resumed
     pd.testing.assert_frame_equal(
         read_history(run, "baseline"), read_history(local_run, "baseline")
     )
@@ -450,6 +525,8 @@ def test_gpu_jobs_ask_gpus_and_as_many_cpus_as_their_threads_with_the_sites_acco
     assert "-A site_acc" in call and "-p gpu" in call, call
     assert "--cpus-per-task=4" in call and "--cpus-per-gpu" not in call, call
     assert "--mem 16000" in call and "-t 60" in call, call
+    # profiles/slurm's slurm-requeue: pre-emption requeues the job (JobRequeue=0 sites too)
+    assert " --requeue" in call and "--no-requeue" not in call, call
 
 
 def test_the_gres_setting_emits_only_gres(tmp_path, monkeypatch):
