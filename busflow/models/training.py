@@ -216,7 +216,8 @@ def train_resumable(
         started = time.perf_counter()
         # The epoch's order is drawn from (seed, epoch) and its batches read from it in turn.
         order = epoch_order(len(y_train), plan.seed, epoch)
-        progress = Progress(f"epoch {epoch + 1}/{plan.epochs}", len(order), log=log, final=False)
+        label = f"training epoch {epoch + 1}/{plan.epochs}"
+        progress = Progress(label, len(order), log=log, final=False)
         result = model.fit(
             Batches(x_train, y_train, order, plan.batch_size, add_channel, progress),
             validation_data=validation,
