@@ -68,9 +68,7 @@ class Rows:
 
     def batches(self, size: int):
         """(positions, rows) of consecutive batches of ``size`` rows."""
-        for start in range(0, len(self), size):
-            positions = np.arange(start, min(start + size, len(self)))
-            yield positions, self[positions]
+        return batches(self, size)
 
     def _read(self, rows: np.ndarray) -> np.ndarray:
         out = np.empty((len(rows), *self.row_shape), self.dtype)
@@ -96,6 +94,13 @@ def concat_rows(arrays) -> "Rows | np.ndarray":
     if arrays and all(isinstance(a, Rows) and a.index.size == a.starts[-1] for a in arrays):
         return Rows([part for a in arrays for part in a.parts])
     return np.concatenate([np.asarray(a) for a in arrays])
+
+
+def batches(values, size: int):
+    """(positions, rows) of consecutive batches of an array or of Rows."""
+    for start in range(0, len(values), size):
+        positions = np.arange(start, min(start + size, len(values)))
+        yield positions, np.asarray(values[positions])
 
 
 def take(values, selection):

@@ -18,7 +18,7 @@ rule choose_operating_point:
         KERAS_ENV
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=lambda wildcards, attempt: rule_mem_mb("evaluate", config, attempt),
         runtime=30,
     params:
         # only what the choice depends on: changing the bootstrap or the folds re-runs nothing here
@@ -60,7 +60,7 @@ rule evaluate_model:
         KERAS_ENV
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=lambda wildcards, attempt: rule_mem_mb("evaluate", config, attempt),
         runtime=30,
     params:
         evaluation=config["evaluation"],

@@ -25,7 +25,7 @@ from busflow.outputs import save_json, write_csv
 from busflow.runtime.acceleration import set_predict_jit
 from busflow.runtime.keras_job import accelerate
 from busflow.runtime.progress import Progress
-from busflow.store import NpzWriter, open_npz
+from busflow.store import NpzWriter, batches, open_npz
 
 
 def extract_vgg16_features_job(
@@ -53,7 +53,7 @@ def extract_vgg16_features_job(
     progress = Progress(f"features {meta['split']}", total)
     try:
         # predict_on_batch on the same batches that predict(batch_size) would cut: same features.
-        for positions, batch in images.batches(batch_size) if total else ():
+        for positions, batch in batches(images, batch_size):
             outputs = extractor.predict_on_batch(batch[..., None])
             for key in keys:
                 values = keras.ops.convert_to_numpy(outputs[key]).astype(dtypes[key])

@@ -1,0 +1,40 @@
+"""busflow.runtime.memory: the rules' mem_mb from measured peaks, growing with batch, image size
+and attempt, never with the number of images or copies."""
+
+import copy
+
+import pytest
+
+from busflow.runtime import memory
+
+
+@pytest.fixture
+def config(cfg):
+    config = copy.deepcopy(cfg)
+    config["data"]["image_size"] = 224
+    return config
+
+
+def test_estimate_grows_with_batch_and_pixels_not_with_copies(config):
+    peak = memory.estimated_peak_mb("train_finetune_job", config, "finetune")
+    config["augment"]["factor"] *= 6
+    assert memory.estimated_peak_mb("train_finetune_job", config, "finetune") == peak
+    config["training"]["finetune"]["batch_size"] *= 2
+    bigger_batch = memory.estimated_peak_mb("train_finetune_job", config, "finetune")
+    config["data"]["image_size"] = 448
+    assert peak < bigger_batch < memory.estimated_peak_mb("train_finetune_job", config, "finetune")
+
+
+def test_rule_mem_mb_has_headroom_rounds_up_and_grows_with_attempt(config):
+    first = memory.rule_mem_mb("extract_vgg16_features", config, 1)
+    peak = memory.estimated_peak_mb("extract_vgg16_features", config)
+    assert first >= peak * memory.HEADROOM and first % memory.ROUND_MB == 0
+    assert memory.rule_mem_mb("extract_vgg16_features", config, 3) == 3 * first
+
+
+def test_every_planned_job_has_a_measured_entry(config):
+    jobs = memory.planned_jobs(config, ["baseline", "transfer", "finetune", "finetune45"])
+    assert {job for _, job, _ in jobs} <= set(memory.JOB_MEMORY)
+    assert memory.memory_shortfalls(config, ["finetune"], lambda rule: None) == []
+    short = memory.memory_shortfalls(config, ["finetune"], lambda rule: 100)
+    assert len(short) == len(memory.planned_jobs(config, ["finetune"]))
