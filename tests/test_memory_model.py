@@ -5,6 +5,7 @@ import copy
 
 import pytest
 
+from busflow.models.registry import model_names
 from busflow.runtime import memory
 
 
@@ -16,25 +17,31 @@ def config(cfg):
 
 
 def test_estimate_grows_with_batch_and_pixels_not_with_copies(config):
-    peak = memory.estimated_peak_mb("train_finetune_job", config, "finetune")
+    peak = memory.estimated_peak_mb("train_finetune", config, "finetune")
     config["augment"]["factor"] *= 6
-    assert memory.estimated_peak_mb("train_finetune_job", config, "finetune") == peak
+    assert memory.estimated_peak_mb("train_finetune", config, "finetune") == peak
     config["training"]["finetune"]["batch_size"] *= 2
-    bigger_batch = memory.estimated_peak_mb("train_finetune_job", config, "finetune")
+    bigger_batch = memory.estimated_peak_mb("train_finetune", config, "finetune")
     config["data"]["image_size"] = 448
-    assert peak < bigger_batch < memory.estimated_peak_mb("train_finetune_job", config, "finetune")
+    assert peak < bigger_batch < memory.estimated_peak_mb("train_finetune", config, "finetune")
 
 
 def test_rule_mem_mb_has_headroom_rounds_up_and_grows_with_attempt(config):
     first = memory.rule_mem_mb("extract_vgg16_features", config, 1)
     peak = memory.estimated_peak_mb("extract_vgg16_features", config)
-    assert first >= peak * memory.HEADROOM and first % memory.ROUND_MB == 0
+    assert first >= (peak + memory.GPU_RUNTIME_MB) * memory.HEADROOM
+    assert first % memory.ROUND_MB == 0
+    evaluation = memory.rule_mem_mb("evaluate", config, 1)
+    assert evaluation >= memory.estimated_peak_mb("evaluate", config) * memory.HEADROOM
     assert memory.rule_mem_mb("extract_vgg16_features", config, 3) == 3 * first
 
 
 def test_every_planned_job_has_a_measured_entry(config):
-    jobs = memory.planned_jobs(config, ["baseline", "transfer", "finetune", "finetune45"])
+    jobs = memory.planned_jobs(config, model_names())
     assert {job for _, job, _ in jobs} <= set(memory.JOB_MEMORY)
+    assert [job for _, job, _ in jobs if job.startswith("train_")] == [
+        f"train_{model}" for model in model_names()
+    ]
     assert memory.memory_shortfalls(config, ["finetune"], lambda rule: None) == []
     short = memory.memory_shortfalls(config, ["finetune"], lambda rule: 100)
     assert len(short) == len(memory.planned_jobs(config, ["finetune"]))

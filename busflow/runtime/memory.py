@@ -16,20 +16,30 @@ at its default batch size minus its batch term (bench: python -m busflow.runtime
 
 import math
 
-from busflow.models.registry import model_spec
+from busflow.models.registry import model_names, model_spec
 
-# job -> (base MB, MB per sample of a batch at 224 px); docs/results/memory/README.md.
+# job -> (base MB, MB per sample of a batch at 224 px), TensorFlow 2.21 on the CPU
+# (docs/results/memory/README.md). extract_vgg16_features: fitted to its train (batch 32) and
+# val (6 samples) jobs; the training jobs: their measured peak at batch 20 less a per-sample term
+# from the activations their model keeps for the backward pass; finetune45 (not measured on
+# 2 cores) and evaluation (VGG16 inference, as extraction): the per-sample term of the
+# activations, the base of the nearest measured job.
 JOB_MEMORY = {
-    "extract_vgg16_features": (1500.0, 60.0),
-    "train_baseline_job": (1500.0, 60.0),
-    "train_transfer_job": (1500.0, 1.0),
-    "train_finetune_job": (1500.0, 30.0),
-    "evaluate": (1500.0, 60.0),
+    "extract_vgg16_features": (1000.0, 32.0),
+    "train_baseline": (800.0, 25.0),
+    "train_transfer": (1000.0, 1.0),
+    "train_finetune": (1150.0, 4.0),
+    "train_finetune45": (1150.0, 12.0),
+    "evaluate": (1000.0, 32.0),
 }
 # The rules ask for this much more than the estimate on the first attempt (another backend, a GPU
 # runtime, a larger library version), and a multiple of it on each retry.
 HEADROOM = 1.5
 ROUND_MB = 500
+# What the CUDA and cuDNN libraries add to a GPU job's host memory: not measured here (no GPU was
+# lent to the 2-core machine that measured the table), a typical figure; the GPU rules add it.
+GPU_RUNTIME_MB = 2000.0
+CPU_JOBS = ("evaluate",)
 
 
 def job_batch(job: str, config: dict, model: str | None = None) -> int:
@@ -48,14 +58,20 @@ def estimated_peak_mb(job: str, config: dict, model: str | None = None) -> float
 
 
 def rule_mem_mb(job: str, config: dict, attempt: int = 1, model: str | None = None) -> int:
-    """What a rule asks SLURM for: the estimate with headroom, rounded up, times the attempt."""
-    asked = estimated_peak_mb(job, config, model) * HEADROOM
+    """What a rule asks SLURM for: the estimate (plus the GPU runtime for a GPU rule) with
+    headroom, rounded up, times the attempt."""
+    gpu = 0.0 if job in CPU_JOBS else GPU_RUNTIME_MB
+    asked = (estimated_peak_mb(job, config, model) + gpu) * HEADROOM
     return int(math.ceil(asked / ROUND_MB) * ROUND_MB) * int(attempt)
 
 
 def training_job(model: str) -> str:
-    """The memory entry of a model's training rule (its registry trainer)."""
-    return model_spec(model).trainer
+    """The memory entry of a model's training rule: its own, else (a model registered since the
+    measurements) that of the first measured model with the same trainer."""
+    if f"train_{model}" in JOB_MEMORY:
+        return f"train_{model}"
+    trainer = model_spec(model).trainer
+    return next(f"train_{m}" for m in model_names() if model_spec(m).trainer == trainer)
 
 
 def planned_jobs(config: dict, models) -> list[tuple[str, str, str | None]]:
