@@ -45,3 +45,24 @@ def test_every_planned_job_has_a_measured_entry(config):
     assert memory.memory_shortfalls(config, ["finetune"], lambda rule: None) == []
     short = memory.memory_shortfalls(config, ["finetune"], lambda rule: 100)
     assert len(short) == len(memory.planned_jobs(config, ["finetune"]))
+
+
+def test_the_benchmark_reads_each_jobs_peak_from_snakemake_benchmark_files(tmp_path):
+    from busflow.runtime.memory_bench import peaks
+
+    benchmarks = tmp_path / "results" / "benchmarks"
+    header = "s\th:m:s\tmax_rss\n"
+    files = {
+        "train_finetune.tsv": "1235.0",
+        "extract_vgg16_features/train.tsv": "1999.0",
+        "augment_shard/train_0.tsv": "96.0",
+        "augment_shard/train_1.tsv": "98.5",
+    }
+    for name, rss in files.items():
+        (benchmarks / name).parent.mkdir(parents=True, exist_ok=True)
+        (benchmarks / name).write_text(f"{header}1.0\t0:00:01\t{rss}\n")
+    assert peaks(tmp_path) == {
+        "train_finetune": 1235.0,
+        "features_train": 1999.0,
+        "augment_shard": 98.5,
+    }

@@ -100,7 +100,8 @@ def peaks(run: Path) -> dict:
     """max_rss (MB) per job kind: the largest over a kind's jobs (e.g. every shard)."""
     found = {}
     for tsv in sorted((run / "results/benchmarks").rglob("*.tsv")):
-        kind = tsv.parent.name
+        # results/benchmarks/<rule>.tsv, or <rule>/<wildcards>.tsv for a rule with wildcards
+        kind = tsv.stem if tsv.parent.name == "benchmarks" else tsv.parent.name
         if kind == "extract_vgg16_features":
             kind = f"features_{tsv.stem}"
         rss = float(pd.read_csv(tsv, sep="\t")["max_rss"].max())
