@@ -130,9 +130,10 @@ def _member_offsets(path) -> dict:
     return found
 
 
-def open_npz(path, lazy_bytes: int = LAZY_BYTES) -> dict:
+def open_npz(path, lazy_bytes: int | None = None) -> dict:
     """Every array of an .npz: members over ``lazy_bytes`` (with at least one dimension) as Rows,
     the rest loaded. A compressed .npz (np.savez_compressed) is loaded whole."""
+    lazy_bytes = LAZY_BYTES if lazy_bytes is None else lazy_bytes
     offsets = _member_offsets(path)
     arrays = {}
     with np.load(path, allow_pickle=False) as stored:
