@@ -66,6 +66,8 @@ from busflow.protocol import validates_on_test  # noqa: E402
 from busflow.predict.new_images import listed_files  # noqa: E402
 from busflow.runtime.backends import conda_env, container_image  # noqa: E402
 from busflow.runtime.backends import data_container_image  # noqa: E402
+from busflow.runtime.backends import conda_env  # noqa: E402
+from busflow.runtime.memory import rule_mem_mb, training_job  # noqa: E402
 from busflow.runtime.start import import_busflow_from  # noqa: E402
 
 # The jobs' scripts import busflow from this workflow's folder too, in whatever environment runs

@@ -21,7 +21,7 @@ rule choose_operating_point:
         KERAS_CONTAINER
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=lambda wildcards, attempt: rule_mem_mb("evaluate", config, attempt),
         runtime=30,
     params:
         # only what the choice depends on: changing the bootstrap or the folds re-runs nothing here
@@ -65,7 +65,7 @@ rule evaluate_model:
         KERAS_CONTAINER
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=lambda wildcards, attempt: rule_mem_mb("evaluate", config, attempt),
         runtime=30,
     params:
         evaluation=config["evaluation"],

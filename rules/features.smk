@@ -37,7 +37,9 @@ rule extract_vgg16_features:
     threads: GPU_JOB_THREADS
     resources:
         gpu=1,
-        mem_mb=lambda wildcards, attempt: 16000 * attempt,
+        mem_mb=lambda wildcards, attempt: rule_mem_mb(
+            "extract_vgg16_features", config, attempt
+        ),
         runtime=lambda wildcards, attempt: 60 * attempt,
     params:
         weights_file=WEIGHTS_FILE,

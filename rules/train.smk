@@ -44,7 +44,9 @@ for spec in MODEL_SPECS:
         threads: GPU_JOB_THREADS
         resources:
             gpu=1,
-            mem_mb=lambda wildcards, attempt, mb=spec.mem_mb: mb * attempt,
+            mem_mb=lambda wildcards, attempt, model=spec.name: rule_mem_mb(
+                training_job(model), config, attempt, model
+            ),
             runtime=lambda wildcards, attempt, minutes=spec.runtime: minutes * attempt,
         params:
             **training_run(config, spec, WEIGHTS_FILE, fold_selection),

@@ -313,3 +313,19 @@ def test_help_lists_the_options_the_output_every_check_and_the_exit_codes():
         "2 a wrong option",
     ):
         assert text in words, text
+
+
+def test_a_profile_mem_mb_below_a_jobs_estimated_peak_fails_before_submission(
+    good_setup, cluster_path, gpu_backend, tmp_path, capsys
+):
+    """A site profile that caps the fine-tuning job's memory below its measured-peak estimate is
+    reported with the rule, both numbers and where to change it."""
+    site = tmp_path / "site"
+    profile = yaml.safe_load((site / "config.yaml").read_text())
+    profile["set-resources"]["train_finetune"]["mem_mb"] = 1000
+    write_yaml(site / "config.yaml", profile)
+    code, out = run_doctor(good_setup, capsys)
+    assert code == 1
+    line = line_of(out, "job memory")
+    assert "train_finetune asks for 1000 MB, its estimated peak is" in line
+    assert "raise mem_mb of these rules in" in line and str(site) in line

@@ -7,17 +7,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from busflow import store
 from busflow.augment.shards import (
     ShardSpec,
     build_shard,
     copies_per_image,
     is_augmented,
+    load_shards,
     shard_meta,
+    stream_shard,
     write_shard,
 )
 from busflow.data.manifest import build_manifest
 from busflow.data.regions import RoiRule, model_input
 from busflow.split.assign import assign_splits
+from busflow.store import Rows
 
 DATA_CFG = {
     "classes": ["benign", "malignant"],
@@ -120,3 +124,25 @@ def test_train_the_pool_and_every_paper_split_are_augmented_and_sharded():
         False,
     ]
     assert all(is_augmented(s, "paper") for s in ("train", "test"))
+
+
+def test_streamed_shard_equals_the_shard_built_in_memory_and_is_read_lazily(
+    tables, cfg, tmp_path, monkeypatch
+):
+    """The rule writes a shard image by image; its content is that of build_shard, NumPy alone
+    reads it, and load_shards leaves the images on disk (busflow.store.Rows)."""
+    manifest, split_table = tables
+    spec = ShardSpec("train", 1, 2)
+    counts = stream_shard(split_table, manifest, spec, cfg, tmp_path / "1.npz")
+    expected = build_shard(split_table, manifest, spec, cfg)
+    with np.load(tmp_path / "1.npz", allow_pickle=False) as shard:
+        for key, values in expected.items():
+            np.testing.assert_array_equal(shard[key], values)
+        assert json.loads(str(shard["meta"])) == shard_meta(spec, cfg)
+    assert counts == {"samples": len(expected["labels"]), "images": len(set(expected["image_ids"]))}
+    monkeypatch.setattr(store, "LAZY_BYTES", 0)  # these test images are small
+    loaded = load_shards([tmp_path / "1.npz", tmp_path / "1.npz"])
+    assert isinstance(loaded["images"], Rows)
+    assert len(loaded["images"]) == 2 * len(expected["labels"])
+    np.testing.assert_array_equal(loaded["images"][[-1, 0]], expected["images"][[-1, 0]])
+    assert not list(tmp_path.glob("*.tmp*")) and not list(tmp_path.glob(".1.npz*"))

@@ -1,4 +1,5 @@
-"""Augmented shards: uint8 image stacks in .npz files that NumPy alone can read.
+"""Augmented shards: uint8 image stacks in uncompressed .npz files that NumPy alone can read,
+written image by image and read batch by batch (busflow.store).
 
 Each shard holds ``images`` (N, S, S) uint8, ``labels`` (N,) int8 (index in data.classes),
 ``image_ids`` (N,) str, ``copy_index`` (N,) int16 and ``meta`` (a JSON string: protocol,
@@ -23,7 +24,9 @@ from busflow.data.preprocess import Preprocess
 from busflow.data.regions import Region, RoiRule, model_input
 from busflow.hashing import stable_int, stable_unit
 from busflow.protocol import is_leaky, splits_copies
+from busflow.runtime.progress import Progress
 from busflow.split.folds import ORIGINAL_WHEN_NOT_KEPT
+from busflow.store import NpzWriter, concat_rows, open_npz
 
 
 @dataclass(frozen=True)
@@ -120,11 +123,10 @@ def image_samples(
     return apply_to_copies(stack, ordered, key, scanner, untouched)
 
 
-def build_shard(
-    split_table: pd.DataFrame, manifest: pd.DataFrame, spec: ShardSpec, cfg: dict
-) -> dict[str, np.ndarray]:
-    """Decode, cut to the lesion region (data.roi), resize and augment the images of one shard.
-    Train copies (and all paper copies) are augmented."""
+def shard_stacks(split_table: pd.DataFrame, manifest: pd.DataFrame, spec: ShardSpec, cfg: dict):
+    """Decode, cut to the lesion region (data.roi), resize and augment the images of one shard,
+    one image at a time: (image_id, copy indices, label index, (copies, S, S) uint8 stack). Train
+    copies (and all paper copies) are augmented."""
     data, augment, split = (
         DataSettings.of(cfg["data"]),
         AugmentSettings.of(cfg["augment"]),
@@ -139,7 +141,6 @@ def build_shard(
     rows = manifest.set_index("image_id", drop=False)
     labels = split_table.drop_duplicates("image_id").set_index("image_id")["label"]
     augmented = is_augmented(spec.split, split.protocol)
-    images, label_ids, ids, copy_index = [], [], [], []
     for image_id, copies in plan_shard(split_table, spec, augment, split):
         row = rows.loc[image_id]
         pixels = model_input(row["path"], size, preprocess, Region.from_columns(row), rule)
@@ -148,8 +149,18 @@ def build_shard(
             stack = image_samples(pixels, copies, key, params, keep_original, scanner)
         else:
             stack = pixels[None]
+        yield image_id, copies, classes.index(labels[image_id]), stack
+
+
+def build_shard(
+    split_table: pd.DataFrame, manifest: pd.DataFrame, spec: ShardSpec, cfg: dict
+) -> dict[str, np.ndarray]:
+    """One shard's arrays in memory (tests and benches; the rule streams: stream_shard)."""
+    size = DataSettings.of(cfg["data"]).image_size
+    images, label_ids, ids, copy_index = [], [], [], []
+    for image_id, copies, label, stack in shard_stacks(split_table, manifest, spec, cfg):
         images.append(stack)
-        label_ids += [classes.index(labels[image_id])] * len(copies)
+        label_ids += [label] * len(copies)
         ids += [image_id] * len(copies)
         copy_index += copies
     return {
@@ -158,6 +169,38 @@ def build_shard(
         "image_ids": np.asarray(ids, dtype=str),
         "copy_index": np.asarray(copy_index, dtype=np.int16),
     }
+
+
+def stream_shard(
+    split_table: pd.DataFrame, manifest: pd.DataFrame, spec: ShardSpec, cfg: dict, path, log=None
+) -> dict:
+    """Write one shard image by image (the same file build_shard + write_shard would write), so
+    the job holds one image's copies, never the shard. Returns its samples' count and images."""
+    size = DataSettings.of(cfg["data"]).image_size
+    plan = plan_shard(split_table, spec, cfg["augment"], cfg["split"])
+    total = sum(len(copies) for _, copies in plan)
+    writer = NpzWriter(path, {"images": ((total, size, size), np.uint8)})
+    progress = Progress(f"shard {spec.split}/{spec.shard}", total, "samples", log)
+    label_ids, ids, copy_index = [], [], []
+    try:
+        for image_id, copies, label, stack in shard_stacks(split_table, manifest, spec, cfg):
+            writer.write("images", len(ids), stack)
+            label_ids += [label] * len(copies)
+            ids += [image_id] * len(copies)
+            copy_index += copies
+            progress.update(len(ids))
+        writer.close(
+            {
+                "meta": np.asarray(json.dumps(shard_meta(spec, cfg))),
+                "labels": np.asarray(label_ids, dtype=np.int8),
+                "image_ids": np.asarray(ids, dtype=str),
+                "copy_index": np.asarray(copy_index, dtype=np.int16),
+            }
+        )
+    except BaseException:
+        writer.abort()
+        raise
+    return {"samples": total, "images": len(plan)}
 
 
 def shard_meta(spec: ShardSpec, cfg: dict) -> dict:
@@ -191,11 +234,13 @@ def read_shard_meta(path) -> dict:
         return json.loads(str(shard["meta"]))
 
 
-def load_shards(paths) -> dict[str, np.ndarray]:
-    """Concatenate shards in the order given (the rule's input order, which is fixed)."""
+def load_shards(paths) -> dict:
+    """Concatenate shards in the order given (the rule's input order, which is fixed). The images
+    stay on disk (busflow.store.Rows, read batch by batch); labels, ids and copies are loaded."""
     parts = {"images": [], "labels": [], "image_ids": [], "copy_index": []}
     for path in paths:
-        with np.load(path, allow_pickle=False) as shard:
-            for key in parts:
-                parts[key].append(shard[key])
-    return {key: np.concatenate(values) for key, values in parts.items()}
+        shard = open_npz(path)
+        for key in parts:
+            parts[key].append(shard[key])
+    arrays = {key: np.concatenate(values) for key, values in parts.items() if key != "images"}
+    return {"images": concat_rows(parts["images"]), **arrays}

@@ -14,6 +14,7 @@ import numpy as np
 from busflow.augment.affine import AugmentParams, augment_copies
 from busflow.config.sections import AugmentSettings
 from busflow.hashing import stable_int
+from busflow.runtime.progress import Progress
 
 
 def tta_settings(copies: int, augment_cfg: dict) -> dict:
@@ -69,15 +70,17 @@ def predict_each_with_tta(
     chunk: int = 256,
 ) -> list[np.ndarray]:
     """``predict_with_tta`` for several models (e.g. every fold's) on the same samples. The views
-    are drawn once, ``chunk`` samples at a time, so memory stays at ``chunk * (copies + 1)``
-    images however many samples and views there are."""
+    are drawn once, ``chunk`` samples at a time (read then, if on disk), so memory stays at
+    ``chunk * (copies + 1)`` images however many samples and views there are."""
     copies = view_count(tta)
-    if copies == 0:
-        return [np.asarray(predict(images)).ravel() for predict in predictors]
     parts = [[] for _ in predictors]
+    progress = Progress("predict", len(images))
     for start in range(0, len(images), chunk):
         rows = slice(start, start + chunk)
-        stack = views(images[rows], image_ids[rows], copy_index[rows], tta)
+        # Images may be on disk (busflow.store.Rows): only this chunk is read.
+        batch = np.asarray(images[rows])
+        stack = views(batch, image_ids[rows], copy_index[rows], tta) if copies else batch
         for part, predict in zip(parts, predictors):
             part.append(np.asarray(predict(stack)).ravel().reshape(-1, copies + 1).mean(axis=1))
+        progress.update(min(start + chunk, len(images)))
     return [np.concatenate(part) if part else np.zeros(0) for part in parts]

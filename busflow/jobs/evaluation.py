@@ -213,20 +213,39 @@ def images_not_trained_on(table: pd.DataFrame, manifest_csv, name: str) -> pd.Da
     return used
 
 
-def external_images(used: pd.DataFrame, run: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(images, labels): each image decoded and preprocessed as training images were."""
-    from busflow.data.preprocess import Preprocess
-    from busflow.data.regions import Region, RoiRule, model_input
-
-    preprocess = Preprocess.from_config(run["preprocess"])
-    rule = RoiRule.of(run.get("roi") or {})
-    images = np.stack(
-        [
-            model_input(row["path"], run["image_size"], preprocess, Region.from_columns(row), rule)
-            for _, row in used.iterrows()
-        ]
+def external_images(used: pd.DataFrame, run: dict) -> tuple["ExternalImages", np.ndarray]:
+    """(images, labels): images decoded and preprocessed as training images were, a chunk at a
+    time when predicted, so memory does not grow with the external set."""
+    return ExternalImages(used, run), np.asarray(
+        [run["classes"].index(label) for label in used["label"]]
     )
-    return images, np.asarray([run["classes"].index(label) for label in used["label"]])
+
+
+class ExternalImages:
+    """An external set's images, decoded when a slice of them is asked for."""
+
+    def __init__(self, used: pd.DataFrame, run: dict):
+        from busflow.data.preprocess import Preprocess
+        from busflow.data.regions import RoiRule
+
+        self.rows = [row for _, row in used.iterrows()]
+        self.size, self.rule = run["image_size"], RoiRule.of(run.get("roi") or {})
+        self.preprocess = Preprocess.from_config(run["preprocess"])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        from busflow.data.regions import Region, model_input
+
+        return np.stack(
+            [
+                model_input(
+                    row["path"], self.size, self.preprocess, Region.from_columns(row), self.rule
+                )
+                for row in self.rows[rows]
+            ]
+        )
 
 
 def external_provenance(run: dict, eval_cfg, left_out: int, tta, chosen: list[dict]) -> dict:

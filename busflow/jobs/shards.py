@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from busflow.augment.shards import ShardSpec, build_shard, shard_meta, write_shard
+from busflow.augment.shards import ShardSpec, stream_shard
 
 
 def augment_shard_job(
@@ -11,9 +11,5 @@ def augment_shard_job(
     spec = ShardSpec(split, shard, n_shards)
     manifest = pd.read_csv(manifest_csv, keep_default_na=False)
     split_table = pd.read_csv(split_csv, keep_default_na=False)
-    arrays = build_shard(split_table, manifest, spec, cfg)
-    write_shard(out_npz, arrays, shard_meta(spec, cfg))
-    print(
-        f"shard {split}/{shard}: {len(arrays['labels'])} samples from "
-        f"{len(set(arrays['image_ids']))} images"
-    )
+    counts = stream_shard(split_table, manifest, spec, cfg, out_npz)
+    print(f"shard {split}/{shard}: {counts['samples']} samples from {counts['images']} images")

@@ -24,6 +24,8 @@ from busflow.models.training import (
 from busflow.outputs import save_json, write_csv
 from busflow.runtime.acceleration import set_predict_jit
 from busflow.runtime.keras_job import accelerate
+from busflow.runtime.progress import Progress
+from busflow.store import NpzWriter, batches, open_npz
 
 
 def extract_vgg16_features_job(
@@ -36,27 +38,39 @@ def extract_vgg16_features_job(
     acceleration=None,
 ) -> None:
     """The VGG16 features ``keys`` (busflow.models.registry.feature_keys) of every sample: the
-    bottleneck in float32, the larger block outputs in float16."""
+    bottleneck in float32, the larger block outputs in float16. Images are read and features
+    written one batch at a time (busflow.store), so memory does not grow with the split."""
     resolved = accelerate(acceleration)
     data, meta = load_split(shard_paths)
     extractor = models.build_feature_extractor(
         models.build_vgg16_base(image_size, weights_file), image_size, tuple(keys)
     )
     set_predict_jit(extractor, resolved["jit_compile"])
-    outputs = extractor.predict(data["images"][..., None], batch_size=batch_size, verbose=0)
-    stored = {
-        key: outputs[key].astype(np.float32 if key == "bottleneck" else np.float16) for key in keys
-    }
-    np.savez(
-        out_npz,
-        **stored,
-        labels=data["labels"],
-        image_ids=data["image_ids"],
-        copy_index=data["copy_index"],
-        protocol=meta["protocol"],
-    )
-    shapes = ", ".join(f"{key} {value.shape[1:]}" for key, value in stored.items())
-    print(f"features: {len(data['labels'])} samples, {shapes}")
+    images, total = data["images"], len(data["labels"])
+    dtypes = {key: np.float32 if key == "bottleneck" else np.float16 for key in keys}
+    shapes = {key: tuple(extractor.output[key].shape[1:]) for key in keys}
+    writer = NpzWriter(out_npz, {key: ((total, *shapes[key]), dtypes[key]) for key in keys})
+    progress = Progress(f"features {meta['split']}", total)
+    try:
+        # predict_on_batch on the same batches that predict(batch_size) would cut: same features.
+        for positions, batch in batches(images, batch_size):
+            outputs = extractor.predict_on_batch(batch[..., None])
+            for key in keys:
+                values = keras.ops.convert_to_numpy(outputs[key]).astype(dtypes[key])
+                writer.write(key, int(positions[0]), values)
+            progress.update(int(positions[-1]) + 1)
+        writer.close(
+            {
+                "labels": data["labels"],
+                "image_ids": data["image_ids"],
+                "copy_index": data["copy_index"],
+                "protocol": np.asarray(meta["protocol"]),
+            }
+        )
+    except BaseException:
+        writer.abort()
+        raise
+    print(f"features: {total} samples, " + ", ".join(f"{k} {shapes[k]}" for k in keys))
 
 
 def train_model_job(model: str, inputs: dict, run: dict, out: dict) -> None:
@@ -134,13 +148,14 @@ def _load_features(train_path, val_path, key: str, selection) -> tuple[tuple, tu
     (k-fold) one pool file, read once."""
 
     def read(path):
-        with np.load(path, allow_pickle=False) as features:
-            return {
-                "x": features[key],
-                "labels": features["labels"],
-                "image_ids": features["image_ids"],
-                "copy_index": features["copy_index"],
-            }
+        # The features stay on disk (busflow.store.Rows) and are read batch by batch.
+        features = open_npz(path)
+        return {
+            "x": features[key],
+            "labels": features["labels"],
+            "image_ids": features["image_ids"],
+            "copy_index": features["copy_index"],
+        }
 
     if selection:
         train, val = select_roles(read(train_path), ["train", "val"], selection)

@@ -38,8 +38,8 @@ class ModelSpec:
     trainer: how it is trained (Trainer).
     starts_from: the model whose saved file it continues from (its settings come too).
     trained_blocks: VGG16 conv blocks it fine-tunes (the rest stay frozen).
-    mem_mb, runtime: the training job's first-attempt memory (MB) and time (minutes) on SLURM;
-        both grow with each retry.
+    runtime: the training job's first-attempt time (minutes) on SLURM; it grows with each retry
+        (its memory comes from measured peaks: busflow.runtime.memory).
     """
 
     name: str
@@ -49,7 +49,6 @@ class ModelSpec:
     trainer: Trainer
     starts_from: str | None = None
     trained_blocks: tuple[int, ...] = ()
-    mem_mb: int = 16000
     runtime: int = 60
 
     def __post_init__(self):
@@ -93,7 +92,6 @@ MODEL_SPECS = (
         trainer=Trainer.FINETUNE,
         starts_from="transfer",
         trained_blocks=(5,),
-        mem_mb=32000,
         runtime=180,
     ),
     ModelSpec(
@@ -104,7 +102,6 @@ MODEL_SPECS = (
         trainer=Trainer.FINETUNE,
         starts_from="transfer",
         trained_blocks=(4, 5),
-        mem_mb=48000,
         runtime=480,
     ),
 )

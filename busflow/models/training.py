@@ -26,6 +26,7 @@ import pandas as pd
 
 import busflow.models.builders  # noqa: F401  (registers the custom layers that checkpoints contain)
 from busflow.errors import CollapsedModelError
+from busflow.runtime.progress import Progress
 
 HISTORY_METRICS = ["loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc"]
 # keep_epoch -> (history column, whether larger is better)
@@ -155,20 +156,40 @@ def best_epoch(history: list[dict], keep_epoch: str) -> int:
     return int(np.argmax(values) if larger_is_better else np.argmin(values)) + 1
 
 
+class Batches(keras.utils.PyDataset):
+    """The batches of one epoch in a fixed sample order, each read when fit asks for it: from an
+    array or from disk (busflow.store.Rows), so a split never has to fit in memory. fit must get
+    shuffle=False (fit shuffles a PyDataset's batches otherwise, which made resumed runs differ);
+    then the batches, hence the model, are those of fit on the arrays in ``order``, bit for bit.
+    ``progress`` (busflow.runtime.progress.Progress) hears of each batch read."""
+
+    def __init__(self, x, y, order, batch_size: int, add_channel=False, progress=None):
+        super().__init__()
+        self.x, self.y, self.order = x, np.asarray(y), np.asarray(order)
+        self.batch_size, self.add_channel, self.progress = int(batch_size), add_channel, progress
+
+    def __len__(self) -> int:
+        return -(-len(self.order) // self.batch_size)
+
+    def __getitem__(self, index: int):
+        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        x = self.x[rows]
+        if self.progress:
+            self.progress.update(min((index + 1) * self.batch_size, len(self.order)))
+        return (x[..., None] if self.add_channel else x), self.y[rows]
+
+
+def in_order(x, y, batch_size: int, add_channel=False, progress=None) -> Batches:
+    return Batches(x, y, np.arange(len(y)), batch_size, add_channel, progress)
+
+
 def train_epochs(model: keras.Model, train: tuple, epochs: int, batch_size: int, seed: int) -> None:
     """Plain epochs in train_resumable's batch order, without validation or checkpoints: for a
     short, cheap stage that a resumed job simply repeats."""
     x_train, y_train = train
     for epoch in range(epochs):
         order = epoch_order(len(y_train), seed, epoch)
-        model.fit(
-            x_train[order],
-            y_train[order],
-            batch_size=batch_size,
-            shuffle=False,
-            epochs=1,
-            verbose=0,
-        )
+        model.fit(Batches(x_train, y_train, order, batch_size), shuffle=False, epochs=1, verbose=0)
 
 
 def train_resumable(
@@ -177,8 +198,9 @@ def train_resumable(
     """Train ``build_compiled()`` (or the checkpointed model) to plan.epochs; returns (model,
     history).
 
-    ``train`` and ``val`` are (x, y) arrays; x may be a uint8 image stack, which goes to the device
-    as uint8 and is converted there by the model's first layer.
+    ``train`` and ``val`` are (x, y): x an array or rows on disk (busflow.store.Rows, read batch
+    by batch), possibly a uint8 image stack, which goes to the device as uint8 and is converted
+    there by the model's first layer.
     """
     checkpoint = Checkpoint(plan.checkpoint_dir)
     resumed = checkpoint.load(plan.fingerprint)
@@ -189,18 +211,16 @@ def train_resumable(
         keras.utils.set_random_seed(plan.seed)
         model, history = build_compiled(), []
     x_train, y_train = train
-    x_val, y_val = (val[0][..., None] if add_channel else val[0]), val[1]
+    validation = in_order(val[0], val[1], plan.batch_size, add_channel)
     for epoch in range(len(history), plan.epochs):
         started = time.perf_counter()
-        # Arrays in a precomputed order, not a PyDataset: fit() on a reloaded model fed by a
-        # PyDataset was not reproducible on the TensorFlow backend; ordered arrays are.
+        # The epoch's order is drawn from (seed, epoch) and its batches read from it in turn.
         order = epoch_order(len(y_train), plan.seed, epoch)
-        x_epoch = x_train[order][..., None] if add_channel else x_train[order]
+        label = f"training epoch {epoch + 1}/{plan.epochs}"
+        progress = Progress(label, len(order), log=log, final=False)
         result = model.fit(
-            x_epoch,
-            y_train[order],
-            validation_data=(x_val, y_val),
-            batch_size=plan.batch_size,
+            Batches(x_train, y_train, order, plan.batch_size, add_channel, progress),
+            validation_data=validation,
             shuffle=False,
             epochs=epoch + 1,
             initial_epoch=epoch,
@@ -217,18 +237,18 @@ def train_resumable(
         log(f"keeping epoch {keep} of {len(history)} ({plan.keep_epoch})")
     table = pd.DataFrame(history, columns=["epoch", *HISTORY_METRICS])
     table["kept"] = table["epoch"] == keep
-    require_learned(model, x_val, plan, keep)
+    require_learned(model, validation, plan, keep)
     return model, table
 
 
-def require_learned(model: keras.Model, x_val, plan: TrainingPlan, epoch: int) -> None:
+def require_learned(model: keras.Model, validation, plan: TrainingPlan, epoch: int) -> None:
     """Raise CollapsedModelError when the kept model's validation probabilities are not numbers
     or spread less than plan.min_val_std: such a model would enter the table as AUC 0.500.
 
     The checkpoint stays (only a finished, accepted model removes it), so nothing computed is
     lost; other settings change the fingerprint and start afresh.
     """
-    probabilities = model.predict(x_val, batch_size=plan.batch_size, verbose=0).ravel()
+    probabilities = model.predict(validation, verbose=0).ravel()
     finite = bool(np.isfinite(probabilities).all())
     spread = float(np.std(probabilities)) if finite else float("nan")
     if finite and (plan.min_val_std == 0 or spread >= plan.min_val_std):

@@ -28,7 +28,7 @@ import yaml
 
 from busflow.config.sections import SCHEMA_FILE
 from busflow.errors import BusflowError
-from busflow.models.registry import model_names
+from busflow.models.registry import model_names, selected_models
 from busflow.runtime.backends import (
     BACKEND_PACKAGES,
     CPU_INSTALL,
@@ -36,6 +36,7 @@ from busflow.runtime.backends import (
     GPU_EXTRAS,
     chosen_backend,
 )
+from busflow.runtime.memory import estimated_peak_mb, memory_shortfalls, planned_jobs
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW_PROFILE = REPO / "profiles" / "slurm"
@@ -377,6 +378,27 @@ def check_partitions(profile: dict, sources: dict) -> Check:
     return ok("GPU partitions", f"{listed}; the GPU jobs go to {', '.join(chosen)}")
 
 
+def check_memory(config: dict, profile: dict, sources: dict) -> Check:
+    """Before submission: a profile's mem_mb (set-resources or default-resources) below a Keras
+    job's estimated peak under this config (busflow.runtime.memory) would be killed for memory."""
+    asked = lambda rule: resource_of(profile, rule, "mem_mb")  # noqa: E731
+    short = memory_shortfalls(config, selected_models(config), asked)
+    if short:
+        where = sources.get("set-resources") or sources.get("default-resources")
+        return fail(
+            "job memory",
+            "; ".join(short),
+            f"raise mem_mb of these rules in {where} (or remove it: the rules ask for the "
+            "estimate with headroom), or lower their batch size or data.image_size",
+        )
+    peaks = {
+        rule: estimated_peak_mb(job, config, model)
+        for rule, job, model in planned_jobs(config, selected_models(config))
+    }
+    largest = max(peaks, key=peaks.get)
+    return ok("job memory", f"largest estimated peak {peaks[largest]:.0f} MB ({largest})")
+
+
 def check_account(profile: dict, sources: dict) -> Check:
     if not shutil.which("sinfo"):
         return skip("account", "sinfo is not on PATH: not a SLURM node")
@@ -447,6 +469,7 @@ def run_checks(config: dict, profile: dict, sources: dict, directory: Path) -> l
         check_data(config, directory),
         check_plugin(),
         check_partitions(profile, sources),
+        check_memory(config, profile, sources),
         check_account(profile, sources),
         check_status_command(profile),
     ]

@@ -23,6 +23,7 @@ from busflow.config.sections import SplitSettings
 from busflow.errors import ConfigError
 from busflow.hashing import stable_unit
 from busflow.protocol import splits_copies
+from busflow.store import take
 
 ROLES = ("train", "val", "test")
 ORIGINAL_WHEN_NOT_KEPT = -1  # copy_index of the extra, unaugmented sample when keep_original is off
@@ -113,7 +114,7 @@ def select_samples(
     mask = sample_mask(
         arrays["image_ids"], arrays["copy_index"], split_table, fold, role, selection
     )
-    return {key: value[mask] for key, value in arrays.items()}
+    return {key: take(value, mask) for key, value in arrays.items()}
 
 
 def check_every_fold_has_every_class(table: pd.DataFrame, missing_message=None) -> None:
