@@ -482,7 +482,7 @@ found" or "<n> problem(s): <checks>". The checks, in order:
   versions        Python, and the installed Snakemake, Keras and backend package
   backend         Keras starts on the backend the jobs will use (training.backend; KERAS_BACKEND
                   wins), and the devices it sees
-  smoke fit       a tiny conv net fitted for about two seconds there: does the loss go down?
+  smoke fit       a tiny conv net fitted for two seconds (at least 20 epochs) there: does the loss go down?
   GPU build       the backend's CUDA libraries are installed (unless training.require_gpu: false)
   weights         the VGG16 weights file the jobs will read exists (compute nodes cannot
                   download it)
@@ -490,6 +490,8 @@ found" or "<n> problem(s): <checks>". The checks, in order:
                   demo.generate)
   SLURM plugin    snakemake-executor-plugin-slurm is installed
   GPU partitions  sinfo lists partitions with GPUs, and the GPU rules' slurm_partition is one
+  job memory      no profile mem_mb is below a job's estimated peak under this config
+                  (busflow.runtime.memory, fitted to measured peaks)
   account         the profiles' slurm_account is one of your accounts (sacctmgr)
   scancel         informational: whether slurm-status-command squeue is safe here (MinJobAge),
                   so that a job you scancel fails instead of leaving Snakemake waiting
