@@ -5,8 +5,6 @@ all died), each guarded here."""
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -18,6 +16,8 @@ from busflow.models import builders as models
 from busflow.models import training
 from busflow.runtime import backends
 from busflow.runtime.start import select_backend
+
+from workflow_helpers import python_on_backend
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -106,15 +106,8 @@ def test_the_random_vgg16_base_is_the_same_on_every_backend():
     """Keras' seeded initialisers draw other numbers per backend; the base is drawn with numpy."""
     kernels = {}
     for backend in backends.BACKENDS:
-        result = subprocess.run(
-            [sys.executable, "-c", RANDOM_BASE_FEATURES.format(repo=REPO)],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"},
-            timeout=300,
-        )
-        assert result.returncode == 0, result.stderr[-2000:]
-        kernels[backend] = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
+        printed = python_on_backend(RANDOM_BASE_FEATURES.format(repo=REPO), backend)
+        kernels[backend] = np.array(json.loads(printed))
     assert np.abs(kernels["tensorflow"]).max() > 0
     for backend in backends.BACKENDS:
         np.testing.assert_array_equal(kernels[backend], kernels["tensorflow"])
@@ -211,14 +204,7 @@ def test_feature_extraction_agrees_between_backends(vgg16_weights_file, tmp_path
     for backend in backends.BACKENDS:
         out = tmp_path / f"{backend}.npz"
         code = FEATURES_OF.format(repo=REPO, weights=str(vgg16_weights_file), out=str(out))
-        result = subprocess.run(
-            [sys.executable, "-c", code],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"},
-            timeout=300,
-        )
-        assert result.returncode == 0, result.stderr[-2000:]
+        python_on_backend(code, backend)
         features[backend] = dict(np.load(out))
     for key, reference in features["tensorflow"].items():
         scale = np.abs(reference).max()

@@ -2,10 +2,7 @@
 determinism, nested VGG16 models."""
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -15,6 +12,8 @@ import pytest
 from busflow.evaluate import scorecam
 from busflow.jobs.scorecam import scorecam_examples_job
 from busflow.models import builders as models
+
+from workflow_helpers import python_on_backend
 
 SIZE = 16
 CELL = 4  # the constructed model's target layer sees 4x4-pixel cells
@@ -231,15 +230,7 @@ def test_score_cam_gives_the_same_maps_on_the_other_backends(backend):
     TensorFlow's, and the nested VGG16 classifier runs through its base."""
     tests = Path(__file__).resolve().parent
     code = OTHER_BACKEND_SCORE_CAM.format(repo=str(tests.parent), tests=str(tests))
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    found = json.loads(python_on_backend(code, backend))
     reference = scorecam.score_cam(bright_patch_model(), patch_image()[None]).heatmaps[0]
     np.testing.assert_allclose(np.array(found["patch"]), reference, atol=1e-5)
     assert found["nested_path"] == [models.BASE_NAME, "block5_conv3"]

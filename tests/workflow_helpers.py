@@ -1,5 +1,6 @@
 """Running the real workflow in a scratch directory from tests."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,17 @@ def planned_jobs(dry_run_output: str) -> dict[str, int]:
             break
         jobs[parts[0]] = int(parts[1])
     return jobs
+
+
+def python_on_backend(code: str, backend: str, timeout: int = 300) -> str:
+    """Run ``code`` in a fresh Python on Keras ``backend``; returns the last line it printed
+    (empty when it printed none)."""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return (result.stdout.strip().splitlines() or [""])[-1]
