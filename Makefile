@@ -19,12 +19,12 @@ demo: $(STAMP)
 	@echo "Comparison table: results/comparison.md"
 
 ## make test: set up and run every test; the SLURM tests run when a local cluster can start. Two
-## pytest-xdist workers fill each other's idle time (SLURM queues, process start-up); the grouping
+## pytest-xdist workers fill each other's idle time (SLURM queues, process start-up); the scheduler
 ## that keeps shared runs on one worker is in tests/conftest.py
 test: $(STAMP)
 	bash tests/slurm/cluster.sh start || echo "SLURM cluster could not start: SLURM tests will say so"
 	bash tests/install_chromium.sh || echo "Chromium could not be installed: the report test will say so"
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -n 2 --durations=25
 
 ## make report [DIR=runs/x] [CONFIG="a.yaml b.yaml"]: Snakemake's HTML report (tables, figures,
 ## Score-CAM maps) of the run in DIR (default: this folder), made with the config files CONFIG

@@ -2,6 +2,7 @@
 
 import copy
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -103,13 +104,27 @@ def tiny_run(tmp_path_factory):
     return run
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """`make test` runs two pytest-xdist workers with --dist loadgroup: each test file is one unit
-    (its module fixtures run once), and every file that uses the shared tiny runs goes to one
-    worker (a session fixture runs once per worker). The SLURM tests share the tiny run, and the
-    one local cluster, so they are in that group too."""
-    tiny_files = {item.path for item in items if "tiny_run" in item.fixturenames}
-    for item in items:
-        group = "tiny_runs" if item.path in tiny_files else item.path.stem
-        item.add_marker(pytest.mark.xdist_group(group))
+def files_sharing_the_tiny_runs(root: Path) -> set[str]:
+    """The test files (as node ids spell them) with a test or fixture that asks for tiny_run."""
+    return {
+        path.relative_to(root).as_posix()
+        for path in (root / "tests").rglob("test_*.py")
+        if re.search(r"^def \w+\([^)]*\btiny_run\b", path.read_text(), re.MULTILINE)
+    }
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` runs two pytest-xdist workers. Each test file goes to one worker whole (its
+    module fixtures run once), and every file that uses the shared tiny runs, the SLURM tests
+    among them (one local cluster), to the same worker: a session fixture runs once per worker.
+    (xdist's own --dist loadgroup cannot do it under pytest 9, whose node ids it no longer sets.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    shared = files_sharing_the_tiny_runs(config.rootpath)
+
+    class SharedRunScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tiny runs" if path in shared else path
+
+    return SharedRunScheduling(config, log)
