@@ -49,6 +49,6 @@ def test_the_dag_order_names_every_rule():
     written = {
         name
         for smk in rules_dir.glob("*.smk")
-        for name in re.findall(r"^rule (\w+):", smk.read_text(), re.M)
+        for name in re.findall(r"^(?:rule|checkpoint) (\w+):", smk.read_text(), re.M)
     }
     assert written | {f"train_{model}" for model in model_names()} == set(RULE_ORDER)

@@ -482,7 +482,8 @@ found" or "<n> problem(s): <checks>". The checks, in order:
   versions        Python, and the installed Snakemake, Keras and backend package
   backend         Keras starts on the backend the jobs will use (training.backend; KERAS_BACKEND
                   wins), and the devices it sees
-  smoke fit       a tiny conv net fitted for two seconds (at least 20 epochs) there: does the loss go down?
+  smoke fit       a tiny conv net fitted for two seconds (at least 20 epochs) there: does the
+                  loss go down?
   GPU build       the backend's CUDA libraries are installed (unless training.require_gpu: false)
   weights         the VGG16 weights file the jobs will read exists (compute nodes cannot
                   download it)

@@ -118,9 +118,10 @@ def throughput(run: Path, epochs: int = 2) -> dict:
     """Transfer-head training samples/s on the run's train features: read from disk batch by
     batch (busflow.store) and from the same features loaded in memory, in one process."""
     code = f"""
-import os, sys, time
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import sys, time
 sys.path.insert(0, {str(REPO)!r})
+from busflow.runtime.start import select_backend
+select_backend("tensorflow")
 import numpy as np
 from busflow.models import builders as models
 from busflow.models.training import Batches, epoch_order
@@ -148,9 +149,10 @@ for name, data in (("disk", x), ("memory", memory), ("disk", x), ("memory", memo
 
 
 BATCH_PEAK = """
-import os, resource, sys
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import resource, sys
 sys.path.insert(0, {repo!r})
+from busflow.runtime.start import select_backend
+select_backend("tensorflow")
 import numpy as np
 from busflow.models import builders as models
 job, batch, size = {job!r}, {batch}, {size}

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from busflow.models.registry import model_names
+from busflow.runtime.memory import rule_mem_mb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from workflow_helpers import REPO, snakemake, tiny_demo_config, write_config  # noqa: E402
@@ -524,7 +525,10 @@ def test_gpu_jobs_ask_gpus_and_as_many_cpus_as_their_threads_with_the_sites_acco
     assert " --gpus=1" in call and "--gres" not in call, call
     assert "-A site_acc" in call and "-p gpu" in call, call
     assert "--cpus-per-task=4" in call and "--cpus-per-gpu" not in call, call
-    assert "--mem 16000" in call and "-t 60" in call, call
+    # memory from the measured peaks (busflow.runtime.memory) under the job's own config
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    asked = rule_mem_mb("extract_vgg16_features", config, attempt=1)
+    assert f"--mem {asked}" in call and "-t 60" in call, (asked, call)
     # profiles/slurm's slurm-requeue: pre-emption requeues the job (JobRequeue=0 sites too)
     assert " --requeue" in call and "--no-requeue" not in call, call
 
